@@ -1,0 +1,66 @@
+//! Project automation, run locally exactly as CI runs it: `cargo xtask run | test`.
+//!
+//! Each command installs what it needs first (the wasm target), so a fresh machine needs
+//! nothing but the Rust toolchain.
+
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+const USAGE: &str = "usage: cargo xtask <run|test> [args for `arbiter serve`]";
+
+/// Crates that must build for the browser: they do no IO, so they must not need a platform.
+const WASM_CRATES: [&str; 2] = ["game-rules", "protocol"];
+
+fn main() -> Result<()> {
+    let mut args = std::env::args().skip(1);
+    match args.next().as_deref() {
+        Some("run") => run(args.collect()),
+        Some("test") => test(),
+        _ => {
+            eprintln!("{USAGE}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// Runs a command, echoing it, and fails if it fails.
+fn sh(program: &str, args: &[&str]) -> Result<()> {
+    eprintln!("$ {program} {}", args.join(" "));
+    let status =
+        Command::new(program).args(args).status().with_context(|| format!("starting {program}"))?;
+    if !status.success() {
+        bail!("`{program} {}` failed: {status}", args.join(" "));
+    }
+    Ok(())
+}
+
+fn ensure_wasm_target() -> Result<()> {
+    let out = Command::new("rustup").args(["target", "list", "--installed"]).output()?;
+    if !String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == "wasm32-unknown-unknown") {
+        sh("rustup", &["target", "add", "wasm32-unknown-unknown"])?;
+    }
+    Ok(())
+}
+
+/// Builds and starts the server on the embedded defaults.
+fn run(extra: Vec<String>) -> Result<()> {
+    let mut args =
+        vec!["run", "--release", "--package", "server", "--bin", "arbiter", "--", "serve"];
+    args.extend(extra.iter().map(String::as_str));
+    sh("cargo", &args)
+}
+
+/// Every check CI makes: formatting, lints, the wasm build of the pure crates, all tests.
+fn test() -> Result<()> {
+    ensure_wasm_target()?;
+    sh("cargo", &["fmt", "--all", "--", "--check"])?;
+    sh("cargo", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    let mut wasm = vec!["build", "--target", "wasm32-unknown-unknown"];
+    for krate in WASM_CRATES {
+        wasm.extend(["--package", krate]);
+    }
+    sh("cargo", &wasm)?;
+    sh("cargo", &["test", "--workspace", "--all-targets"])?;
+    sh("cargo", &["test", "--workspace", "--doc"])
+}
