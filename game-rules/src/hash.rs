@@ -49,14 +49,30 @@ impl FromStr for StateHash {
 
 impl Serialize for StateHash {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        hex64::serialize(&self.0, serializer)
     }
 }
 
 impl<'de> Deserialize<'de> for StateHash {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        hex64::deserialize(deserializer).map(StateHash)
+    }
+}
+
+/// Serde helpers that write a `u64` as 16 lowercase hex digits (`#[serde(with = "hex64")]`),
+/// for 64-bit values that JSON clients must keep exactly (hashes, seeds).
+pub mod hex64 {
+    use super::*;
+
+    /// Writes `value` as 16 lowercase hex digits.
+    pub fn serialize<S: Serializer>(value: &u64, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&format_args!("{value:016x}"))
+    }
+
+    /// Reads exactly 16 lowercase hex digits.
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
+        text.parse::<StateHash>().map(|h| h.0).map_err(serde::de::Error::custom)
     }
 }
 

@@ -17,5 +17,5 @@ pub mod tictactoe;
 
 pub use erased::{DynGame, DynMatch, GameInfo, Registered};
 pub use game::{Action, ConfigError, Game, Mode, Outcome, RuleError, Seat, Status, Viewer};
-pub use hash::{StateHash, StateHashParseError, StateHasher};
+pub use hash::{StateHash, StateHashParseError, StateHasher, hex64};
 pub use registry::{find_game, games};

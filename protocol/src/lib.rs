@@ -1,0 +1,11 @@
+//! Arbiter's wire protocol: versioned message types ([`v1`]) and the codec that frames them as
+//! MessagePack (binary WebSocket frames, QUIC) or JSON (text frames, for debugging by hand).
+//!
+//! docs/PROTOCOL.md specifies every message; the golden tests in `v1` pin their bytes.
+
+mod codec;
+#[cfg(test)]
+mod golden;
+pub mod v1;
+
+pub use codec::{DecodeError, Encoding, MAX_DEPTH, MAX_FRAME_BYTES, decode, encode};
