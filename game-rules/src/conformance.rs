@@ -171,6 +171,9 @@ proptest! {
         let mut m = game.new_match(&config, seed).expect("valid config");
         random_play(m.as_mut(), &picks, |_| {});
         prop_assert!(m.status().is_over(), "not over after 1000 moves: {:?}", m.status());
+        let (hash, status) = (m.state_hash(), m.status());
+        m.tick(&[]).expect("an empty tick decodes");
+        prop_assert_eq!((hash, status), (m.state_hash(), m.status()), "a tick changed a finished match");
     }
 
     #[test]
@@ -187,4 +190,24 @@ proptest! {
             prop_assert_eq!(before, m.state_hash());
         }
     }
+}
+
+/// Golden hashes for tic-tac-toe, through the erased interface: changing them is deliberate.
+#[test]
+fn tictactoe_golden_hashes() {
+    let game = crate::find_game("tictactoe").expect("registered");
+    let mut m = game.new_match(&enc(&serde_json::json!({})), 0).expect("valid config");
+    assert_eq!(m.state_hash().to_string(), "0ac7b2c7accfabd3");
+    for (seat, cell) in [(0, 4), (1, 0), (0, 2), (1, 6), (0, 3), (1, 5)] {
+        m.play(seat, &enc(&serde_json::json!({ "cell": cell }))).expect("scripted moves are legal");
+    }
+    assert_eq!(m.state_hash().to_string(), "a80de8f2ce36f969");
+    m.play(0, &enc(&serde_json::json!({"cell": 1}))).expect("legal");
+    m.play(1, &enc(&serde_json::json!({"cell": 7}))).expect("legal");
+    m.play(0, &enc(&serde_json::json!({"cell": 8}))).expect("legal");
+    assert_eq!(
+        m.status(),
+        Status::Over(crate::Outcome { scores: vec![0, 0], winners: vec![0, 1] })
+    );
+    assert_eq!(m.state_hash().to_string(), "b72be6a92cbdda96");
 }

@@ -3,12 +3,12 @@
 use crate::erased::{DynGame, Registered};
 use crate::{dots, tictactoe};
 
-static GAMES: [&dyn DynGame; 2] =
-    [&Registered::<dots::Dots>::NEW, &Registered::<tictactoe::TicTacToe>::NEW];
+static GAMES: &[&dyn DynGame] =
+    &[&Registered::<dots::Dots>::NEW, &Registered::<tictactoe::TicTacToe>::NEW];
 
 /// Every registered game, in a stable order.
 pub fn games() -> &'static [&'static dyn DynGame] {
-    &GAMES
+    GAMES
 }
 
 /// The game with this id, if registered.

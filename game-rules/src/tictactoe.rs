@@ -2,7 +2,6 @@
 //! Cells are numbered 0..9 row by row; seat 0 plays X and moves first; a timeout passes.
 use crate::{ConfigError, Game, Outcome, RuleError, Seat, StateHasher, Status, Viewer};
 use serde::{Deserialize, Serialize};
-
 /// Marker type for the game.
 pub struct TicTacToe;
 /// No settings.
@@ -10,6 +9,7 @@ pub struct TicTacToe;
 pub struct Config {}
 /// Mark this cell.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Mark {
     /// 0..9, row by row.
     pub cell: u8,
@@ -56,7 +56,7 @@ impl Game for TicTacToe {
         b.to_move = 1 - seat;
     }
     fn tick(b: &mut Board, _inputs: &[(Seat, Mark)]) {
-        b.to_move = 1 - b.to_move;
+        b.to_move = if Self::status(b).is_over() { b.to_move } else { 1 - b.to_move };
     }
     fn legal_moves(b: &Board, seat: Seat) -> Vec<Mark> {
         (0..9).map(|cell| Mark { cell }).filter(|m| Self::validate(b, seat, m).is_ok()).collect()

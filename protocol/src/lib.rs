@@ -1,7 +1,7 @@
 //! Arbiter's wire protocol: versioned message types ([`v1`]) and the codec that frames them as
 //! MessagePack (binary WebSocket frames, QUIC) or JSON (text frames, for debugging by hand).
 //!
-//! docs/PROTOCOL.md specifies every message; the golden tests in `v1` pin their bytes.
+//! docs/PROTOCOL.md specifies every message; the golden tests (`golden.rs`) pin their bytes.
 
 mod codec;
 #[cfg(test)]

@@ -1,0 +1,3 @@
+//! The `arbiter` binary.
+
+fn main() {}

@@ -1,0 +1,208 @@
+//! Rebuilding a match from its log: the one place records become states. Room loading,
+//! catch-up from old seqs, `GET /state?at=` and log verification all go through [`MatchState`].
+
+use game_rules::{Action, DynGame, DynMatch, Seat, StateHash, Status, Viewer, find_game};
+use protocol::v1::{Created, EventBody, MoveEvent, Seated, Tick, TickInput, Value};
+
+use crate::storage::{MatchStatus, Record, RecordError, SeatHolder, StoredRecord};
+
+/// Why a log does not replay.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplayError {
+    /// The match has no records.
+    #[error("the match has no records")]
+    Empty,
+    /// Record 0 is not a creation record.
+    #[error("record 0 is not a creation record")]
+    NoCreation,
+    /// A record does not decode.
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    /// The game is not registered in this build.
+    #[error("game {0:?} is not registered in this build")]
+    UnknownGame(String),
+    /// The config no longer starts a match.
+    #[error("the recorded config is refused: {0}")]
+    Config(String),
+    /// A recorded action is refused by the current rules.
+    #[error("record {seq} is refused by the current rules: {reason}")]
+    Rules {
+        /// The record's seq.
+        seq: u64,
+        /// The rules' complaint.
+        reason: String,
+    },
+    /// Sequence numbers skip or repeat.
+    #[error("record {got} follows record {head}")]
+    Gap {
+        /// The head before it.
+        head: u64,
+        /// The record's seq.
+        got: u64,
+    },
+    /// A seat record names a seat the match does not have.
+    #[error("record {seq} seats a player at seat {seat}, which does not exist")]
+    BadSeat {
+        /// The record's seq.
+        seq: u64,
+        /// The seat.
+        seat: Seat,
+    },
+}
+
+/// A match as its log says it stands: rules state, seats and head.
+pub struct MatchState {
+    /// The game.
+    pub game: &'static dyn DynGame,
+    /// Event 0, in wire form.
+    pub created: Created,
+    /// When it was created (Unix ms).
+    pub created_at_ms: u64,
+    /// The rules state.
+    pub state: Box<dyn DynMatch>,
+    /// Who sits where.
+    pub seats: Vec<Option<SeatHolder>>,
+    /// The last seq applied.
+    pub head: u64,
+}
+
+/// Decodes stored game bytes into a wire value. Game encodings are our own MessagePack, so a
+/// failure here is a corrupt record.
+pub fn to_value(bytes: &[u8]) -> Value {
+    rmpv::decode::read_value(&mut &bytes[..]).unwrap_or(Value::Nil)
+}
+
+impl MatchState {
+    /// Starts a match from its creation record.
+    pub fn create(record: &Record) -> Result<MatchState, ReplayError> {
+        let Record::Created { game, rules_version, config, seed, seats, created_at_ms } = record
+        else {
+            return Err(ReplayError::NoCreation);
+        };
+        let found = find_game(game).ok_or_else(|| ReplayError::UnknownGame(game.clone()))?;
+        let state =
+            found.new_match(config, *seed).map_err(|e| ReplayError::Config(e.to_string()))?;
+        let created = Created {
+            game: game.clone(),
+            rules_version: *rules_version,
+            config: to_value(config),
+            seed: *seed,
+            seats: *seats,
+        };
+        Ok(MatchState {
+            game: found,
+            created,
+            created_at_ms: *created_at_ms,
+            seats: vec![None; usize::from(*seats)],
+            state,
+            head: 0,
+        })
+    }
+
+    /// Applies the record at `head + 1` and returns its wire body.
+    pub fn apply(&mut self, seq: u64, record: &Record) -> Result<EventBody, ReplayError> {
+        if seq != self.head + 1 {
+            return Err(ReplayError::Gap { head: self.head, got: seq });
+        }
+        let body = match record {
+            Record::Created { .. } => return Err(ReplayError::Gap { head: self.head, got: 0 }),
+            Record::Seated { seat, player_id, name } => {
+                let slot = self
+                    .seats
+                    .get_mut(usize::from(*seat))
+                    .ok_or(ReplayError::BadSeat { seq, seat: *seat })?;
+                *slot = Some(SeatHolder { player_id: player_id.clone(), name: name.clone() });
+                EventBody::Seated(Seated {
+                    seat: *seat,
+                    player_id: player_id.clone(),
+                    name: name.clone(),
+                })
+            }
+            Record::Action { action, move_id } => {
+                let rules =
+                    |e: game_rules::RuleError| ReplayError::Rules { seq, reason: e.to_string() };
+                self.state.apply_action(action).map_err(rules)?;
+                wire_action(action, *move_id)
+            }
+        };
+        self.head = seq;
+        Ok(body)
+    }
+
+    /// The match's listing status.
+    pub fn listing_status(&self) -> MatchStatus {
+        if self.state.status().is_over() {
+            MatchStatus::Finished
+        } else if self.seats.iter().all(Option::is_some) {
+            MatchStatus::Live
+        } else {
+            MatchStatus::Open
+        }
+    }
+
+    /// The seat a player holds, if any.
+    pub fn seat_of(&self, player_id: &str) -> Option<Seat> {
+        self.seats
+            .iter()
+            .position(|s| s.as_ref().is_some_and(|h| h.player_id == player_id))
+            .map(|i| i as Seat)
+    }
+
+    /// The hash, status and (for hidden-information games) view that go with an event.
+    ///
+    /// For a hidden-information game the hash is xxh3-64 of the viewer's view encoding, not of
+    /// the full state: a full-state hash would let a client test guesses about hidden facts.
+    pub fn observe(&self, viewer: Viewer) -> (StateHash, Status, Option<Value>) {
+        if self.state.is_public() {
+            return (self.state.state_hash(), self.state.status(), None);
+        }
+        let view = self.state.view(viewer);
+        (view_hash(&view), self.state.status(), Some(to_value(&view)))
+    }
+
+    /// The hash a viewer is shown with a snapshot (see [`MatchState::observe`]).
+    pub fn hash_for(&self, viewer: Viewer) -> StateHash {
+        self.observe(viewer).0
+    }
+}
+
+/// The hash of an encoded view, for hidden-information games.
+pub fn view_hash(view: &[u8]) -> StateHash {
+    let mut hasher = game_rules::StateHasher::new();
+    hasher.write_bytes(view);
+    hasher.finish()
+}
+
+/// The wire body of an encoded `game_rules::Action`.
+pub fn wire_action(action: &[u8], move_id: Option<u64>) -> EventBody {
+    match rmp_serde::from_slice::<Action<Value>>(action) {
+        Ok(Action::Move { seat, mv }) => {
+            EventBody::Move(MoveEvent { seat, mv, move_id: move_id.unwrap_or(0) })
+        }
+        Ok(Action::Tick { inputs }) => EventBody::Tick(Tick {
+            inputs: inputs.into_iter().map(|(seat, mv)| TickInput { seat, mv }).collect(),
+        }),
+        // `apply_action` decoded these bytes already, so this is unreachable in practice.
+        Err(_) => EventBody::Tick(Tick { inputs: Vec::new() }),
+    }
+}
+
+/// Replays a whole log, calling `each` after every record (the creation included) with its
+/// seq, wire body and the state after it.
+pub fn replay(
+    records: &[StoredRecord],
+    mut each: impl FnMut(u64, EventBody, &MatchState),
+) -> Result<MatchState, ReplayError> {
+    let first = records.first().ok_or(ReplayError::Empty)?;
+    if first.seq != 0 {
+        return Err(ReplayError::NoCreation);
+    }
+    let mut state = MatchState::create(&Record::decode(0, &first.bytes)?)?;
+    each(0, EventBody::Created(state.created.clone()), &state);
+    for stored in &records[1..] {
+        let record = Record::decode(stored.seq, &stored.bytes)?;
+        let body = state.apply(stored.seq, &record)?;
+        each(stored.seq, body, &state);
+    }
+    Ok(state)
+}

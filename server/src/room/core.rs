@@ -1,0 +1,794 @@
+//! The room core: a synchronous state machine for one match. It is fed `(now, input)` through
+//! [`Room::handle`] and says what to do through [`Room::poll_output`] and
+//! [`Room::poll_timeout`]; it never touches a socket, a file or a clock.
+//!
+//! Ordering promise: a move is applied to the in-memory state at once (so the next move is
+//! validated against it), but its event, its verdict and its broadcast are released only when
+//! the store reports the append durable. A failed append poisons the room: it answers what
+//! was pending with `storage_error` and asks to be rebuilt from the log, which never holds
+//! an event that was not acknowledged.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use game_rules::{Mode, Seat, Status, Viewer};
+use protocol::v1::{
+    CaughtUp, ErrorBody, ErrorMsg, Event, EventBody, Joined, MoveId, Role, ServerMsg, Snapshot,
+    VerdictResult,
+};
+
+use crate::replay::MatchState;
+use crate::storage::{Append, AppendError, MatchSummary, Record};
+
+/// A connection, as the driver numbers them.
+pub type ConnId = u64;
+/// An HTTP request waiting on the room, as the driver numbers them.
+pub type RequestId = u64;
+
+/// Who gets a verdict: a connection, or an HTTP request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Client {
+    /// A WebSocket (or QUIC) connection.
+    Conn(ConnId),
+    /// An HTTP request.
+    Request(RequestId),
+}
+
+/// An authenticated player.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlayerRef {
+    /// Their id (from the token).
+    pub player_id: String,
+    /// Their display name.
+    pub name: String,
+}
+
+/// Room settings from the server's config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomSettings {
+    /// A turn not played within this many ms times out (an empty tick). `None`: no timer.
+    pub turn_timeout_ms: Option<u64>,
+    /// Durable events kept in memory for catch-up; older ones are read from the log.
+    pub history_cap: usize,
+    /// A room with no subscribers and nothing pending for this long unloads.
+    pub idle_unload_ms: u64,
+    /// Verdicts remembered for retried move ids.
+    pub verdict_cap: usize,
+}
+
+impl Default for RoomSettings {
+    fn default() -> Self {
+        RoomSettings {
+            turn_timeout_ms: None,
+            history_cap: 4096,
+            idle_unload_ms: 60_000,
+            verdict_cap: 4096,
+        }
+    }
+}
+
+/// What the room receives.
+#[derive(Debug)]
+pub enum Input {
+    /// A connection subscribes, as a player or spectator, from a cursor or by snapshot.
+    Join {
+        /// The connection.
+        conn: ConnId,
+        /// Who it is.
+        player: PlayerRef,
+        /// Player or spectator.
+        role: Role,
+        /// First seq wanted; `None` asks for a snapshot.
+        from_seq: Option<u64>,
+    },
+    /// A connection unsubscribes or closed.
+    Leave {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// A player moves (the move is MessagePack).
+    Move {
+        /// Who to answer.
+        from: Client,
+        /// The mover's player id (from their token).
+        player_id: String,
+        /// The client's move id.
+        move_id: MoveId,
+        /// The move.
+        mv: Vec<u8>,
+    },
+    /// A player asks for a seat (HTTP join).
+    TakeSeat {
+        /// The request to answer.
+        request: RequestId,
+        /// Who.
+        player: PlayerRef,
+    },
+    /// The store finished the append that started at `first_seq`.
+    AppendDone {
+        /// Its first seq.
+        first_seq: u64,
+        /// Durable, or not.
+        result: Result<(), AppendError>,
+    },
+    /// The clock reached the deadline from [`Room::poll_timeout`].
+    Timer,
+}
+
+/// Answers to HTTP requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// The seat taken (or already held).
+    Seat(Result<Seat, RoomError>),
+    /// A move's verdict.
+    Verdict(VerdictResult),
+    /// The match was created durably.
+    Created(Result<(), RoomError>),
+}
+
+/// Why the room refused a request that is not a move.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RoomError {
+    /// Every seat is taken.
+    #[error("every seat of this match is taken")]
+    MatchFull,
+    /// The match is over.
+    #[error("the match is over")]
+    MatchOver,
+    /// The store failed; nothing was recorded.
+    #[error("storage failed: {0}")]
+    Storage(String),
+}
+
+impl RoomError {
+    /// Stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RoomError::MatchFull => "match_full",
+            RoomError::MatchOver => "match_over",
+            RoomError::Storage(_) => "storage_error",
+        }
+    }
+}
+
+/// What the room asks its driver to do.
+#[derive(Debug)]
+pub enum Output {
+    /// Send one message to one connection.
+    Send {
+        /// To whom.
+        conn: ConnId,
+        /// What.
+        msg: ServerMsg,
+    },
+    /// Send one message, identical for all, to these connections.
+    Broadcast {
+        /// To whom.
+        conns: Vec<ConnId>,
+        /// What.
+        msg: ServerMsg,
+    },
+    /// Answer an HTTP request.
+    Reply {
+        /// Which.
+        request: RequestId,
+        /// The answer.
+        reply: Reply,
+    },
+    /// Make these records durable, then feed back [`Input::AppendDone`].
+    Append(Append),
+    /// Send this connection the events `from_seq..=to_seq` from the log (older than the
+    /// in-memory history), then [`Input::Join`]'s tail continues from memory.
+    Backfill {
+        /// To whom.
+        conn: ConnId,
+        /// First seq.
+        from_seq: u64,
+        /// Last seq.
+        to_seq: u64,
+    },
+    /// The room is poisoned (an append failed) or idle: stop it; the next use rebuilds it from
+    /// the log.
+    Stop {
+        /// Why, for the logs.
+        reason: &'static str,
+    },
+}
+
+/// A subscribed connection.
+#[derive(Debug, Clone)]
+struct Subscriber {
+    viewer: Viewer,
+}
+
+/// An append in flight and what waits on it.
+#[derive(Debug)]
+struct Pending {
+    first_seq: u64,
+    /// The wire events it releases, with the state hash / status after each.
+    events: Vec<Event>,
+    /// Verdicts to send once durable: (client, seat, move id, seq).
+    verdicts: Vec<(Client, Seat, MoveId, u64)>,
+    /// HTTP requests to answer once durable.
+    replies: Vec<(RequestId, Reply)>,
+}
+
+/// One match's room.
+pub struct Room {
+    match_id: String,
+    settings: RoomSettings,
+    m: MatchState,
+    /// The last durable seq.
+    durable: Option<u64>,
+    subscribers: BTreeMap<ConnId, Subscriber>,
+    /// Joins that asked for a snapshot while appends were in flight (the in-memory state is
+    /// ahead of the durable one then); served when the room is idle again.
+    deferred_joins: Vec<(ConnId, PlayerRef, Role)>,
+    history: VecDeque<Event>,
+    pending: VecDeque<Pending>,
+    verdicts: HashMap<(Seat, MoveId), VerdictResult>,
+    verdict_order: VecDeque<(Seat, MoveId)>,
+    /// Real-time inputs gathered for the next tick.
+    gathered: Vec<(Seat, Vec<u8>, Client, MoveId)>,
+    outputs: VecDeque<Output>,
+    now_ms: u64,
+    /// When the current turn started (for turn timers) or the last tick ran.
+    clock_since_ms: u64,
+    /// When the room last had a subscriber or pending work.
+    idle_since_ms: u64,
+    poisoned: bool,
+}
+
+impl Room {
+    /// A new match: queues the append of its creation record.
+    pub fn create(
+        match_id: String,
+        created: Record,
+        settings: RoomSettings,
+        now_ms: u64,
+        request: Option<RequestId>,
+    ) -> Result<Room, crate::replay::ReplayError> {
+        let m = MatchState::create(&created)?;
+        let mut room = Room::new(match_id, m, None, settings, now_ms);
+        let event = room.event(0, EventBody::Created(room.m.created.clone()));
+        let replies = request.map(|r| (r, Reply::Created(Ok(())))).into_iter().collect();
+        room.push_append(0, vec![created.encode()], vec![event], Vec::new(), replies);
+        Ok(room)
+    }
+
+    /// A match rebuilt from its log; `history` holds its most recent events.
+    pub fn restore(
+        match_id: String,
+        m: MatchState,
+        history: Vec<Event>,
+        settings: RoomSettings,
+        now_ms: u64,
+    ) -> Room {
+        let head = m.head;
+        let mut room = Room::new(match_id, m, Some(head), settings, now_ms);
+        let cap = room.settings.history_cap;
+        room.history.extend(history.into_iter().rev().take(cap).rev());
+        room
+    }
+
+    fn new(
+        match_id: String,
+        m: MatchState,
+        durable: Option<u64>,
+        settings: RoomSettings,
+        now_ms: u64,
+    ) -> Room {
+        Room {
+            match_id,
+            settings,
+            m,
+            durable,
+            subscribers: BTreeMap::new(),
+            deferred_joins: Vec::new(),
+            history: VecDeque::new(),
+            pending: VecDeque::new(),
+            verdicts: HashMap::new(),
+            verdict_order: VecDeque::new(),
+            gathered: Vec::new(),
+            outputs: VecDeque::new(),
+            now_ms,
+            clock_since_ms: now_ms,
+            idle_since_ms: now_ms,
+            poisoned: false,
+        }
+    }
+
+    /// Remembers an accepted move found in the log, so a retry after a restart gets its
+    /// original verdict.
+    pub fn remember_accepted(&mut self, seat: Seat, move_id: MoveId, seq: u64) {
+        self.remember(seat, move_id, VerdictResult::Accepted { seq });
+    }
+
+    /// The match id.
+    pub fn match_id(&self) -> &str {
+        &self.match_id
+    }
+
+    /// The match as it stands (including appends still in flight).
+    pub fn state(&self) -> &MatchState {
+        &self.m
+    }
+
+    /// Feeds one input at time `now_ms` (a monotonic clock, in ms).
+    pub fn handle(&mut self, now_ms: u64, input: Input) {
+        self.now_ms = self.now_ms.max(now_ms);
+        if self.poisoned {
+            self.refuse_poisoned(input);
+            return;
+        }
+        match input {
+            Input::Join { conn, player, role, from_seq } => {
+                self.handle_join(conn, player, role, from_seq)
+            }
+            Input::Leave { conn } => {
+                self.subscribers.remove(&conn);
+                self.deferred_joins.retain(|(c, _, _)| *c != conn);
+            }
+            Input::Move { from, player_id, move_id, mv } => {
+                self.handle_move(from, &player_id, move_id, &mv)
+            }
+            Input::TakeSeat { request, player } => self.handle_take_seat(request, player),
+            Input::AppendDone { first_seq, result } => self.handle_append_done(first_seq, result),
+            Input::Timer => self.handle_timer(),
+        }
+        if !self.subscribers.is_empty() || !self.pending.is_empty() {
+            self.idle_since_ms = self.now_ms;
+        }
+    }
+
+    /// The next thing to do, if any.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// When to feed [`Input::Timer`] next (same clock as `handle`).
+    pub fn poll_timeout(&self) -> Option<u64> {
+        if self.poisoned {
+            return None;
+        }
+        let mut deadline = None;
+        if self.subscribers.is_empty() && self.pending.is_empty() {
+            deadline = Some(self.idle_since_ms + self.settings.idle_unload_ms);
+        }
+        if let Some(clock) = self.clock_deadline() {
+            deadline = Some(deadline.map_or(clock, |d: u64| d.min(clock)));
+        }
+        deadline
+    }
+
+    /// When the game clock (turn timer or real-time tick) fires next.
+    fn clock_deadline(&self) -> Option<u64> {
+        if self.m.state.status().is_over() || self.m.seats.iter().any(Option::is_none) {
+            return None;
+        }
+        match self.m.state.mode() {
+            Mode::RealTime { tick_ms } => Some(self.clock_since_ms + u64::from(tick_ms)),
+            Mode::Turns => self.settings.turn_timeout_ms.map(|t| self.clock_since_ms + t),
+        }
+    }
+
+    fn refuse_poisoned(&mut self, input: Input) {
+        let body = || ErrorBody {
+            code: "room_restarting".into(),
+            message: "the room is being rebuilt; retry".into(),
+        };
+        match input {
+            Input::Move { from, move_id, .. } => {
+                self.send_verdict(from, move_id, VerdictResult::Rejected(body()))
+            }
+            Input::TakeSeat { request, .. } => {
+                let reply =
+                    Reply::Seat(Err(RoomError::Storage("the room is being rebuilt".into())));
+                self.outputs.push_back(Output::Reply { request, reply });
+            }
+            Input::Join { conn, .. } => {
+                self.send_error(conn, "room_restarting", "the room is being rebuilt; rejoin")
+            }
+            Input::Leave { .. } | Input::AppendDone { .. } | Input::Timer => {}
+        }
+    }
+
+    // ----- joining and catch-up -----
+
+    fn handle_join(&mut self, conn: ConnId, player: PlayerRef, role: Role, from_seq: Option<u64>) {
+        let seat = self.m.seat_of(&player.player_id);
+        if role == Role::Player && seat.is_none() {
+            self.send_error(
+                conn,
+                "not_seated",
+                "join the match over HTTP first, or join as a spectator",
+            );
+            return;
+        }
+        let Some(head) = self.durable else {
+            // The creation record is still in flight; treat it like a snapshot join.
+            self.deferred_joins.push((conn, player, role));
+            return;
+        };
+        let viewer = match (role, seat) {
+            (Role::Player, Some(seat)) => Viewer::Seat(seat),
+            _ => Viewer::Spectator,
+        };
+        let joined = Joined {
+            match_id: self.match_id.clone(),
+            game: self.m.created.game.clone(),
+            role,
+            seat: if role == Role::Player { seat } else { None },
+            head_seq: head,
+        };
+        // Hidden-information games cannot replay history to a viewer without leaking it, so
+        // they always catch up by snapshot.
+        let from_seq = from_seq.filter(|_| self.m.state.is_public());
+        match from_seq {
+            Some(from) if from <= head + 1 => {
+                self.outputs.push_back(Output::Send { conn, msg: ServerMsg::Joined(joined) });
+                self.catch_up(conn, from, head);
+            }
+            Some(from) => {
+                let message = format!("from_seq {from} is past the head {head}");
+                self.send_error(conn, "bad_cursor", &message);
+                return;
+            }
+            None if !self.pending.is_empty() => {
+                self.deferred_joins.push((conn, player, role));
+                return;
+            }
+            None => {
+                self.outputs.push_back(Output::Send { conn, msg: ServerMsg::Joined(joined) });
+                self.send_snapshot(conn, viewer, head);
+            }
+        }
+        self.subscribers.insert(conn, Subscriber { viewer });
+        let caught_up = CaughtUp { match_id: self.match_id.clone(), seq: head };
+        self.outputs.push_back(Output::Send { conn, msg: ServerMsg::CaughtUp(caught_up) });
+    }
+
+    /// Sends `from..=head`: the part older than the history from the log, the rest from memory.
+    fn catch_up(&mut self, conn: ConnId, from: u64, head: u64) {
+        let oldest = self.history.front().map_or(head + 1, |e| e.seq);
+        if from < oldest {
+            self.outputs.push_back(Output::Backfill { conn, from_seq: from, to_seq: oldest - 1 });
+        }
+        for event in self.history.iter().filter(|e| e.seq >= from) {
+            self.outputs.push_back(Output::Send { conn, msg: ServerMsg::Event(event.clone()) });
+        }
+    }
+
+    fn send_snapshot(&mut self, conn: ConnId, viewer: Viewer, seq: u64) {
+        let snapshot = Snapshot {
+            match_id: self.match_id.clone(),
+            seq,
+            state_hash: self.m.hash_for(viewer),
+            status: self.m.state.status(),
+            view: crate::replay::to_value(&self.m.state.view(viewer)),
+            created: self.m.created.clone(),
+        };
+        self.outputs.push_back(Output::Send { conn, msg: ServerMsg::Snapshot(snapshot) });
+    }
+
+    fn serve_deferred_joins(&mut self) {
+        if !self.pending.is_empty() {
+            return;
+        }
+        for (conn, player, role) in std::mem::take(&mut self.deferred_joins) {
+            self.handle_join(conn, player, role, None);
+        }
+    }
+
+    // ----- seats -----
+
+    fn handle_take_seat(&mut self, request: RequestId, player: PlayerRef) {
+        if let Some(seat) = self.m.seat_of(&player.player_id) {
+            self.outputs.push_back(Output::Reply { request, reply: Reply::Seat(Ok(seat)) });
+            return;
+        }
+        if self.m.state.status().is_over() {
+            self.outputs.push_back(Output::Reply {
+                request,
+                reply: Reply::Seat(Err(RoomError::MatchOver)),
+            });
+            return;
+        }
+        let Some(free) = self.m.seats.iter().position(Option::is_none) else {
+            self.outputs.push_back(Output::Reply {
+                request,
+                reply: Reply::Seat(Err(RoomError::MatchFull)),
+            });
+            return;
+        };
+        let seat = free as Seat;
+        let record = Record::Seated { seat, player_id: player.player_id, name: player.name };
+        let seq = self.m.head + 1;
+        let body = self.m.apply(seq, &record).expect("a free seat of this match can be taken");
+        if self.m.seats.iter().all(Option::is_some) {
+            // The game clock starts when the last seat fills.
+            self.clock_since_ms = self.now_ms;
+        }
+        let event = self.event(seq, body);
+        self.push_append(
+            seq,
+            vec![record.encode()],
+            vec![event],
+            Vec::new(),
+            vec![(request, Reply::Seat(Ok(seat)))],
+        );
+    }
+
+    // ----- moves -----
+
+    fn handle_move(&mut self, from: Client, player_id: &str, move_id: MoveId, mv: &[u8]) {
+        let Some(seat) = self.m.seat_of(player_id) else {
+            let body = ErrorBody {
+                code: "not_seated".into(),
+                message: "you hold no seat in this match".into(),
+            };
+            self.send_verdict(from, move_id, VerdictResult::Rejected(body));
+            return;
+        };
+        if let Client::Conn(conn) = from
+            && self.subscribers.get(&conn).is_some_and(|s| s.viewer == Viewer::Spectator)
+        {
+            let body = ErrorBody {
+                code: "spectator".into(),
+                message: "spectators cannot move; join as player".into(),
+            };
+            self.send_verdict(from, move_id, VerdictResult::Rejected(body));
+            return;
+        }
+        if let Some(verdict) = self.verdicts.get(&(seat, move_id)).cloned() {
+            self.send_verdict(from, move_id, verdict);
+            return;
+        }
+        if let Some(pending) = self
+            .pending
+            .iter_mut()
+            .find(|p| p.verdicts.iter().any(|v| (v.1, v.2) == (seat, move_id)))
+        {
+            let seq =
+                pending.verdicts.iter().find(|v| (v.1, v.2) == (seat, move_id)).map_or(0, |v| v.3);
+            pending.verdicts.push((from, seat, move_id, seq));
+            return;
+        }
+        if self.m.seats.iter().any(Option::is_none) {
+            let body = ErrorBody {
+                code: "waiting_for_players".into(),
+                message: "the match starts when every seat is taken".into(),
+            };
+            self.send_verdict(from, move_id, VerdictResult::Rejected(body));
+            return;
+        }
+        match self.m.state.mode() {
+            Mode::Turns => self.play_turn(from, seat, move_id, mv),
+            Mode::RealTime { .. } => match self.m.state.check_move(seat, mv) {
+                Ok(canonical) => self.gathered.push((seat, canonical, from, move_id)),
+                Err(e) => self.reject(from, seat, move_id, e.code(), e.to_string()),
+            },
+        }
+    }
+
+    fn play_turn(&mut self, from: Client, seat: Seat, move_id: MoveId, mv: &[u8]) {
+        let action = match self.m.state.play(seat, mv) {
+            Ok(action) => action,
+            Err(e) => return self.reject(from, seat, move_id, e.code(), e.to_string()),
+        };
+        let seq = self.m.head + 1;
+        self.m.head = seq;
+        self.clock_since_ms = self.now_ms;
+        let body = crate::replay::wire_action(&action, Some(move_id));
+        let event = self.event(seq, body);
+        let record = Record::Action { action, move_id: Some(move_id) };
+        self.push_append(
+            seq,
+            vec![record.encode()],
+            vec![event],
+            vec![(from, seat, move_id, seq)],
+            Vec::new(),
+        );
+    }
+
+    fn reject(&mut self, from: Client, seat: Seat, move_id: MoveId, code: &str, message: String) {
+        let verdict = VerdictResult::Rejected(ErrorBody { code: code.into(), message });
+        self.remember(seat, move_id, verdict.clone());
+        self.send_verdict(from, move_id, verdict);
+    }
+
+    // ----- the clock -----
+
+    fn handle_timer(&mut self) {
+        if let Some(deadline) = self.clock_deadline()
+            && self.now_ms >= deadline
+        {
+            self.tick();
+        }
+        let idle = self.subscribers.is_empty() && self.pending.is_empty();
+        if idle && self.now_ms >= self.idle_since_ms + self.settings.idle_unload_ms {
+            self.outputs.push_back(Output::Stop { reason: "idle" });
+        }
+    }
+
+    /// A turn timeout (no inputs) or a real-time tick (the gathered inputs) as one event.
+    fn tick(&mut self) {
+        let gathered = std::mem::take(&mut self.gathered);
+        let inputs: Vec<(Seat, Vec<u8>)> =
+            gathered.iter().map(|(s, mv, _, _)| (*s, mv.clone())).collect();
+        let action = match self.m.state.tick(&inputs) {
+            Ok(action) => action,
+            Err(e) => {
+                // Inputs were canonicalised by check_move, so they always decode.
+                tracing::error!(error = %e, "tick inputs failed to decode");
+                return;
+            }
+        };
+        let seq = self.m.head + 1;
+        self.m.head = seq;
+        self.clock_since_ms = self.now_ms;
+        let event = self.event(seq, crate::replay::wire_action(&action, None));
+        let verdicts =
+            gathered.into_iter().map(|(seat, _, from, id)| (from, seat, id, seq)).collect();
+        let record = Record::Action { action, move_id: None };
+        self.push_append(seq, vec![record.encode()], vec![event], verdicts, Vec::new());
+    }
+
+    // ----- durability -----
+
+    fn push_append(
+        &mut self,
+        first_seq: u64,
+        records: Vec<Vec<u8>>,
+        events: Vec<Event>,
+        verdicts: Vec<(Client, Seat, MoveId, u64)>,
+        replies: Vec<(RequestId, Reply)>,
+    ) {
+        let summary = self.summary();
+        let append = Append { match_id: self.match_id.clone(), first_seq, records, summary };
+        self.pending.push_back(Pending { first_seq, events, verdicts, replies });
+        self.outputs.push_back(Output::Append(append));
+    }
+
+    fn handle_append_done(&mut self, first_seq: u64, result: Result<(), AppendError>) {
+        let Some(front) = self.pending.front() else { return };
+        assert_eq!(front.first_seq, first_seq, "the store completes a room's appends in order");
+        if let Err(error) = result {
+            self.poison(&error);
+            return;
+        }
+        let done = self.pending.pop_front().expect("front exists");
+        for event in done.events {
+            self.durable = Some(event.seq);
+            self.publish(event);
+        }
+        for (from, seat, move_id, seq) in done.verdicts {
+            let verdict = VerdictResult::Accepted { seq };
+            self.remember(seat, move_id, verdict.clone());
+            self.send_verdict(from, move_id, verdict);
+        }
+        for (request, reply) in done.replies {
+            self.outputs.push_back(Output::Reply { request, reply });
+        }
+        self.serve_deferred_joins();
+    }
+
+    /// An append failed: the in-memory state is ahead of the log, so nothing pending may be
+    /// published. Refuse it all and ask to be rebuilt from the log.
+    fn poison(&mut self, error: &AppendError) {
+        self.poisoned = true;
+        let message = error.to_string();
+        for pending in std::mem::take(&mut self.pending) {
+            for (from, _, move_id, _) in pending.verdicts {
+                let body = ErrorBody { code: "storage_error".into(), message: message.clone() };
+                self.send_verdict(from, move_id, VerdictResult::Rejected(body));
+            }
+            for (request, _) in pending.replies {
+                let reply = Reply::Seat(Err(RoomError::Storage(message.clone())));
+                self.outputs.push_back(Output::Reply { request, reply });
+            }
+        }
+        let conns: Vec<ConnId> = self
+            .subscribers
+            .keys()
+            .copied()
+            .chain(self.deferred_joins.iter().map(|d| d.0))
+            .collect();
+        for conn in conns {
+            self.send_error(conn, "room_restarting", "storage failed; rejoin from your last seq");
+        }
+        self.subscribers.clear();
+        self.deferred_joins.clear();
+        self.outputs.push_back(Output::Stop { reason: "append failed" });
+    }
+
+    /// Sends a durable event to every subscriber and keeps it for catch-up.
+    fn publish(&mut self, event: Event) {
+        if self.m.state.is_public() || event.view.is_none() {
+            let conns: Vec<ConnId> = self.subscribers.keys().copied().collect();
+            if !conns.is_empty() {
+                self.outputs
+                    .push_back(Output::Broadcast { conns, msg: ServerMsg::Event(event.clone()) });
+            }
+        } else {
+            // Hidden information: each viewer gets its own view of the current state.
+            for (&conn, sub) in &self.subscribers {
+                let (state_hash, status, view) = self.m.observe(sub.viewer);
+                let mine = Event { state_hash, status, view, ..event.clone() };
+                self.outputs.push_back(Output::Send { conn, msg: ServerMsg::Event(mine) });
+            }
+        }
+        if self.history.len() == self.settings.history_cap {
+            self.history.pop_front();
+        }
+        self.history.push_back(event);
+    }
+
+    // ----- helpers -----
+
+    /// The wire event for `seq` with the state as it stands now.
+    fn event(&self, seq: u64, body: EventBody) -> Event {
+        let (state_hash, status, view) = self.m.observe(Viewer::Spectator);
+        let public =
+            self.m.state.is_public() || !matches!(body, EventBody::Move(_) | EventBody::Tick(_));
+        Event {
+            match_id: self.match_id.clone(),
+            seq,
+            state_hash,
+            status,
+            body: public.then_some(body),
+            view: if public { None } else { view },
+        }
+    }
+
+    fn summary(&self) -> MatchSummary {
+        let outcome = match self.m.state.status() {
+            Status::Over(outcome) => Some(outcome),
+            _ => None,
+        };
+        MatchSummary {
+            match_id: self.match_id.clone(),
+            game: self.m.created.game.clone(),
+            status: self.m.listing_status(),
+            seats: self.m.seats.clone(),
+            head_seq: self.m.head,
+            created_at_ms: self.m.created_at_ms,
+            outcome,
+        }
+    }
+
+    fn remember(&mut self, seat: Seat, move_id: MoveId, verdict: VerdictResult) {
+        if self.verdicts.insert((seat, move_id), verdict).is_none() {
+            self.verdict_order.push_back((seat, move_id));
+            if self.verdict_order.len() > self.settings.verdict_cap
+                && let Some(old) = self.verdict_order.pop_front()
+            {
+                self.verdicts.remove(&old);
+            }
+        }
+    }
+
+    fn send_verdict(&mut self, to: Client, move_id: MoveId, result: VerdictResult) {
+        match to {
+            Client::Conn(conn) => {
+                let verdict =
+                    protocol::v1::Verdict { match_id: self.match_id.clone(), move_id, result };
+                self.outputs.push_back(Output::Send { conn, msg: ServerMsg::Verdict(verdict) });
+            }
+            Client::Request(request) => {
+                self.outputs.push_back(Output::Reply { request, reply: Reply::Verdict(result) })
+            }
+        }
+    }
+
+    fn send_error(&mut self, conn: ConnId, code: &str, message: &str) {
+        let msg = ServerMsg::Error(ErrorMsg {
+            code: code.into(),
+            message: message.into(),
+            match_id: Some(self.match_id.clone()),
+        });
+        self.outputs.push_back(Output::Send { conn, msg });
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,366 @@
+//! The room core driven without tokio: a virtual clock, appends acknowledged (or failed) when
+//! the test says so, and every message each connection would receive.
+
+use std::collections::BTreeMap;
+
+use game_rules::{Outcome, Status};
+use protocol::v1::{EventBody, Role, ServerMsg, VerdictResult};
+use serde_json::json;
+
+use super::*;
+use crate::storage::{AppendError, Record};
+
+/// A room and what it has said, per connection and per request.
+struct Harness {
+    room: Room,
+    now: u64,
+    /// Appends emitted and not yet acknowledged: (first_seq, records).
+    unacked: Vec<(u64, usize)>,
+    /// Every record made durable, in order.
+    durable: Vec<Vec<u8>>,
+    inbox: BTreeMap<ConnId, Vec<ServerMsg>>,
+    replies: BTreeMap<RequestId, Vec<Reply>>,
+    backfills: Vec<(ConnId, u64, u64)>,
+    stopped: Option<&'static str>,
+    auto_ack: bool,
+}
+
+fn player(id: &str) -> PlayerRef {
+    PlayerRef { player_id: id.into(), name: id.to_uppercase() }
+}
+
+fn mv(value: serde_json::Value) -> Vec<u8> {
+    rmp_serde::to_vec_named(&value).expect("encodes")
+}
+
+fn edge(dir: &str, x: u8, y: u8) -> Vec<u8> {
+    mv(json!({"dir": dir, "x": x, "y": y}))
+}
+
+impl Harness {
+    fn new(settings: RoomSettings) -> Harness {
+        let config = mv(json!({"width": 1, "height": 1, "players": 2}));
+        let created = Record::Created {
+            game: "dots".into(),
+            rules_version: 1,
+            config,
+            seed: 1,
+            seats: 2,
+            created_at_ms: 5,
+        };
+        let room =
+            Room::create("m1".into(), created, settings, 0, Some(100)).expect("valid creation");
+        let mut h = Harness {
+            room,
+            now: 0,
+            unacked: Vec::new(),
+            durable: Vec::new(),
+            inbox: BTreeMap::new(),
+            replies: BTreeMap::new(),
+            backfills: Vec::new(),
+            stopped: None,
+            auto_ack: true,
+        };
+        h.drain();
+        h
+    }
+
+    /// A 1×1 dots match with players a (seat 0) and b (seat 1), each joined on a connection.
+    fn seated() -> Harness {
+        let mut h = Harness::new(RoomSettings::default());
+        h.input(Input::TakeSeat { request: 1, player: player("a") });
+        h.input(Input::TakeSeat { request: 2, player: player("b") });
+        h.input(Input::Join { conn: 1, player: player("a"), role: Role::Player, from_seq: None });
+        h.input(Input::Join { conn: 2, player: player("b"), role: Role::Player, from_seq: None });
+        h.inbox.clear();
+        h
+    }
+
+    fn input(&mut self, input: Input) {
+        self.room.handle(self.now, input);
+        self.drain();
+    }
+
+    fn drain(&mut self) {
+        while let Some(output) = self.room.poll_output() {
+            match output {
+                Output::Send { conn, msg } => self.inbox.entry(conn).or_default().push(msg),
+                Output::Broadcast { conns, msg } => {
+                    for conn in conns {
+                        self.inbox.entry(conn).or_default().push(msg.clone());
+                    }
+                }
+                Output::Reply { request, reply } => {
+                    self.replies.entry(request).or_default().push(reply)
+                }
+                Output::Append(append) => {
+                    self.unacked.push((append.first_seq, append.records.len()));
+                    self.durable.extend(append.records);
+                }
+                Output::Backfill { conn, from_seq, to_seq } => {
+                    self.backfills.push((conn, from_seq, to_seq))
+                }
+                Output::Stop { reason } => self.stopped = Some(reason),
+            }
+        }
+        if self.auto_ack {
+            self.ack_all();
+        }
+    }
+
+    fn ack_all(&mut self) {
+        while !self.unacked.is_empty() {
+            let (first_seq, _) = self.unacked.remove(0);
+            self.room.handle(self.now, Input::AppendDone { first_seq, result: Ok(()) });
+            let auto = self.auto_ack;
+            self.auto_ack = false;
+            self.drain();
+            self.auto_ack = auto;
+        }
+    }
+
+    fn play(&mut self, conn: ConnId, who: &str, move_id: u64, mv: Vec<u8>) {
+        self.input(Input::Move { from: Client::Conn(conn), player_id: who.into(), move_id, mv });
+    }
+
+    fn take(&mut self, conn: ConnId) -> Vec<ServerMsg> {
+        self.inbox.remove(&conn).unwrap_or_default()
+    }
+}
+
+fn seqs(msgs: &[ServerMsg]) -> Vec<u64> {
+    msgs.iter()
+        .filter_map(|m| if let ServerMsg::Event(e) = m { Some(e.seq) } else { None })
+        .collect()
+}
+
+fn verdicts(msgs: &[ServerMsg]) -> Vec<(u64, VerdictResult)> {
+    msgs.iter()
+        .filter_map(|m| {
+            if let ServerMsg::Verdict(v) = m { Some((v.move_id, v.result.clone())) } else { None }
+        })
+        .collect()
+}
+
+fn rejected(code: &str) -> impl Fn(&VerdictResult) -> bool + '_ {
+    move |v| matches!(v, VerdictResult::Rejected(b) if b.code == code)
+}
+
+#[test]
+fn creation_and_seats_are_durable_before_they_are_answered() {
+    let mut h = Harness::new(RoomSettings::default());
+    assert_eq!(h.replies[&100], vec![Reply::Created(Ok(()))]);
+    h.auto_ack = false;
+    h.input(Input::TakeSeat { request: 1, player: player("a") });
+    assert!(!h.replies.contains_key(&1), "no answer before the seat is durable");
+    h.ack_all();
+    assert_eq!(h.replies[&1], vec![Reply::Seat(Ok(0))]);
+    h.auto_ack = true;
+    h.input(Input::TakeSeat { request: 2, player: player("a") });
+    assert_eq!(
+        h.replies[&2],
+        vec![Reply::Seat(Ok(0))],
+        "taking a seat twice returns the same seat"
+    );
+    h.input(Input::TakeSeat { request: 3, player: player("b") });
+    h.input(Input::TakeSeat { request: 4, player: player("c") });
+    assert_eq!(h.replies[&3], vec![Reply::Seat(Ok(1))]);
+    assert_eq!(h.replies[&4], vec![Reply::Seat(Err(RoomError::MatchFull))]);
+    assert_eq!(h.durable.len(), 3, "created + two seats");
+}
+
+#[test]
+fn moves_wait_for_every_seat() {
+    let mut h = Harness::new(RoomSettings::default());
+    h.input(Input::TakeSeat { request: 1, player: player("a") });
+    h.input(Input::Join { conn: 1, player: player("a"), role: Role::Player, from_seq: None });
+    h.play(1, "a", 1, edge("h", 0, 0));
+    let v = verdicts(&h.take(1));
+    assert!(rejected("waiting_for_players")(&v[0].1), "{v:?}");
+}
+
+#[test]
+fn a_move_is_broadcast_and_acknowledged_only_once_durable() {
+    let mut h = Harness::seated();
+    h.auto_ack = false;
+    h.play(1, "a", 7, edge("h", 0, 0));
+    assert!(h.take(1).is_empty() && h.take(2).is_empty(), "nothing before durability");
+    h.ack_all();
+    let a = h.take(1);
+    assert_eq!(seqs(&a), vec![3]);
+    assert_eq!(verdicts(&a), vec![(7, VerdictResult::Accepted { seq: 3 })]);
+    let b = h.take(2);
+    assert_eq!(seqs(&b), vec![3]);
+    assert!(verdicts(&b).is_empty(), "only the mover gets the verdict");
+    let ServerMsg::Event(event) = &b[0] else { panic!("an event") };
+    assert_eq!(event.status, Status::Turn(1));
+    assert!(matches!(&event.body, Some(EventBody::Move(m)) if m.seat == 0 && m.move_id == 7));
+}
+
+#[test]
+fn retried_move_ids_get_the_original_verdict_and_apply_once() {
+    let mut h = Harness::seated();
+    h.play(1, "a", 7, edge("h", 0, 0));
+    let records = h.durable.len();
+    h.take(1);
+    h.play(1, "a", 7, edge("h", 0, 0));
+    assert_eq!(verdicts(&h.take(1)), vec![(7, VerdictResult::Accepted { seq: 3 })]);
+    h.play(1, "a", 8, edge("v", 0, 0));
+    assert!(rejected("not_your_turn")(&verdicts(&h.take(1))[0].1));
+    h.play(2, "b", 8, edge("v", 0, 0));
+    assert!(
+        matches!(verdicts(&h.take(2))[0].1, VerdictResult::Accepted { seq: 4 }),
+        "ids are per seat"
+    );
+    h.play(1, "a", 8, edge("h", 0, 1));
+    assert!(
+        rejected("not_your_turn")(&verdicts(&h.take(1))[0].1),
+        "a retried rejection stays rejected"
+    );
+    assert_eq!(h.durable.len(), records + 1);
+}
+
+#[test]
+fn a_retry_while_the_original_is_in_flight_waits_for_it() {
+    let mut h = Harness::seated();
+    h.auto_ack = false;
+    h.play(1, "a", 7, edge("h", 0, 0));
+    h.play(1, "a", 7, edge("h", 0, 0));
+    assert_eq!(h.unacked.len(), 1, "the retry appends nothing");
+    h.ack_all();
+    assert_eq!(verdicts(&h.take(1)), vec![(7, VerdictResult::Accepted { seq: 3 }); 2]);
+}
+
+#[test]
+fn rejections_change_nothing_and_carry_their_reason() {
+    let mut h = Harness::seated();
+    let before = h.room.state().state.state_hash();
+    h.play(2, "b", 1, edge("h", 0, 0));
+    h.play(1, "a", 2, edge("h", 9, 9));
+    h.play(1, "a", 3, mv(json!({"bogus": true})));
+    h.play(1, "stranger", 4, edge("h", 0, 0));
+    h.input(Input::Join { conn: 3, player: player("s"), role: Role::Spectator, from_seq: None });
+    h.input(Input::Join { conn: 4, player: player("a"), role: Role::Spectator, from_seq: None });
+    h.play(4, "a", 5, edge("h", 0, 0));
+    let codes: Vec<String> = [h.take(2), h.take(1), h.take(4)]
+        .concat()
+        .iter()
+        .filter_map(|m| match m {
+            ServerMsg::Verdict(v) => match &v.result {
+                VerdictResult::Rejected(b) => Some(b.code.clone()),
+                VerdictResult::Accepted { .. } => None,
+            },
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        codes,
+        ["not_your_turn", "out_of_range", "malformed_move", "not_seated", "spectator"]
+    );
+    assert_eq!(h.room.state().state.state_hash(), before);
+    assert_eq!(h.durable.len(), 3);
+}
+
+#[test]
+fn joins_catch_up_from_a_cursor_or_a_snapshot() {
+    let mut h = Harness::seated();
+    h.play(1, "a", 1, edge("h", 0, 0));
+    h.play(2, "b", 1, edge("h", 0, 1));
+    h.input(Input::Join { conn: 3, player: player("s"), role: Role::Spectator, from_seq: Some(0) });
+    let from_zero = h.take(3);
+    assert!(matches!(from_zero[0], ServerMsg::Joined(ref j) if j.head_seq == 4));
+    assert_eq!(seqs(&from_zero), vec![0, 1, 2, 3, 4]);
+    assert!(matches!(from_zero.last(), Some(ServerMsg::CaughtUp(c)) if c.seq == 4));
+    h.input(Input::Join { conn: 4, player: player("t"), role: Role::Spectator, from_seq: Some(4) });
+    assert_eq!(seqs(&h.take(4)), vec![4]);
+    h.input(Input::Join { conn: 5, player: player("u"), role: Role::Spectator, from_seq: None });
+    let snap = h.take(5);
+    assert!(
+        matches!(&snap[1], ServerMsg::Snapshot(s) if s.seq == 4 && s.state_hash == h.room.state().state.state_hash())
+    );
+    h.input(Input::Join { conn: 6, player: player("v"), role: Role::Spectator, from_seq: Some(9) });
+    assert!(matches!(&h.take(6)[0], ServerMsg::Error(e) if e.code == "bad_cursor"));
+    h.play(1, "a", 2, edge("v", 0, 0));
+    for conn in [3, 4, 5] {
+        assert_eq!(seqs(&h.take(conn)), vec![5], "conn {conn} is live");
+    }
+}
+
+#[test]
+fn history_older_than_memory_is_backfilled_from_the_log() {
+    let mut h = Harness::new(RoomSettings { history_cap: 2, ..RoomSettings::default() });
+    h.input(Input::TakeSeat { request: 1, player: player("a") });
+    h.input(Input::TakeSeat { request: 2, player: player("b") });
+    h.play(9, "a", 1, edge("h", 0, 0));
+    h.input(Input::Join { conn: 3, player: player("s"), role: Role::Spectator, from_seq: Some(1) });
+    assert_eq!(h.backfills, vec![(3, 1, 1)]);
+    assert_eq!(seqs(&h.take(3)), vec![2, 3]);
+}
+
+#[test]
+fn a_failed_append_publishes_nothing_and_stops_the_room() {
+    let mut h = Harness::seated();
+    h.auto_ack = false;
+    h.play(1, "a", 1, edge("h", 0, 0));
+    h.play(2, "b", 1, edge("h", 0, 1));
+    h.room.handle(
+        0,
+        Input::AppendDone { first_seq: 3, result: Err(AppendError::Storage("disk full".into())) },
+    );
+    h.unacked.clear();
+    h.drain();
+    assert_eq!(h.stopped, Some("append failed"));
+    let a = h.take(1);
+    assert!(seqs(&a).is_empty(), "no event of a failed append is published");
+    assert!(rejected("storage_error")(&verdicts(&a)[0].1));
+    assert!(rejected("storage_error")(&verdicts(&h.take(2))[0].1), "later pending moves fail too");
+    h.play(1, "a", 2, edge("h", 0, 0));
+    assert!(rejected("room_restarting")(&verdicts(&h.take(1))[0].1));
+}
+
+#[test]
+fn turn_timer_writes_a_timeout_event() {
+    let mut h =
+        Harness::new(RoomSettings { turn_timeout_ms: Some(1000), ..RoomSettings::default() });
+    assert_eq!(h.room.poll_timeout(), Some(60_000), "only the idle timer before seats fill");
+    h.now = 10;
+    h.input(Input::TakeSeat { request: 1, player: player("a") });
+    h.input(Input::TakeSeat { request: 2, player: player("b") });
+    h.input(Input::Join { conn: 1, player: player("a"), role: Role::Player, from_seq: None });
+    assert_eq!(h.room.poll_timeout(), Some(1010));
+    h.take(1);
+    h.now = 1010;
+    h.input(Input::Timer);
+    let msgs = h.take(1);
+    assert!(matches!(&msgs[0], ServerMsg::Event(e) if e.seq == 3 && e.status == Status::Turn(1)
+        && matches!(&e.body, Some(EventBody::Tick(t)) if t.inputs.is_empty())));
+    assert_eq!(h.room.poll_timeout(), Some(2010));
+}
+
+#[test]
+fn idle_rooms_stop_and_busy_ones_do_not() {
+    let mut h = Harness::seated();
+    h.now = 120_000;
+    h.input(Input::Timer);
+    assert_eq!(h.stopped, None, "subscribers keep a room alive");
+    h.input(Input::Leave { conn: 1 });
+    h.input(Input::Leave { conn: 2 });
+    assert_eq!(h.room.poll_timeout(), Some(180_000));
+    h.now = 180_000;
+    h.input(Input::Timer);
+    assert_eq!(h.stopped, Some("idle"));
+}
+
+#[test]
+fn a_whole_match_ends_with_its_result() {
+    let mut h = Harness::seated();
+    h.play(1, "a", 1, edge("h", 0, 0));
+    h.play(2, "b", 1, edge("h", 0, 1));
+    h.play(1, "a", 2, edge("v", 0, 0));
+    h.play(2, "b", 2, edge("v", 1, 0));
+    let over = Status::Over(Outcome { scores: vec![0, 1], winners: vec![1] });
+    assert_eq!(h.room.state().state.status(), over);
+    assert_eq!(h.room.state().listing_status(), crate::storage::MatchStatus::Finished);
+    h.play(2, "b", 3, edge("v", 1, 0));
+    assert!(rejected("match_over")(&verdicts(&h.take(2)).last().expect("verdict").1));
+}

@@ -1,0 +1,9 @@
+//! Per-match rooms: a sans-IO core ([`core::Room`]) that decides, and a tokio task
+//! ([`task`]) that feeds it time and inputs and carries out its outputs.
+
+pub mod core;
+pub mod task;
+
+pub use self::core::{
+    Client, ConnId, Input, Output, PlayerRef, Reply, RequestId, Room, RoomError, RoomSettings,
+};

@@ -1,0 +1,142 @@
+//! One contract, two implementations: every test here runs against SQLite and memory.
+
+use std::sync::Arc;
+
+use super::*;
+
+fn summary(match_id: &str, status: MatchStatus, created_at_ms: u64) -> MatchSummary {
+    MatchSummary {
+        match_id: match_id.into(),
+        game: "dots".into(),
+        status,
+        seats: vec![None, None],
+        head_seq: 0,
+        created_at_ms,
+        outcome: None,
+    }
+}
+
+fn append(match_id: &str, first_seq: u64, n: usize, status: MatchStatus) -> Append {
+    let records = (0..n).map(|i| vec![first_seq as u8, i as u8]).collect();
+    Append { match_id: match_id.into(), first_seq, records, summary: summary(match_id, status, 1) }
+}
+
+fn block(ticket: AppendTicket) -> Result<(), AppendError> {
+    ticket.blocking_recv().unwrap_or(Err(AppendError::Closed))
+}
+
+/// Runs `check` against a fresh SQLite log in a temp dir and a fresh memory log.
+fn both(check: impl Fn(&dyn EventLog)) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sqlite =
+        SqliteLog::open(&dir.path().join("log.db"), Durability::Full, Arc::new(NoObserver))
+            .expect("opens");
+    check(&sqlite);
+    check(&MemoryLog::new());
+}
+
+#[test]
+fn appends_read_back_in_order() {
+    both(|log| {
+        block(log.append(append("m1", 0, 3, MatchStatus::Open))).expect("first append");
+        block(log.append(append("m1", 3, 2, MatchStatus::Live))).expect("second append");
+        let all = read_all(log, "m1").expect("reads");
+        assert_eq!(all.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4]);
+        assert_eq!(all[3].bytes, vec![3, 0]);
+        let page = log.read("m1", 2, 2).expect("reads");
+        assert_eq!(page.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![2, 3]);
+        assert!(log.read("nope", 0, 10).expect("reads").is_empty());
+        assert_eq!(log.summary("m1").expect("reads").map(|s| s.status), Some(MatchStatus::Live));
+    });
+}
+
+#[test]
+fn gaps_and_second_writers_are_refused_whole() {
+    both(|log| {
+        block(log.append(append("m1", 0, 2, MatchStatus::Open))).expect("first append");
+        let gap = block(log.append(append("m1", 3, 1, MatchStatus::Open)));
+        assert_eq!(
+            gap,
+            Err(AppendError::SeqConflict { match_id: "m1".into(), expected: 2, got: 3 })
+        );
+        let stale = block(log.append(append("m1", 1, 2, MatchStatus::Open)));
+        assert!(matches!(stale, Err(AppendError::SeqConflict { expected: 2, got: 1, .. })));
+        let fresh = block(log.append(append("m2", 1, 1, MatchStatus::Open)));
+        assert!(matches!(fresh, Err(AppendError::SeqConflict { expected: 0, .. })));
+        assert_eq!(
+            block(log.append(append("m1", 2, 0, MatchStatus::Open))),
+            Err(AppendError::Empty)
+        );
+        assert_eq!(read_all(log, "m1").expect("reads").len(), 2, "failed appends wrote nothing");
+        assert_eq!(log.summary("m2").expect("reads"), None);
+    });
+}
+
+#[test]
+fn listing_filters_and_orders_newest_first() {
+    both(|log| {
+        for (id, status, at) in [
+            ("a", MatchStatus::Open, 1),
+            ("b", MatchStatus::Finished, 2),
+            ("c", MatchStatus::Open, 3),
+        ] {
+            let mut a = append(id, 0, 1, status);
+            a.summary = summary(id, status, at);
+            block(log.append(a)).expect("append");
+        }
+        let open = ListFilter { status: Some(MatchStatus::Open), game: None, limit: 10 };
+        let ids = |f: &ListFilter| {
+            log.list(f).expect("lists").into_iter().map(|s| s.match_id).collect::<Vec<_>>()
+        };
+        assert_eq!(ids(&open), vec!["c", "a"]);
+        assert_eq!(ids(&ListFilter { limit: 2, ..ListFilter::default() }), vec!["c", "b"]);
+        assert!(
+            ids(&ListFilter { game: Some("chess".into()), limit: 10, ..ListFilter::default() })
+                .is_empty()
+        );
+        assert_eq!(log.unfinished().expect("reads"), vec!["a", "c"]);
+    });
+}
+
+#[test]
+fn appends_after_close_fail_as_closed() {
+    both(|log| {
+        log.close();
+        assert_eq!(
+            block(log.append(append("m1", 0, 1, MatchStatus::Open))),
+            Err(AppendError::Closed)
+        );
+    });
+}
+
+#[test]
+fn group_commit_batches_concurrent_appends_and_keeps_each_verdict() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = SqliteLog::open(&dir.path().join("log.db"), Durability::Normal, Arc::new(NoObserver))
+        .expect("opens");
+    // Queue many appends before waiting on any: the writer commits them in few transactions,
+    // and the one bad append among them fails alone.
+    let mut tickets = Vec::new();
+    for m in 0..200 {
+        tickets.push(log.append(append(&format!("m{m}"), 0, 2, MatchStatus::Open)));
+    }
+    tickets.push(log.append(append("m7", 5, 1, MatchStatus::Open)));
+    let results: Vec<_> = tickets.into_iter().map(block).collect();
+    assert!(results[..200].iter().all(Result::is_ok));
+    assert!(matches!(results[200], Err(AppendError::SeqConflict { .. })));
+    assert_eq!(read_all(&log, "m7").expect("reads").len(), 2);
+}
+
+#[test]
+fn sqlite_survives_reopen() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("log.db");
+    {
+        let log = SqliteLog::open(&path, Durability::Full, Arc::new(NoObserver)).expect("opens");
+        block(log.append(append("m1", 0, 3, MatchStatus::Live))).expect("append");
+    }
+    let log = SqliteLog::open(&path, Durability::Full, Arc::new(NoObserver)).expect("reopens");
+    assert_eq!(read_all(&log, "m1").expect("reads").len(), 3);
+    block(log.append(append("m1", 3, 1, MatchStatus::Live))).expect("continues at the head");
+    assert_eq!(log.unfinished().expect("reads"), vec!["m1"]);
+}

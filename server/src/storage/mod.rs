@@ -1,0 +1,198 @@
+//! The event log: an append-only, gapless sequence of records per match, behind the
+//! [`EventLog`] trait, with a durable SQLite implementation and an in-memory twin.
+//!
+//! Appends are acknowledged only once durable under the configured policy; the room
+//! broadcasts nothing before that. Sequence numbers are enforced here, not trusted from the
+//! caller: an append whose first seq is not the match's head + 1 fails and writes nothing.
+
+mod memory;
+mod record;
+mod sqlite;
+
+use std::sync::Arc;
+
+use game_rules::Outcome;
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+pub use memory::MemoryLog;
+pub use record::{Record, RecordError};
+pub use sqlite::{Durability, SqliteLog};
+
+/// Where a match stands, for listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchStatus {
+    /// Seats are still free.
+    Open,
+    /// Every seat is taken and the match is being played.
+    Live,
+    /// The match is over.
+    Finished,
+}
+
+impl MatchStatus {
+    /// The lowercase name used in the database and the HTTP API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchStatus::Open => "open",
+            MatchStatus::Live => "live",
+            MatchStatus::Finished => "finished",
+        }
+    }
+}
+
+/// A seated player.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeatHolder {
+    /// The player's id.
+    pub player_id: String,
+    /// Their display name.
+    pub name: String,
+}
+
+/// What listing a match shows; derived from the log and written with each append, so that
+/// listing needs no replay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatchSummary {
+    /// The match's id.
+    pub match_id: String,
+    /// The game's id.
+    pub game: String,
+    /// Open, live or finished.
+    pub status: MatchStatus,
+    /// Who sits where (`None`: free).
+    pub seats: Vec<Option<SeatHolder>>,
+    /// The last sequence number.
+    pub head_seq: u64,
+    /// When the match was created, in Unix milliseconds.
+    pub created_at_ms: u64,
+    /// The result, once finished.
+    pub outcome: Option<Outcome>,
+}
+
+/// A batch of records for one match, and the summary as it stands after them.
+#[derive(Debug, Clone)]
+pub struct Append {
+    /// The match.
+    pub match_id: String,
+    /// The sequence number of the first record: the match's head + 1 (0 for a new match).
+    pub first_seq: u64,
+    /// Encoded [`Record`]s, in order.
+    pub records: Vec<Vec<u8>>,
+    /// The summary after the batch.
+    pub summary: MatchSummary,
+}
+
+/// A stored record and its sequence number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    /// Its sequence number.
+    pub seq: u64,
+    /// The encoded [`Record`].
+    pub bytes: Vec<u8>,
+}
+
+/// Filters for listing matches.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListFilter {
+    /// Only matches in this status.
+    pub status: Option<MatchStatus>,
+    /// Only matches of this game.
+    pub game: Option<String>,
+    /// At most this many, newest first.
+    pub limit: usize,
+}
+
+/// Why an append failed. Nothing of a failed append is stored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AppendError {
+    /// The batch does not start right after the match's head: a stale or second writer.
+    #[error("match {match_id}: append at seq {got}, but the next seq is {expected}")]
+    SeqConflict {
+        /// The match.
+        match_id: String,
+        /// The seq the store expected.
+        expected: u64,
+        /// The seq the batch started at.
+        got: u64,
+    },
+    /// The database failed.
+    #[error("storage failed: {0}")]
+    Storage(String),
+    /// The log is shut down.
+    #[error("the event log is shut down")]
+    Closed,
+    /// The batch is empty.
+    #[error("an append must carry at least one record")]
+    Empty,
+}
+
+/// Why a read failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    /// The database failed.
+    #[error("storage failed: {0}")]
+    Storage(String),
+    /// A stored summary could not be decoded (a bug or a corrupted database).
+    #[error("corrupt summary for match {0}")]
+    Corrupt(String),
+}
+
+/// Resolves when an append is durable, or failed.
+pub type AppendTicket = oneshot::Receiver<Result<(), AppendError>>;
+
+/// Figures a log reports about its group commits (for `/metrics`).
+pub trait CommitObserver: Send + Sync + 'static {
+    /// One transaction committed `appends` appends holding `records` records in `micros` µs.
+    fn committed(&self, appends: usize, records: usize, micros: u64);
+}
+
+/// No observer.
+pub struct NoObserver;
+
+impl CommitObserver for NoObserver {
+    fn committed(&self, _appends: usize, _records: usize, _micros: u64) {}
+}
+
+/// The event log. Reads block briefly (call them from `spawn_blocking` in async code);
+/// appends are queued and resolve through their ticket.
+pub trait EventLog: Send + Sync + 'static {
+    /// Queues an append. The ticket resolves once it is durable or has failed.
+    fn append(&self, append: Append) -> AppendTicket;
+    /// Up to `limit` records of a match from `from_seq` on, in order.
+    fn read(
+        &self,
+        match_id: &str,
+        from_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>, ReadError>;
+    /// A match's summary.
+    fn summary(&self, match_id: &str) -> Result<Option<MatchSummary>, ReadError>;
+    /// Matches by filter, newest first.
+    fn list(&self, filter: &ListFilter) -> Result<Vec<MatchSummary>, ReadError>;
+    /// The ids of every match not finished (to resume after a restart).
+    fn unfinished(&self) -> Result<Vec<String>, ReadError>;
+    /// Finishes every queued append and stops accepting new ones.
+    fn close(&self);
+}
+
+/// A shared event log.
+pub type SharedLog = Arc<dyn EventLog>;
+
+/// Reads a match's whole log.
+pub fn read_all(log: &dyn EventLog, match_id: &str) -> Result<Vec<StoredRecord>, ReadError> {
+    const PAGE: usize = 4096;
+    let mut all = Vec::new();
+    loop {
+        let page = log.read(match_id, all.len() as u64, PAGE)?;
+        let done = page.len() < PAGE;
+        all.extend(page);
+        if done {
+            return Ok(all);
+        }
+    }
+}
+
+#[cfg(test)]
+mod contract;
