@@ -1,6 +1,18 @@
 //! The Arbiter server as a library: a [`Server`] is a value, so many isolated instances can
 //! run in one process (tests rely on it).
 
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod metrics;
 pub mod replay;
 pub mod room;
+pub mod rooms;
+pub mod server;
 pub mod storage;
+pub mod transport;
+
+pub use config::{Config, Limits, StoreKind};
+pub use server::{Server, StartError};

@@ -1,3 +1,62 @@
-//! The `arbiter` binary.
+//! The `arbiter` binary: `arbiter serve` runs the server until SIGINT or SIGTERM.
 
-fn main() {}
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use server::config::LogFormat;
+use server::{Config, Server};
+use tracing_subscriber::EnvFilter;
+
+/// Arbiter: an authoritative, event-sourced multiplayer game-state server.
+#[derive(Parser)]
+#[command(name = "arbiter", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve HTTP and WebSocket clients.
+    Serve(Config),
+}
+
+fn main() -> anyhow::Result<()> {
+    // clap exits with code 2 and a clear message on unknown or invalid flags.
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(config) => serve(config),
+    }
+}
+
+fn serve(config: Config) -> anyhow::Result<()> {
+    init_tracing(config.log_format);
+    let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
+    runtime.block_on(async move {
+        let server = Server::start(config).await.context("starting the server")?;
+        let resumed = server.resume_unfinished().await;
+        tracing::info!(resumed, addr = %server.addr(), "ready");
+        wait_for_signal().await?;
+        tracing::info!("shutting down");
+        server.shutdown().await;
+        Ok(())
+    })
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("ARBITER_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result.context("waiting for SIGINT")?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}

@@ -1,1 +1,408 @@
-//! The room driver.
+//! The async shell around a [`Room`]: one tokio task per loaded match. It owns the room's
+//! connections' outboxes, feeds the core time and inputs from one bounded inbox, carries out
+//! its outputs, and contains its panics.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesOrdered;
+use protocol::Encoding;
+use protocol::v1::{ErrorMsg, ServerMsg};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{Instrument, info_span, warn};
+
+use super::core::{ConnId, Input, Output, Reply, RequestId, Room};
+use crate::replay::replay;
+use crate::rooms::RoomContext;
+use crate::storage::{AppendError, AppendTicket, read_all};
+
+/// A frame for a connection's writer, already encoded.
+#[derive(Debug, Clone)]
+pub enum Outgoing {
+    /// One encoded message.
+    Frame(Bytes, Encoding),
+}
+
+/// A connection as a room sees it: where to send, in which encoding, and how to make it close.
+#[derive(Clone)]
+pub struct ConnSink {
+    /// Bounded queue to the connection's writer.
+    pub outbox: mpsc::Sender<Outgoing>,
+    /// The connection's encoding.
+    pub encoding: Encoding,
+    /// Cancelled (with a reason set first) to make the connection close.
+    pub kick: Arc<Kick>,
+}
+
+/// A request to close a connection, with its reason.
+#[derive(Default)]
+pub struct Kick {
+    reason: std::sync::OnceLock<(u16, String)>,
+    /// Fires when a reason is set.
+    pub token: tokio_util::sync::CancellationToken,
+}
+
+impl Kick {
+    /// Asks the connection to close with this WebSocket close code and reason.
+    pub fn close(&self, code: u16, reason: &str) {
+        let _ = self.reason.set((code, reason.to_string()));
+        self.token.cancel();
+    }
+
+    /// The reason given, if any.
+    pub fn reason(&self) -> Option<&(u16, String)> {
+        self.reason.get()
+    }
+}
+
+/// What reaches a room's inbox.
+pub enum RoomMsg {
+    /// A connection joins; its sink is registered first.
+    Join {
+        /// The join.
+        input: Input,
+        /// Where to send.
+        sink: ConnSink,
+    },
+    /// Any other input from a connection.
+    Input(Input),
+    /// An HTTP request; the reply comes back on the channel.
+    Request {
+        /// The input, with its `RequestId` to be filled in.
+        make: Box<dyn FnOnce(RequestId) -> Input + Send>,
+        /// Where to answer.
+        reply: oneshot::Sender<Reply>,
+    },
+}
+
+/// How a room starts.
+pub enum Start {
+    /// Rebuild from the log.
+    Load,
+    /// A new match; its creation is answered on the channel.
+    Create(Box<Room>, oneshot::Sender<Reply>),
+}
+
+struct Driver {
+    ctx: Arc<RoomContext>,
+    match_id: String,
+    started: Instant,
+    conns: HashMap<ConnId, ConnSink>,
+    requests: HashMap<RequestId, oneshot::Sender<Reply>>,
+    next_request: RequestId,
+    appends: FuturesOrdered<AppendWait>,
+}
+
+type AppendWait =
+    std::pin::Pin<Box<dyn std::future::Future<Output = (u64, Result<(), AppendError>)> + Send>>;
+
+fn wait_append(first_seq: u64, ticket: AppendTicket) -> AppendWait {
+    Box::pin(async move { (first_seq, ticket.await.unwrap_or(Err(AppendError::Closed))) })
+}
+
+/// Runs a room until it stops, is unloaded, or panics.
+pub async fn run(
+    ctx: Arc<RoomContext>,
+    match_id: String,
+    start: Start,
+    inbox: mpsc::Receiver<RoomMsg>,
+) {
+    let span = info_span!("room", match_id = %match_id);
+    async move {
+        ctx.metrics.rooms_live.inc();
+        let mut driver = Driver {
+            ctx: ctx.clone(),
+            match_id: match_id.clone(),
+            started: Instant::now(),
+            conns: HashMap::new(),
+            requests: HashMap::new(),
+            next_request: 1,
+            appends: FuturesOrdered::new(),
+        };
+        let room = match start {
+            Start::Create(room, reply) => {
+                driver.requests.insert(0, reply);
+                Some(*room)
+            }
+            Start::Load => driver.load().await,
+        };
+        match room {
+            Some(room) => driver.drive(room, inbox).await,
+            None => driver.refuse_all(inbox).await,
+        }
+        ctx.rooms.forget(&match_id);
+        ctx.metrics.rooms_live.dec();
+    }
+    .instrument(span)
+    .await
+}
+
+impl Driver {
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// Rebuilds the room from the log; `None` if the match does not exist or does not replay.
+    async fn load(&mut self) -> Option<Room> {
+        let log = self.ctx.log.clone();
+        let id = self.match_id.clone();
+        let records =
+            tokio::task::spawn_blocking(move || read_all(log.as_ref(), &id)).await.ok()?.ok()?;
+        if records.is_empty() {
+            return None;
+        }
+        let cap = self.ctx.settings.history_cap;
+        let mut history = std::collections::VecDeque::with_capacity(cap.min(4096));
+        let mut accepted = Vec::new();
+        let m = replay(&records, |seq, body, state| {
+            if let protocol::v1::EventBody::Move(mv) = &body {
+                accepted.push((mv.seat, mv.move_id, seq));
+            }
+            let (state_hash, status, _) = state.observe(game_rules::Viewer::Spectator);
+            let public = state.state.is_public();
+            let keep = public
+                || !matches!(
+                    body,
+                    protocol::v1::EventBody::Move(_) | protocol::v1::EventBody::Tick(_)
+                );
+            if history.len() == cap {
+                history.pop_front();
+            }
+            let body = keep.then_some(body);
+            history.push_back(protocol::v1::Event {
+                match_id: String::new(),
+                seq,
+                state_hash,
+                status,
+                body,
+                view: None,
+            });
+        });
+        let m = match m {
+            Ok(m) => m,
+            Err(error) => {
+                warn!(%error, "match does not replay; not loading it");
+                return None;
+            }
+        };
+        let history = history
+            .into_iter()
+            .map(|e| protocol::v1::Event { match_id: self.match_id.clone(), ..e })
+            .collect();
+        let mut room = Room::restore(
+            self.match_id.clone(),
+            m,
+            history,
+            self.ctx.settings.clone(),
+            self.now_ms(),
+        );
+        for (seat, move_id, seq) in accepted {
+            room.remember_accepted(seat, move_id, seq);
+        }
+        Some(room)
+    }
+
+    /// The match cannot be loaded: answer everything queued, then stop.
+    async fn refuse_all(&mut self, mut inbox: mpsc::Receiver<RoomMsg>) {
+        inbox.close();
+        while let Some(msg) = inbox.recv().await {
+            match msg {
+                RoomMsg::Join { input: Input::Join { conn, .. }, sink } => {
+                    self.conns.insert(conn, sink);
+                    self.send_error(conn, "unknown_match", "no such match");
+                }
+                // Dropping the reply tells the request the match is unknown.
+                RoomMsg::Request { .. } | RoomMsg::Join { .. } | RoomMsg::Input(_) => {}
+            }
+        }
+    }
+
+    async fn drive(&mut self, mut room: Room, mut inbox: mpsc::Receiver<RoomMsg>) {
+        loop {
+            if !self.execute(&mut room).await {
+                break;
+            }
+            let deadline = room.poll_timeout().map(|ms| self.started + Duration::from_millis(ms));
+            let input = tokio::select! {
+                msg = inbox.recv() => match msg {
+                    Some(msg) => self.accept(msg),
+                    None => break,
+                },
+                Some((first_seq, result)) = self.appends.next() => Input::AppendDone { first_seq, result },
+                () = sleep_until(deadline) => Input::Timer,
+            };
+            let now = self.now_ms();
+            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| room.handle(now, input)));
+            if outcome.is_err() {
+                self.ctx.metrics.room_panics.inc();
+                tracing::error!("room panicked; dropping it (it reloads from the log on next use)");
+                self.fail_everyone("room_failed", "the room failed; rejoin from your last seq");
+                break;
+            }
+        }
+        inbox.close();
+        // Wait for appends in flight so that shutdown never abandons one half-acknowledged.
+        while self.appends.next().await.is_some() {}
+    }
+
+    /// Turns an inbox message into an input, registering sinks and request ids.
+    fn accept(&mut self, msg: RoomMsg) -> Input {
+        match msg {
+            RoomMsg::Join { input, sink } => {
+                if let Input::Join { conn, .. } = &input {
+                    self.conns.insert(*conn, sink);
+                }
+                input
+            }
+            RoomMsg::Input(input) => {
+                if let Input::Leave { conn } = &input {
+                    self.conns.remove(conn);
+                }
+                input
+            }
+            RoomMsg::Request { make, reply } => {
+                let id = self.next_request;
+                self.next_request += 1;
+                self.requests.insert(id, reply);
+                make(id)
+            }
+        }
+    }
+
+    /// Carries out every pending output; false when the room must stop.
+    async fn execute(&mut self, room: &mut Room) -> bool {
+        let mut keep_going = true;
+        while let Some(output) = room.poll_output() {
+            match output {
+                Output::Send { conn, msg } => self.send(conn, &msg),
+                Output::Broadcast { conns, msg } => self.broadcast(&conns, &msg, room),
+                Output::Reply { request, reply } => {
+                    if let Some(tx) = self.requests.remove(&request) {
+                        let _ = tx.send(reply);
+                    }
+                }
+                Output::Append(append) => {
+                    let first_seq = append.first_seq;
+                    self.appends.push_back(wait_append(first_seq, self.ctx.log.append(append)));
+                }
+                Output::Backfill { conn, from_seq, to_seq } => {
+                    self.backfill(conn, from_seq, to_seq).await
+                }
+                Output::Stop { reason } => {
+                    tracing::info!(reason, "room stopping");
+                    keep_going = false;
+                }
+            }
+        }
+        keep_going
+    }
+
+    fn send(&mut self, conn: ConnId, msg: &ServerMsg) {
+        let Some(sink) = self.conns.get(&conn) else { return };
+        let frame =
+            Outgoing::Frame(Bytes::from(protocol::encode(msg, sink.encoding)), sink.encoding);
+        self.push(conn, frame);
+    }
+
+    /// Encodes once per encoding in use, then queues the same bytes for everyone.
+    fn broadcast(&mut self, conns: &[ConnId], msg: &ServerMsg, room: &mut Room) {
+        let mut encoded: [Option<Bytes>; 2] = [None, None];
+        for &conn in conns {
+            let Some(sink) = self.conns.get(&conn) else { continue };
+            let slot = usize::from(sink.encoding == Encoding::Json);
+            let bytes = encoded[slot]
+                .get_or_insert_with(|| Bytes::from(protocol::encode(msg, sink.encoding)))
+                .clone();
+            let encoding = sink.encoding;
+            if !self.push(conn, Outgoing::Frame(bytes, encoding)) {
+                room.handle(self.now_ms(), Input::Leave { conn });
+            }
+        }
+    }
+
+    /// Queues a frame; a full queue means a slow reader, which is closed rather than allowed
+    /// to stall the room (it catches up from its cursor when it reconnects).
+    fn push(&mut self, conn: ConnId, frame: Outgoing) -> bool {
+        let Some(sink) = self.conns.get(&conn) else { return false };
+        match sink.outbox.try_send(frame) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.ctx.metrics.slow_consumers.inc();
+                sink.kick.close(1008, "too slow: outbox full; reconnect with from_seq");
+                self.conns.remove(&conn);
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.conns.remove(&conn);
+                false
+            }
+        }
+    }
+
+    /// Sends old events from the log: replayed, because each needs its state hash.
+    async fn backfill(&mut self, conn: ConnId, from_seq: u64, to_seq: u64) {
+        let log = self.ctx.log.clone();
+        let id = self.match_id.clone();
+        let Ok(Ok(records)) =
+            tokio::task::spawn_blocking(move || read_all(log.as_ref(), &id)).await
+        else {
+            self.send_error(conn, "storage_error", "could not read the log to catch up");
+            return;
+        };
+        let mut events = Vec::new();
+        let replayed =
+            replay(&records[..records.len().min(to_seq as usize + 1)], |seq, body, state| {
+                if seq >= from_seq {
+                    let (state_hash, status, _) = state.observe(game_rules::Viewer::Spectator);
+                    let match_id = self.match_id.clone();
+                    events.push(protocol::v1::Event {
+                        match_id,
+                        seq,
+                        state_hash,
+                        status,
+                        body: Some(body),
+                        view: None,
+                    });
+                }
+            });
+        if replayed.is_err() {
+            self.send_error(conn, "storage_error", "the log does not replay");
+            return;
+        }
+        for event in events {
+            self.send(conn, &ServerMsg::Event(event));
+        }
+    }
+
+    fn send_error(&mut self, conn: ConnId, code: &str, message: &str) {
+        let msg = ServerMsg::Error(ErrorMsg {
+            code: code.into(),
+            message: message.into(),
+            match_id: Some(self.match_id.clone()),
+        });
+        self.send(conn, &msg);
+    }
+
+    fn fail_everyone(&mut self, code: &str, message: &str) {
+        let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+        for conn in conns {
+            self.send_error(conn, code, message);
+        }
+        for (_, reply) in self.requests.drain() {
+            let _ = reply.send(Reply::Verdict(protocol::v1::VerdictResult::Rejected(
+                protocol::v1::ErrorBody { code: code.into(), message: message.into() },
+            )));
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}

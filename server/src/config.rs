@@ -1,0 +1,144 @@
+//! Server configuration: every setting is a `arbiter serve` flag and an `ARBITER_*`
+//! environment variable, with defaults that start a durable server on localhost.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::builder::TypedValueParser as _;
+
+use crate::storage::Durability;
+
+/// Which event log to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StoreKind {
+    /// SQLite in the data directory (durable; the default).
+    Sqlite,
+    /// In memory (for tests and throwaway instances; nothing survives a restart).
+    Memory,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Bounds on every input. Crossing one gets a typed error or a close with a reason.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct Limits {
+    /// Largest WebSocket message accepted, in bytes (at most the protocol's 65536).
+    #[arg(long, env = "ARBITER_MAX_FRAME_BYTES", default_value_t = protocol::MAX_FRAME_BYTES,
+          value_parser = clap::value_parser!(u32).range(64..=65536).map(|v| v as usize))]
+    pub max_frame_bytes: usize,
+    /// Largest HTTP request body, in bytes.
+    #[arg(long, env = "ARBITER_MAX_BODY_BYTES", default_value_t = 65_536)]
+    pub max_body_bytes: usize,
+    /// Messages per second one connection may send (sustained).
+    #[arg(long, env = "ARBITER_MSGS_PER_S", default_value_t = 50,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub msgs_per_s: u32,
+    /// Messages one connection may send in a burst above the sustained rate.
+    #[arg(long, env = "ARBITER_MSG_BURST", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub msg_burst: u32,
+    /// Open connections allowed from one IP address.
+    #[arg(long, env = "ARBITER_CONNS_PER_IP", default_value_t = 256)]
+    pub conns_per_ip: u32,
+    /// Time allowed to send an HTTP request's headers, in ms.
+    #[arg(long, env = "ARBITER_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_timeout_ms: u64,
+    /// Time allowed after a WebSocket upgrade to authenticate, in ms.
+    #[arg(long, env = "ARBITER_HANDSHAKE_TIMEOUT_MS", default_value_t = 10_000)]
+    pub handshake_timeout_ms: u64,
+    /// A WebSocket silent this long is closed, in ms (the server pings at a third of it).
+    #[arg(long, env = "ARBITER_IDLE_TIMEOUT_MS", default_value_t = 60_000)]
+    pub idle_timeout_ms: u64,
+    /// Frames queued for one connection before it counts as too slow and is closed.
+    #[arg(long, env = "ARBITER_OUTBOX_FRAMES", default_value_t = 1024)]
+    pub outbox_frames: usize,
+    /// Matches one connection may join at once.
+    #[arg(long, env = "ARBITER_JOINS_PER_CONN", default_value_t = 16)]
+    pub joins_per_conn: usize,
+    /// Unfinished matches one player may create.
+    #[arg(long, env = "ARBITER_MATCHES_PER_PLAYER", default_value_t = 32)]
+    pub matches_per_player: usize,
+    /// Extra browser origins allowed to open WebSockets (same-origin and localhost always are).
+    #[arg(long = "allow-origin", env = "ARBITER_ALLOW_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame_bytes: protocol::MAX_FRAME_BYTES,
+            max_body_bytes: 65_536,
+            msgs_per_s: 50,
+            msg_burst: 100,
+            conns_per_ip: 256,
+            header_timeout_ms: 10_000,
+            handshake_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            outbox_frames: 1024,
+            joins_per_conn: 16,
+            matches_per_player: 32,
+            allowed_origins: Vec::new(),
+        }
+    }
+}
+
+/// Everything `arbiter serve` needs.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct Config {
+    /// Where the SQLite log, the signing key and certificates live.
+    #[arg(long, env = "ARBITER_DATA_DIR", default_value = "./arbiter-data")]
+    pub data_dir: PathBuf,
+    /// HTTP and WebSocket listen address (port 0 picks a free port).
+    #[arg(long, env = "ARBITER_HTTP", default_value = "127.0.0.1:8080")]
+    pub http: SocketAddr,
+    /// The event log.
+    #[arg(long, env = "ARBITER_STORE", value_enum, default_value_t = StoreKind::Sqlite)]
+    pub store: StoreKind,
+    /// Commit durability for SQLite: `full` fsyncs every commit; `normal` survives a process
+    /// crash but may lose the last commits on power loss.
+    #[arg(long, env = "ARBITER_DURABILITY", value_enum, default_value_t = Durability::Full)]
+    pub durability: Durability,
+    /// Token signing key, 64 hex digits. Default: generated into the data dir on first start.
+    #[arg(long, env = "ARBITER_SIGNING_KEY", hide_env_values = true)]
+    pub signing_key: Option<String>,
+    /// Guest token lifetime, in seconds.
+    #[arg(long, env = "ARBITER_TOKEN_TTL_S", default_value_t = 86_400)]
+    pub token_ttl_s: u64,
+    /// A turn not played within this many ms times out (written as an event). Off by default.
+    #[arg(long, env = "ARBITER_TURN_TIMEOUT_MS")]
+    pub turn_timeout_ms: Option<u64>,
+    /// Rooms with nobody connected unload after this many ms (they reload from the log).
+    #[arg(long, env = "ARBITER_ROOM_IDLE_MS", default_value_t = 60_000)]
+    pub room_idle_ms: u64,
+    /// Log format.
+    #[arg(long, env = "ARBITER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+    /// Input limits.
+    #[command(flatten)]
+    pub limits: Limits,
+}
+
+impl Config {
+    /// An isolated in-memory instance on a free localhost port: what tests start.
+    pub fn ephemeral() -> Config {
+        Config {
+            data_dir: PathBuf::from("."),
+            http: SocketAddr::from(([127, 0, 0, 1], 0)),
+            store: StoreKind::Memory,
+            durability: Durability::Full,
+            signing_key: None,
+            token_ttl_s: 3600,
+            turn_timeout_ms: None,
+            room_idle_ms: 60_000,
+            log_format: LogFormat::Human,
+            limits: Limits::default(),
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! The one place errors become HTTP responses: `{"error": {"code", "message"}}` with a stable
+//! code. Internal causes are logged, not shown.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::auth::AuthError;
+use crate::replay::ReplayError;
+use crate::rooms::RoomsError;
+use crate::storage::ReadError;
+
+/// An error answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable code.
+    pub code: String,
+    /// For people.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with this status, code and message.
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
+        ApiError { status, code: code.to_string(), message: message.into() }
+    }
+
+    /// 404 for a match that does not exist.
+    pub fn unknown_match() -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "unknown_match", "no such match")
+    }
+
+    /// 500 whose cause is logged but not shown.
+    pub fn internal(cause: &dyn std::fmt::Display) -> ApiError {
+        tracing::error!(%cause, "internal error");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; see the server log",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"code": self.code, "message": self.message}});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string())
+    }
+}
+
+impl From<RoomsError> for ApiError {
+    fn from(e: RoomsError) -> ApiError {
+        let status = match e {
+            RoomsError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            RoomsError::UnknownMatch => StatusCode::NOT_FOUND,
+            RoomsError::Config(_) => StatusCode::BAD_REQUEST,
+            RoomsError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        ApiError::new(status, e.code(), e.to_string())
+    }
+}
+
+impl From<ReadError> for ApiError {
+    fn from(e: ReadError) -> ApiError {
+        ApiError::internal(&e)
+    }
+}
+
+impl From<ReplayError> for ApiError {
+    fn from(e: ReplayError) -> ApiError {
+        ApiError::internal(&e)
+    }
+}

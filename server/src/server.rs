@@ -1,0 +1,255 @@
+//! A running server as a value: [`Server::start`] binds (port 0 works), opens the store and
+//! serves; [`Server::shutdown`] stops accepting, closes sockets with a reason, lets rooms finish
+//! their appends and closes the log. Nothing is global: tests start hundreds side by side.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
+use tracing::{info, warn};
+
+use crate::app::App;
+use crate::auth::Keys;
+use crate::config::{Config, StoreKind};
+use crate::metrics::Metrics;
+use crate::room::RoomSettings;
+use crate::rooms::{RoomContext, Rooms};
+use crate::storage::{EventLog, MemoryLog, SharedLog, SqliteLog};
+
+/// Why a server did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data directory could not be prepared.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The signing key is not 64 hex digits.
+    #[error("the signing key must be 64 hex digits")]
+    SigningKey,
+    /// The store did not open.
+    #[error("opening the event log: {0}")]
+    Store(#[from] crate::storage::ReadError),
+    /// The address could not be bound.
+    #[error("binding {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// A running server.
+pub struct Server {
+    addr: SocketAddr,
+    app: Arc<App>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    /// Starts a server with `config`.
+    pub async fn start(config: Config) -> Result<Server, StartError> {
+        let metrics = Arc::new(Metrics::default());
+        let (log, keys) = open_store(&config, metrics.clone())?;
+        let settings = RoomSettings {
+            turn_timeout_ms: config.turn_timeout_ms,
+            idle_unload_ms: config.room_idle_ms,
+            ..RoomSettings::default()
+        };
+        let rooms = Arc::new(RoomContext {
+            log: log.clone(),
+            settings,
+            metrics: metrics.clone(),
+            rooms: Rooms::default(),
+        });
+        let listener = TcpListener::bind(config.http)
+            .await
+            .map_err(|source| StartError::Bind { addr: config.http, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr: config.http, source })?;
+        let app = Arc::new(App {
+            config,
+            log,
+            rooms,
+            keys,
+            metrics,
+            next_conn: AtomicU64::new(1),
+            shutdown: CancellationToken::new(),
+            connections: TaskTracker::new(),
+            per_ip: Default::default(),
+            created_by: Default::default(),
+        });
+        let router = router(app.clone());
+        let accept = tokio::spawn(accept_loop(listener, router, app.clone()));
+        info!(%addr, "arbiter listening");
+        Ok(Server { addr, app, accept })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Its shared state (tests and tools inspect it).
+    pub fn app(&self) -> &Arc<App> {
+        &self.app
+    }
+
+    /// Resumes every unfinished match from the log (so timers run and rooms are warm).
+    pub async fn resume_unfinished(&self) -> usize {
+        let log = self.app.log.clone();
+        let ids = tokio::task::spawn_blocking(move || log.unfinished())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        for id in &ids {
+            // Sending a no-op loads the room; Leave of an unknown connection changes nothing.
+            let msg = crate::room::task::RoomMsg::Input(crate::room::Input::Leave { conn: 0 });
+            let _ = self.app.rooms.send(id, msg).await;
+        }
+        ids.len()
+    }
+
+    /// Stops gracefully: no new connections, sockets closed with a reason, appends finished,
+    /// the log closed.
+    pub async fn shutdown(self) {
+        self.app.shutdown.cancel();
+        let _ = self.accept.await;
+        self.app.connections.close();
+        self.app.connections.wait().await;
+        self.app.rooms.shutdown().await;
+        let log = self.app.log.clone();
+        let _ = tokio::task::spawn_blocking(move || log.close()).await;
+        info!("arbiter stopped");
+    }
+}
+
+fn router(app: Arc<App>) -> Router {
+    crate::http::routes()
+        .route("/ws", get(crate::transport::ws::upgrade))
+        .layer(DefaultBodyLimit::max(app.config.limits.max_body_bytes))
+        .with_state(app)
+}
+
+fn open_store(config: &Config, observer: Arc<Metrics>) -> Result<(SharedLog, Keys), StartError> {
+    let configured = config.signing_key.as_deref().map(parse_key).transpose()?;
+    match config.store {
+        StoreKind::Memory => {
+            let key = configured.unwrap_or_else(random_key);
+            Ok((Arc::new(MemoryLog::new()) as Arc<dyn EventLog>, Keys::new(key)))
+        }
+        StoreKind::Sqlite => {
+            let dir = &config.data_dir;
+            let data_dir = |source| StartError::DataDir { path: dir.display().to_string(), source };
+            std::fs::create_dir_all(dir).map_err(data_dir)?;
+            let key = match configured {
+                Some(key) => key,
+                None => load_or_create_key(&dir.join("signing.key")).map_err(data_dir)?,
+            };
+            let log = SqliteLog::open(&dir.join("arbiter.db"), config.durability, observer)?;
+            Ok((Arc::new(log), Keys::new(key)))
+        }
+    }
+}
+
+fn random_key() -> [u8; 32] {
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).expect("the OS random generator works");
+    key
+}
+
+fn parse_key(hex: &str) -> Result<[u8; 32], StartError> {
+    let hex = hex.trim();
+    if hex.len() != 64 {
+        return Err(StartError::SigningKey);
+    }
+    let mut key = [0u8; 32];
+    for (i, byte) in key.iter_mut().enumerate() {
+        *byte =
+            u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| StartError::SigningKey)?;
+    }
+    Ok(key)
+}
+
+/// The key in the data dir, created (owner-readable only) on first start.
+fn load_or_create_key(path: &Path) -> std::io::Result<[u8; 32]> {
+    if let Ok(text) = std::fs::read_to_string(path) {
+        return parse_key(&text)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()));
+    }
+    let key = random_key();
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, hex)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+    }
+    std::fs::rename(&tmp, path)?;
+    Ok(key)
+}
+
+/// Accepts connections until shutdown; each is served by hyper with a header-read timeout
+/// (axum::serve sets none), and upgrades to WebSocket where asked.
+async fn accept_loop(listener: TcpListener, router: Router, app: Arc<App>) {
+    let graceful = GracefulShutdown::new();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_millis(app.config.limits.header_timeout_ms));
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = app.shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let service =
+            router.clone().map_request(move |req: hyper::Request<hyper::body::Incoming>| {
+                let mut req = req.map(axum::body::Body::new);
+                req.extensions_mut().insert(ConnectInfo(peer));
+                req
+            });
+        let conn = builder.serve_connection_with_upgrades(
+            TokioIo::new(stream),
+            TowerToHyperService::new(service),
+        );
+        let conn = graceful.watch(conn.into_owned());
+        app.connections.spawn(async move {
+            let _ = conn.await;
+        });
+    }
+    drop(listener);
+    // Plain HTTP connections get a moment to finish their request; sockets upgraded to
+    // WebSocket are closed by their sessions, which watch the same shutdown token.
+    let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
+}
