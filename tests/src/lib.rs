@@ -1,1 +1,367 @@
-//! Placeholder.
+//! The end-to-end harness: servers started as values (or as `arbiter` processes), an HTTP
+//! client, and a WebSocket client that reduces every event with the real rules and checks its
+//! state hash. Harness code, so failures are `anyhow` errors with context.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use futures_util::{SinkExt, StreamExt};
+use game_rules::{DynMatch, find_game};
+use protocol::Encoding;
+use protocol::v1::{ClientMsg, Event, EventBody, Hello, Join, Move, Role, ServerMsg, Value};
+use serde_json::{Value as Json, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long any single expected message may take.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A server started in this process on port 0.
+pub struct Instance {
+    /// The server.
+    pub server: server::Server,
+    /// Its HTTP API.
+    pub http: Http,
+}
+
+impl Instance {
+    /// An isolated in-memory instance.
+    pub async fn memory() -> Result<Instance> {
+        Instance::with(server::Config::ephemeral()).await
+    }
+
+    /// An instance with this config.
+    pub async fn with(config: server::Config) -> Result<Instance> {
+        let server = server::Server::start(config).await?;
+        let http = Http::new(&format!("http://{}", server.addr()));
+        Ok(Instance { server, http })
+    }
+
+    /// The WebSocket URL.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.server.addr())
+    }
+}
+
+/// A client of the HTTP API.
+#[derive(Clone)]
+pub struct Http {
+    client: reqwest::Client,
+    /// `http://host:port`.
+    pub base: String,
+}
+
+/// A guest: token and player id.
+#[derive(Debug, Clone)]
+pub struct Guest {
+    /// Bearer token.
+    pub token: String,
+    /// Player id.
+    pub player_id: String,
+}
+
+impl Http {
+    /// A client of the server at `base`.
+    pub fn new(base: &str) -> Http {
+        Http { client: reqwest::Client::new(), base: base.to_string() }
+    }
+
+    /// Sends a request; returns the status and the JSON body.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Json>,
+    ) -> Result<(u16, Json)> {
+        let method = reqwest::Method::from_bytes(method.as_bytes())?;
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.with_context(|| format!("calling {path}"))?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await?;
+        let json = serde_json::from_str(&text).unwrap_or(Json::String(text));
+        Ok((status, json))
+    }
+
+    /// Calls and insists on 200.
+    pub async fn ok(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Json>,
+    ) -> Result<Json> {
+        let (status, json) = self.call(method, path, token, body).await?;
+        if status != 200 {
+            bail!("{method} {path} -> {status} {json}");
+        }
+        Ok(json)
+    }
+
+    /// A new guest.
+    pub async fn guest(&self, name: &str) -> Result<Guest> {
+        let json = self.ok("POST", "/api/auth/guest", None, Some(json!({ "name": name }))).await?;
+        Ok(Guest { token: str_field(&json, "token")?, player_id: str_field(&json, "player_id")? })
+    }
+
+    /// Creates a match; returns its id.
+    pub async fn create(&self, who: &Guest, game: &str, config: Json) -> Result<String> {
+        let body = json!({ "game": game, "config": config });
+        str_field(&self.ok("POST", "/api/matches", Some(&who.token), Some(body)).await?, "match_id")
+    }
+
+    /// Takes a seat; returns it.
+    pub async fn join(&self, who: &Guest, match_id: &str) -> Result<u8> {
+        let json = self
+            .ok("POST", &format!("/api/matches/{match_id}/join"), Some(&who.token), None)
+            .await?;
+        json["seat"].as_u64().map(|s| s as u8).ok_or_else(|| anyhow!("no seat in {json}"))
+    }
+
+    /// A 1×1 … n×m dots match with two seated guests.
+    pub async fn dots_match(&self, width: u8, height: u8) -> Result<(String, Guest, Guest)> {
+        let a = self.guest("ada").await?;
+        let b = self.guest("bob").await?;
+        let id = self
+            .create(&a, "dots", json!({"width": width, "height": height, "players": 2}))
+            .await?;
+        self.join(&a, &id).await?;
+        self.join(&b, &id).await?;
+        Ok((id, a, b))
+    }
+}
+
+fn str_field(json: &Json, key: &str) -> Result<String> {
+    json[key].as_str().map(str::to_string).ok_or_else(|| anyhow!("no {key} in {json}"))
+}
+
+/// A WebSocket client that keeps a local replica of each match it follows.
+pub struct WsClient {
+    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// The encoding it sends (and so receives) in.
+    pub encoding: Encoding,
+    /// Every event received, in order.
+    pub events: Vec<Event>,
+    /// The local replica, reduced from events and checked against every state hash.
+    pub replica: Option<Box<dyn DynMatch>>,
+}
+
+impl WsClient {
+    /// Connects, authenticating with the token in the upgrade's Authorization header.
+    pub async fn connect(url: &str, token: &str) -> Result<WsClient> {
+        let mut request = url.into_client_request()?;
+        request.headers_mut().insert("authorization", format!("Bearer {token}").parse()?);
+        let (socket, _) = tokio_tungstenite::connect_async(request).await?;
+        let mut client =
+            WsClient { socket, encoding: Encoding::MsgPack, events: Vec::new(), replica: None };
+        match client.recv().await? {
+            ServerMsg::Welcome(_) => Ok(client),
+            other => bail!("expected welcome, got {other:?}"),
+        }
+    }
+
+    /// Connects without a token (it must send hello).
+    pub async fn connect_anonymous(url: &str) -> Result<WsClient> {
+        let (socket, _) = tokio_tungstenite::connect_async(url).await?;
+        Ok(WsClient { socket, encoding: Encoding::MsgPack, events: Vec::new(), replica: None })
+    }
+
+    /// Sends hello.
+    pub async fn hello(&mut self, token: &str) -> Result<()> {
+        self.send(&ClientMsg::Hello(Hello { version: 1, token: token.into() })).await
+    }
+
+    /// Sends a message in this client's encoding.
+    pub async fn send(&mut self, msg: &ClientMsg) -> Result<()> {
+        let bytes = protocol::encode(msg, self.encoding);
+        let frame = match self.encoding {
+            Encoding::MsgPack => Message::Binary(bytes.into()),
+            Encoding::Json => Message::Text(String::from_utf8(bytes)?.into()),
+        };
+        self.send_raw(frame).await
+    }
+
+    /// Sends any frame.
+    pub async fn send_raw(&mut self, frame: Message) -> Result<()> {
+        self.socket.send(frame).await.context("sending a frame")
+    }
+
+    /// The next server message (skipping pings), reducing events into the replica.
+    pub async fn recv(&mut self) -> Result<ServerMsg> {
+        loop {
+            let frame = tokio::time::timeout(WAIT, self.socket.next())
+                .await
+                .context("waiting for a message")?;
+            let msg = match frame {
+                None => bail!("connection closed"),
+                Some(Err(e)) => bail!("socket error: {e}"),
+                Some(Ok(Message::Binary(b))) => {
+                    protocol::decode::<ServerMsg>(&b, Encoding::MsgPack)?
+                }
+                Some(Ok(Message::Text(t))) => {
+                    protocol::decode::<ServerMsg>(t.as_bytes(), Encoding::Json)?
+                }
+                Some(Ok(Message::Close(frame))) => bail!("closed: {frame:?}"),
+                Some(Ok(_)) => continue,
+            };
+            self.observe(&msg)?;
+            return Ok(msg);
+        }
+    }
+
+    /// Reads until the socket closes; returns the close code and reason.
+    pub async fn closed(&mut self) -> Result<(u16, String)> {
+        loop {
+            match tokio::time::timeout(WAIT, self.socket.next())
+                .await
+                .context("waiting for close")?
+            {
+                Some(Ok(Message::Close(Some(frame)))) => {
+                    return Ok((frame.code.into(), frame.reason.to_string()));
+                }
+                Some(Ok(Message::Close(None))) | None => return Ok((1005, String::new())),
+                Some(Err(e)) => bail!("socket error before close: {e}"),
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
+    /// Reads until `pick` returns something.
+    pub async fn until<T>(&mut self, mut pick: impl FnMut(&ServerMsg) -> Option<T>) -> Result<T> {
+        loop {
+            let msg = self.recv().await?;
+            if let Some(found) = pick(&msg) {
+                return Ok(found);
+            }
+        }
+    }
+
+    /// Joins and reads up to `caught_up`.
+    pub async fn join(&mut self, match_id: &str, role: Role, from_seq: Option<u64>) -> Result<()> {
+        self.send(&ClientMsg::Join(Join { match_id: match_id.into(), role, from_seq })).await?;
+        self.until(|m| match m {
+            ServerMsg::CaughtUp(_) => Some(Ok(())),
+            ServerMsg::Error(e) => Some(Err(anyhow!("join refused: {} {}", e.code, e.message))),
+            _ => None,
+        })
+        .await?
+    }
+
+    /// Sends a move given as JSON.
+    pub async fn play(&mut self, match_id: &str, move_id: u64, mv: Json) -> Result<()> {
+        let mv: Value = serde_json::from_value(mv)?;
+        self.send(&ClientMsg::Move(Move { match_id: match_id.into(), move_id, mv })).await
+    }
+
+    /// Waits for the verdict on `move_id`.
+    pub async fn verdict(&mut self, move_id: u64) -> Result<protocol::v1::VerdictResult> {
+        self.until(|m| match m {
+            ServerMsg::Verdict(v) if v.move_id == move_id => Some(v.result.clone()),
+            _ => None,
+        })
+        .await
+    }
+
+    /// The last seq received.
+    pub fn last_seq(&self) -> Option<u64> {
+        self.events.last().map(|e| e.seq)
+    }
+
+    /// Keeps events gapless and the replica's hash equal to the server's.
+    fn observe(&mut self, msg: &ServerMsg) -> Result<()> {
+        match msg {
+            ServerMsg::Snapshot(s) => {
+                self.replica = None;
+                self.events.clear();
+                if s.seq > 0 {
+                    // A snapshot replaces history; the replica restarts from the next event only
+                    // if we could rebuild it, so drop it and trust the snapshot's hash.
+                    return Ok(());
+                }
+                let _ = &s.created;
+            }
+            ServerMsg::Event(e) => {
+                if let Some(last) = self.last_seq()
+                    && e.seq != last + 1
+                {
+                    bail!("gap or repeat: event {} after {last}", e.seq);
+                }
+                self.reduce(e)?;
+                self.events.push(e.clone());
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn reduce(&mut self, e: &Event) -> Result<()> {
+        match &e.body {
+            Some(EventBody::Created(c)) => {
+                let game = find_game(&c.game).ok_or_else(|| anyhow!("unknown game {}", c.game))?;
+                let config = rmp_serde::to_vec_named(&c.config)?;
+                self.replica = Some(game.new_match(&config, c.seed)?);
+            }
+            Some(EventBody::Move(m)) => {
+                if let Some(replica) = self.replica.as_mut() {
+                    let mv = rmp_serde::to_vec_named(&m.mv)?;
+                    replica
+                        .play(m.seat, &mv)
+                        .map_err(|err| anyhow!("replica refused event {}: {err}", e.seq))?;
+                }
+            }
+            Some(EventBody::Tick(t)) => {
+                if let Some(replica) = self.replica.as_mut() {
+                    let inputs = t
+                        .inputs
+                        .iter()
+                        .map(|i| Ok((i.seat, rmp_serde::to_vec_named(&i.mv)?)))
+                        .collect::<Result<Vec<_>>>()?;
+                    replica
+                        .tick(&inputs)
+                        .map_err(|err| anyhow!("replica refused tick {}: {err}", e.seq))?;
+                }
+            }
+            Some(EventBody::Seated(_)) | None => {}
+        }
+        if let Some(replica) = &self.replica
+            && replica.state_hash() != e.state_hash
+        {
+            bail!(
+                "desync at event {}: local {} server {}",
+                e.seq,
+                replica.state_hash(),
+                e.state_hash
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A dots edge as JSON.
+pub fn edge(dir: &str, x: u8, y: u8) -> Json {
+    json!({"dir": dir, "x": x, "y": y})
+}
+
+/// Every edge of a width × height board, in an order that plays a whole match.
+pub fn all_edges(width: u8, height: u8) -> Vec<Json> {
+    let mut edges = Vec::new();
+    for y in 0..=height {
+        for x in 0..width {
+            edges.push(edge("h", x, y));
+        }
+    }
+    for y in 0..height {
+        for x in 0..=width {
+            edges.push(edge("v", x, y));
+        }
+    }
+    edges
+}

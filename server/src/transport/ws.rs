@@ -200,6 +200,16 @@ pub async fn run_session<S, R>(
     if let Some((code, reason)) = close {
         debug!(code, %reason, "closing");
         let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+        // The closing handshake: read until the peer's Close. Dropping a socket with unread
+        // input makes TCP reset it, and the peer would lose our close frame and its reason.
+        let drain = async {
+            while let Some(Ok(message)) = stream.next().await {
+                if matches!(message, Message::Close(_)) {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
     }
     let _ = sink.close().await;
     session.leave_all().await;

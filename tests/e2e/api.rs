@@ -1,0 +1,130 @@
+//! The HTTP API: its answers and its typed errors.
+
+use anyhow::Result;
+use serde_json::json;
+use tests::{Instance, edge};
+
+#[tokio::test]
+async fn errors_have_stable_codes() -> Result<()> {
+    let instance = Instance::memory().await?;
+    let http = &instance.http;
+    let a = http.guest("ada").await?;
+    let cases = [
+        ("GET", "/api/matches/nope", None, None, 404, "unknown_match"),
+        ("GET", "/api/matches/bad%20id/state", None, None, 404, "unknown_match"),
+        ("POST", "/api/matches", None, Some(json!({"game": "dots"})), 401, "token_missing"),
+        (
+            "POST",
+            "/api/matches",
+            Some(a.token.as_str()),
+            Some(json!({"game": "chess"})),
+            400,
+            "unknown_game",
+        ),
+        (
+            "POST",
+            "/api/matches",
+            Some(a.token.as_str()),
+            Some(json!({"game": "dots", "config": {"width": 40, "height": 2, "players": 2}})),
+            400,
+            "config_out_of_bounds",
+        ),
+        (
+            "POST",
+            "/api/matches",
+            Some(a.token.as_str()),
+            Some(json!({"game": "dots", "config": {"w": 1}})),
+            400,
+            "config_malformed",
+        ),
+        (
+            "POST",
+            "/api/matches",
+            Some(a.token.as_str()),
+            Some(json!({"gaem": "dots"})),
+            422,
+            "bad_request",
+        ),
+        ("POST", "/api/auth/guest", None, Some(json!({"name": ""})), 400, "bad_name"),
+        ("GET", "/api/matches?status=sideways", None, None, 400, "bad_request"),
+    ];
+    for (method, path, token, body, status, code) in cases {
+        let (got, json) = http.call(method, path, token, body).await?;
+        assert_eq!(
+            (got, json["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{method} {path}: {json}"
+        );
+    }
+    let big = json!({"name": "x".repeat(100_000)});
+    let (status, json) = http.call("POST", "/api/auth/guest", None, Some(big)).await?;
+    assert_eq!((status, json["error"]["code"].as_str()), (413, Some("body_too_large")));
+    instance.server.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn matches_list_inspect_page_and_replay_state() -> Result<()> {
+    let instance = Instance::memory().await?;
+    let http = &instance.http;
+    let (id, a, b) = http.dots_match(1, 1).await?;
+    let c = http.guest("cyd").await?;
+    let (status, json) =
+        http.call("POST", &format!("/api/matches/{id}/join"), Some(&c.token), None).await?;
+    assert_eq!((status, json["error"]["code"].as_str()), (409, Some("match_full")));
+    let open_id = http.create(&c, "tictactoe", json!({})).await?;
+    let moves = format!("/api/matches/{id}/moves");
+    for (who, move_id, mv) in
+        [(&a, 1, edge("h", 0, 0)), (&b, 1, edge("h", 0, 1)), (&a, 2, edge("v", 0, 0))]
+    {
+        http.ok("POST", &moves, Some(&who.token), Some(json!({"move_id": move_id, "move": mv})))
+            .await?;
+    }
+    let (status, json) = http
+        .call("POST", &moves, Some(&a.token), Some(json!({"move_id": 3, "move": edge("v", 1, 0)})))
+        .await?;
+    assert_eq!((status, json["error"]["code"].as_str()), (422, Some("not_your_turn")));
+    let live = http.ok("GET", "/api/matches?status=live", None, None).await?;
+    assert_eq!(live["matches"][0]["match_id"], id.as_str());
+    let open = http.ok("GET", "/api/matches?status=open&game=tictactoe", None, None).await?;
+    assert_eq!(open["matches"][0]["match_id"], open_id.as_str());
+    assert_eq!(open["matches"].as_array().map(Vec::len), Some(1));
+    let page =
+        http.ok("GET", &format!("/api/matches/{id}/events?from=1&limit=2"), None, None).await?;
+    assert_eq!(page["events"][0]["seq"], 1);
+    assert_eq!(page["next_from"], 3);
+    let rest = http.ok("GET", &format!("/api/matches/{id}/events?from=3"), None, None).await?;
+    let hashes: Vec<_> =
+        rest["events"].as_array().into_iter().flatten().map(|e| e["state_hash"].clone()).collect();
+    assert_eq!(hashes.len(), 3);
+    let at4 = http.ok("GET", &format!("/api/matches/{id}/state?at=4"), None, None).await?;
+    assert_eq!(at4["seq"], 4);
+    assert_eq!(at4["state_hash"], hashes[1], "state at 4 has the hash event 4 carried");
+    assert_eq!(at4["view"]["drawn"], 2);
+    let (status, _) =
+        http.call("GET", &format!("/api/matches/{id}/state?at=99"), None, None).await?;
+    assert_eq!(status, 400);
+    let games = http.ok("GET", "/api/games", None, None).await?;
+    assert_eq!(games["games"][0]["default_config"]["width"], 5);
+    assert_eq!(http.ok("GET", "/healthz", None, None).await?, json!("ok\n"));
+    let metrics = reqwest::get(format!("{}/metrics", http.base)).await?.text().await?;
+    assert!(metrics.contains("arbiter_moves_total{result=\"not_your_turn\"} 1"), "{metrics}");
+    instance.server.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn events_come_as_messagepack_when_asked() -> Result<()> {
+    let instance = Instance::memory().await?;
+    let (id, _, _) = instance.http.dots_match(1, 1).await?;
+    let resp = reqwest::Client::new()
+        .get(format!("{}/api/matches/{id}/events", instance.http.base))
+        .header("accept", "application/msgpack")
+        .send()
+        .await?;
+    assert_eq!(resp.headers()["content-type"], "application/msgpack");
+    let page: serde_json::Value = rmp_serde::from_slice(&resp.bytes().await?)?;
+    assert_eq!(page["events"].as_array().map(Vec::len), Some(3));
+    instance.server.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,7 @@
+//! End-to-end tests over real sockets: one test binary, one module per concern.
+
+mod abuse;
+mod api;
+mod isolation;
+mod play;
+mod restart;

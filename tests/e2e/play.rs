@@ -1,0 +1,175 @@
+//! Playing, spectating, reconnecting and retrying over WebSocket.
+
+use anyhow::{Result, anyhow};
+use game_rules::Status;
+use protocol::Encoding;
+use protocol::v1::{Role, ServerMsg, VerdictResult};
+use tests::{Instance, WsClient, all_edges, edge};
+
+/// Whose turn it is after the last event a client has seen.
+fn to_move(client: &WsClient) -> Result<u8> {
+    match &client.events.last().ok_or_else(|| anyhow!("no events"))?.status {
+        Status::Turn(seat) => Ok(*seat),
+        other => Err(anyhow!("not a turn: {other:?}")),
+    }
+}
+
+/// Plays `edges` in order, each by the seat to move, until the match ends; every client in
+/// `watchers` must see every event.
+async fn play_out(
+    players: &mut [WsClient; 2],
+    watchers: &mut [WsClient],
+    match_id: &str,
+    edges: &[serde_json::Value],
+    first_id: u64,
+) -> Result<()> {
+    for (i, mv) in edges.iter().enumerate() {
+        let seat = usize::from(to_move(&players[0])?);
+        let move_id = first_id + i as u64;
+        players[seat].play(match_id, move_id, mv.clone()).await?;
+        let VerdictResult::Accepted { seq } = players[seat].verdict(move_id).await? else {
+            return Err(anyhow!("move {mv} refused"));
+        };
+        let other = 1 - seat;
+        players[other]
+            .until(|m| matches!(m, ServerMsg::Event(e) if e.seq == seq).then_some(()))
+            .await?;
+        for w in watchers.iter_mut() {
+            w.until(|m| matches!(m, ServerMsg::Event(e) if e.seq == seq).then_some(())).await?;
+        }
+        if players[0].events.last().is_some_and(|e| e.status.is_over()) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn two_players_play_a_whole_match_in_both_encodings() -> Result<()> {
+    let instance = Instance::memory().await?;
+    let (id, a, b) = instance.http.dots_match(2, 2).await?;
+    let mut ada = WsClient::connect(&instance.ws_url(), &a.token).await?;
+    let mut bob = WsClient::connect(&instance.ws_url(), &b.token).await?;
+    bob.encoding = Encoding::Json;
+    ada.join(&id, Role::Player, Some(0)).await?;
+    bob.join(&id, Role::Player, Some(0)).await?;
+    let mut players = [ada, bob];
+    play_out(&mut players, &mut [], &id, &all_edges(2, 2), 1).await?;
+    let [ada, bob] = players;
+    let last = ada.events.last().ok_or_else(|| anyhow!("no events"))?;
+    assert!(last.status.is_over(), "match over: {:?}", last.status);
+    assert_eq!(last.seq, 2 + 12, "created + 2 seats + 12 edges");
+    assert_eq!(ada.events, bob.events, "msgpack and JSON clients saw the same events");
+    let json = instance.http.ok("GET", &format!("/api/matches/{id}"), None, None).await?;
+    assert_eq!(json["status"], "finished");
+    instance.server.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn early_and_late_spectators_see_identical_events_and_hashes() -> Result<()> {
+    let instance = Instance::memory().await?;
+    let (id, a, b) = instance.http.dots_match(2, 1).await?;
+    let watcher = instance.http.guest("eve").await?;
+    let mut early = WsClient::connect(&instance.ws_url(), &watcher.token).await?;
+    early.join(&id, Role::Spectator, Some(0)).await?;
+    let mut players = [
+        WsClient::connect(&instance.ws_url(), &a.token).await?,
+        WsClient::connect(&instance.ws_url(), &b.token).await?,
+    ];
+    players[0].join(&id, Role::Player, Some(0)).await?;
+    players[1].join(&id, Role::Player, Some(0)).await?;
+    let edges = all_edges(2, 1);
+    play_out(&mut players, std::slice::from_mut(&mut early), &id, &edges[..3], 1).await?;
+    let mut late = WsClient::connect(&instance.ws_url(), &watcher.token).await?;
+    late.join(&id, Role::Spectator, Some(0)).await?;
+    let mut snapshot = WsClient::connect(&instance.ws_url(), &watcher.token).await?;
+    snapshot.join(&id, Role::Spectator, None).await?;
+    let mut watchers = [early, late];
+    play_out(&mut players, &mut watchers, &id, &edges[3..], 10).await?;
+    let [early, late] = watchers;
+    assert_eq!(early.events, late.events);
+    assert!(early.events.last().is_some_and(|e| e.status.is_over()));
+    let seen = snapshot
+        .until(|m| matches!(m, ServerMsg::Event(e) if e.status.is_over()).then_some(()))
+        .await;
+    assert!(seen.is_ok(), "the snapshot joiner receives live events to the end");
+    instance.server.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_reconnecting_player_receives_exactly_the_missed_events() -> Result<()> {
+    let instance = Instance::memory().await?;
+    let (id, a, b) = instance.http.dots_match(2, 2).await?;
+    let mut ada = WsClient::connect(&instance.ws_url(), &a.token).await?;
+    ada.join(&id, Role::Player, Some(0)).await?;
+    let mut bob = WsClient::connect(&instance.ws_url(), &b.token).await?;
+    bob.join(&id, Role::Player, Some(0)).await?;
+    ada.play(&id, 1, edge("h", 0, 0)).await?;
+    ada.verdict(1).await?;
+    bob.until(|m| matches!(m, ServerMsg::Event(e) if e.seq == 3).then_some(())).await?;
+    let bob_last = bob.last_seq().ok_or_else(|| anyhow!("bob saw events"))?;
+    drop(bob);
+    // While bob is away: bob moves over HTTP (no socket), then ada moves twice.
+    let path = format!("/api/matches/{id}/moves");
+    let body = serde_json::json!({"move_id": 2, "move": edge("h", 1, 0)});
+    instance.http.ok("POST", &path, Some(&b.token), Some(body)).await?;
+    ada.play(&id, 2, edge("h", 0, 2)).await?;
+    ada.verdict(2).await?;
+    let body = serde_json::json!({"move_id": 3, "move": edge("h", 1, 2)});
+    instance.http.ok("POST", &path, Some(&b.token), Some(body)).await?;
+    let mut bob = WsClient::connect(&instance.ws_url(), &b.token).await?;
+    bob.send(&protocol::v1::ClientMsg::Join(protocol::v1::Join {
+        match_id: id.clone(),
+        role: Role::Player,
+        from_seq: Some(bob_last + 1),
+    }))
+    .await?;
+    let mut caught = Vec::new();
+    loop {
+        match bob.recv().await? {
+            ServerMsg::Event(e) => caught.push(e.seq),
+            ServerMsg::CaughtUp(c) => {
+                assert_eq!(c.seq, 6);
+                break;
+            }
+            ServerMsg::Joined(j) => assert_eq!(j.seat, Some(1)),
+            other => return Err(anyhow!("unexpected {other:?}")),
+        }
+    }
+    assert_eq!(caught, vec![4, 5, 6], "exactly the missed events, no full resync");
+    instance.server.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_retried_move_id_gets_the_original_verdict_and_is_applied_once() -> Result<()> {
+    let instance = Instance::memory().await?;
+    let (id, a, b) = instance.http.dots_match(2, 2).await?;
+    let mut ada = WsClient::connect(&instance.ws_url(), &a.token).await?;
+    ada.join(&id, Role::Player, Some(0)).await?;
+    ada.play(&id, 7, edge("h", 0, 0)).await?;
+    ada.play(&id, 7, edge("h", 0, 0)).await?;
+    let first = ada.verdict(7).await?;
+    let second = ada.verdict(7).await?;
+    assert_eq!(first, VerdictResult::Accepted { seq: 3 });
+    assert_eq!(second, first);
+    // A retry over HTTP, after the fact, gets the same verdict too.
+    let path = format!("/api/matches/{id}/moves");
+    let retry = instance
+        .http
+        .ok(
+            "POST",
+            &path,
+            Some(&a.token),
+            Some(serde_json::json!({"move_id": 7, "move": edge("h", 0, 0)})),
+        )
+        .await?;
+    assert_eq!(retry["result"]["accepted"]["seq"], 3);
+    let _ = b;
+    let events = instance.http.ok("GET", &format!("/api/matches/{id}/events"), None, None).await?;
+    assert_eq!(events["events"].as_array().map(Vec::len), Some(4), "created, two seats, one move");
+    instance.server.shutdown().await;
+    Ok(())
+}
