@@ -2,6 +2,7 @@
 
 mod abuse;
 mod api;
+mod bots;
 mod isolation;
 mod play;
 mod restart;

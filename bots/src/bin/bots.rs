@@ -1,0 +1,180 @@
+//! `bots`: strategies against each other in process (`tournament`), and bots against a
+//! server over real connections (`load`).
+#![allow(clippy::print_stdout)] // A command-line tool reports on stdout.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use bots::StrategyKind;
+use bots::load::{LoadConfig, run};
+use bots::tournament::dots_tournament;
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Parser)]
+#[command(name = "bots", version, about = "Arbiter's bot players and load-test tool")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Two strategies play Dots and Boxes against each other in process; prints win rates.
+    Tournament {
+        /// First strategy.
+        #[arg(long, default_value = "greedy")]
+        a: StrategyKind,
+        /// Second strategy.
+        #[arg(long, default_value = "random")]
+        b: StrategyKind,
+        /// Matches to play (seats alternate).
+        #[arg(long, default_value_t = 1000)]
+        matches: u32,
+        /// Board width and height, in boxes.
+        #[arg(long, default_value_t = 5)]
+        size: u8,
+        /// Seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Keeps N matches of bots running against a server and measures them.
+    Load(LoadArgs),
+}
+
+#[derive(clap::Args)]
+struct LoadArgs {
+    /// The server, `http://host:port`.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    server: String,
+    /// Matches kept running at once.
+    #[arg(long, default_value_t = 10)]
+    matches: usize,
+    /// How long to run: `30s`, `2m`, `500ms`.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Each bot thinks this many ms before moving.
+    #[arg(long, default_value_t = 0)]
+    think_ms: u64,
+    /// Spectators per match.
+    #[arg(long, default_value_t = 0)]
+    spectators: usize,
+    /// Transport (only `ws` so far).
+    #[arg(long, default_value = "ws")]
+    transport: String,
+    /// The bots' strategy.
+    #[arg(long, default_value = "greedy")]
+    strategy: StrategyKind,
+    /// Seed for the strategies.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Dots board side, in boxes.
+    #[arg(long, default_value_t = 5)]
+    size: u8,
+    /// Where failed matches' events are saved.
+    #[arg(long, default_value = "bots-failures")]
+    failures_dir: PathBuf,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let (number, unit) =
+        text.find(|c: char| !c.is_ascii_digit()).map_or((text, "s"), |i| text.split_at(i));
+    let n: u64 =
+        number.parse().map_err(|_| format!("{text:?} is not a duration like 30s, 2m or 500ms"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        _ => Err(format!("{text:?}: the unit is ms, s or m")),
+    }
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Tournament { a, b, matches, size, seed } => {
+            let standings = dots_tournament(a, b, matches, size, size, seed)?;
+            println!(
+                "{} vs {} over {matches} matches on {size}x{size} (seed {seed}):",
+                a.name(),
+                b.name()
+            );
+            for i in 0..2 {
+                println!(
+                    "  {:<8} wins {:>5}  win rate {:5.1}%",
+                    standings.strategies[i].name(),
+                    standings.wins[i],
+                    100.0 * standings.win_rate(i)
+                );
+            }
+            println!("  ties     {:>5}", standings.ties);
+            Ok(())
+        }
+        Command::Load(args) => load(args),
+    }
+}
+
+fn load(args: LoadArgs) -> Result<()> {
+    if args.transport != "ws" {
+        bail!("transport {:?} is not supported yet (only ws)", args.transport);
+    }
+    let config = LoadConfig {
+        server: args.server.trim_end_matches('/').to_string(),
+        matches: args.matches,
+        duration: args.duration,
+        think: Duration::from_millis(args.think_ms),
+        spectators: args.spectators,
+        strategy: args.strategy,
+        seed: args.seed,
+        board: (args.size, args.size),
+        failures_dir: args.failures_dir,
+    };
+    let bar = if std::io::stderr().is_terminal() {
+        ProgressBar::new(args.duration.as_secs())
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len}s {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let runtime = tokio::runtime::Runtime::new()?;
+    let progress_bar = bar.clone();
+    let report = runtime.block_on(run(config, move |c, elapsed| {
+        progress_bar.set_position(elapsed.as_secs());
+        progress_bar.set_message(format!(
+            "{} moves, {} matches, {} errors, {} desyncs",
+            c.moves.load(Ordering::Relaxed),
+            c.matches.load(Ordering::Relaxed),
+            c.errors.load(Ordering::Relaxed),
+            c.desyncs.load(Ordering::Relaxed)
+        ));
+    }))?;
+    bar.finish_and_clear();
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!("matches completed  {}", report.matches_completed);
+        println!("moves              {} ({:.0}/s)", report.moves, report.moves_per_s);
+        println!(
+            "latency µs         p50 {}  p99 {}  p99.9 {}  max {}",
+            report.latency_us_p50,
+            report.latency_us_p99,
+            report.latency_us_p999,
+            report.latency_us_max
+        );
+        println!(
+            "rejects {}  errors {}  desyncs {}  connections {}",
+            report.rejects, report.errors, report.desyncs, report.connections
+        );
+    }
+    if report.desyncs > 0 || report.errors > 0 {
+        std::process::exit(1);
+    }
+    Ok(())
+}

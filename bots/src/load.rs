@@ -1,0 +1,460 @@
+//! The load tool: keeps N matches of bots running against a server over real WebSocket
+//! connections, measures each move's latency from send to the broadcast that carries it,
+//! reduces every event locally and counts state-hash mismatches as desyncs.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use futures_util::{SinkExt, StreamExt};
+use game_rules::{DynMatch, Status, Viewer, find_game};
+use hdrhistogram::Histogram;
+use protocol::Encoding;
+use protocol::v1::{
+    ClientMsg, Event, EventBody, Join, Leave, Move, Role, ServerMsg, VerdictResult,
+};
+use serde_json::json;
+use std::sync::Mutex;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::strategy::{Strategy, StrategyKind};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct LoadConfig {
+    /// `http://host:port`.
+    pub server: String,
+    /// Matches kept running at once.
+    pub matches: usize,
+    /// How long to run.
+    pub duration: Duration,
+    /// Each bot waits this long before moving.
+    pub think: Duration,
+    /// Spectators per match.
+    pub spectators: usize,
+    /// The bots' strategy.
+    pub strategy: StrategyKind,
+    /// Seed of every bot's strategy.
+    pub seed: u64,
+    /// Dots board width and height.
+    pub board: (u8, u8),
+    /// Where a desynced or failed match's events are saved.
+    pub failures_dir: PathBuf,
+}
+
+/// What a run measured (the `--json` output).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Report {
+    /// Matches played to the end.
+    pub matches_completed: u64,
+    /// Moves accepted.
+    pub moves: u64,
+    /// Accepted moves per second of run time.
+    pub moves_per_s: f64,
+    /// Send-to-broadcast latency percentiles, µs.
+    pub latency_us_p50: u64,
+    /// 99th percentile.
+    pub latency_us_p99: u64,
+    /// 99.9th percentile.
+    pub latency_us_p999: u64,
+    /// Worst.
+    pub latency_us_max: u64,
+    /// Moves the server refused.
+    pub rejects: u64,
+    /// Errors (connection failures, error messages, timeouts).
+    pub errors: u64,
+    /// Events whose state hash differed from the local replica's.
+    pub desyncs: u64,
+    /// WebSocket connections opened.
+    pub connections: u64,
+    /// Seconds run.
+    pub elapsed_s: f64,
+}
+
+/// Counters shared by every driver.
+#[derive(Default)]
+pub struct Counters {
+    /// Matches completed.
+    pub matches: AtomicU64,
+    /// Moves accepted.
+    pub moves: AtomicU64,
+    /// Rejects.
+    pub rejects: AtomicU64,
+    /// Errors.
+    pub errors: AtomicU64,
+    /// Desyncs.
+    pub desyncs: AtomicU64,
+    /// Connections.
+    pub connections: AtomicU64,
+}
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Runs the load; `progress` is called about once a second with the counters.
+pub async fn run(
+    config: LoadConfig,
+    progress: impl Fn(&Counters, Duration) + Send + 'static,
+) -> Result<Report> {
+    let counters = Arc::new(Counters::default());
+    let latency = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?));
+    let started = Instant::now();
+    let deadline = started + config.duration;
+    let http = reqwest::Client::new();
+    let mut tasks = Vec::new();
+    for n in 0..config.matches {
+        let driver = Driver {
+            config: config.clone(),
+            http: http.clone(),
+            counters: counters.clone(),
+            latency: latency.clone(),
+            n,
+        };
+        tasks.push(tokio::spawn(async move { driver.run(deadline).await }));
+    }
+    let ticker = {
+        let counters = counters.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                progress(&counters, started.elapsed());
+            }
+        })
+    };
+    for task in tasks {
+        if let Ok(Err(e)) = task.await {
+            counters.errors.fetch_add(1, Ordering::Relaxed);
+            eprintln!("driver failed: {e:#}");
+        }
+    }
+    ticker.abort();
+    let elapsed = started.elapsed().as_secs_f64();
+    let h = latency.lock().unwrap_or_else(|p| p.into_inner());
+    let moves = counters.moves.load(Ordering::Relaxed);
+    Ok(Report {
+        matches_completed: counters.matches.load(Ordering::Relaxed),
+        moves,
+        moves_per_s: moves as f64 / elapsed.max(1e-9),
+        latency_us_p50: h.value_at_quantile(0.5),
+        latency_us_p99: h.value_at_quantile(0.99),
+        latency_us_p999: h.value_at_quantile(0.999),
+        latency_us_max: h.max(),
+        rejects: counters.rejects.load(Ordering::Relaxed),
+        errors: counters.errors.load(Ordering::Relaxed),
+        desyncs: counters.desyncs.load(Ordering::Relaxed),
+        connections: counters.connections.load(Ordering::Relaxed),
+        elapsed_s: elapsed,
+    })
+}
+
+/// Keeps one match slot busy: two players (and spectators) on long-lived connections, one
+/// match after another.
+struct Driver {
+    config: LoadConfig,
+    http: reqwest::Client,
+    counters: Arc<Counters>,
+    latency: Arc<Mutex<Histogram<u64>>>,
+    n: usize,
+}
+
+/// One connection and what it knows of the current match.
+struct Bot {
+    socket: Socket,
+    seat: Option<u8>,
+    replica: Option<Box<dyn DynMatch>>,
+    events: Vec<Event>,
+    strategy: Strategy,
+    /// Move id → when it was sent.
+    sent: HashMap<u64, Instant>,
+    next_move_id: u64,
+}
+
+impl Driver {
+    async fn run(&self, deadline: Instant) -> Result<()> {
+        let tokens = [self.guest("bot-a").await?, self.guest("bot-b").await?];
+        let mut bots = Vec::new();
+        for (i, token) in tokens.iter().enumerate() {
+            let seed = self.config.seed.wrapping_add((self.n * 2 + i) as u64);
+            bots.push(self.connect(token, self.config.strategy.player(seed)).await?);
+        }
+        let watcher = self.guest("watcher").await?;
+        for i in 0..self.config.spectators {
+            bots.push(self.connect(&watcher, StrategyKind::Random.player(i as u64)).await?);
+        }
+        while Instant::now() < deadline {
+            let match_id = self.new_match(&tokens).await?;
+            match self.play(&match_id, &mut bots, deadline).await {
+                Ok(true) => {
+                    self.counters.matches.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    self.counters.errors.fetch_add(1, Ordering::Relaxed);
+                    self.save_failure(&match_id, &bots, &format!("{e:#}"));
+                    return Err(e);
+                }
+            }
+            for bot in &mut bots {
+                let leave = ClientMsg::Leave(Leave { match_id: match_id.clone() });
+                send(&mut bot.socket, &leave).await?;
+            }
+        }
+        for bot in &mut bots {
+            let _ = bot.socket.close(None).await;
+        }
+        Ok(())
+    }
+
+    async fn guest(&self, name: &str) -> Result<String> {
+        let body: serde_json::Value = self
+            .http
+            .post(format!("{}/api/auth/guest", self.config.server))
+            .json(&json!({"name": name}))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        body["token"].as_str().map(str::to_string).ok_or_else(|| anyhow!("no token in {body}"))
+    }
+
+    async fn connect(&self, token: &str, strategy: Strategy) -> Result<Bot> {
+        let url = format!("{}/ws", self.config.server.replacen("http", "ws", 1));
+        let mut request = url.into_client_request()?;
+        request.headers_mut().insert("authorization", format!("Bearer {token}").parse()?);
+        let (socket, _) = tokio_tungstenite::connect_async(request).await.context("connecting")?;
+        self.counters.connections.fetch_add(1, Ordering::Relaxed);
+        Ok(Bot {
+            socket,
+            seat: None,
+            replica: None,
+            events: Vec::new(),
+            strategy,
+            sent: HashMap::new(),
+            next_move_id: 1,
+        })
+    }
+
+    async fn new_match(&self, tokens: &[String; 2]) -> Result<String> {
+        let (w, h) = self.config.board;
+        let body = json!({"game": "dots", "config": {"width": w, "height": h, "players": 2}});
+        let created: serde_json::Value = self
+            .http
+            .post(format!("{}/api/matches", self.config.server))
+            .bearer_auth(&tokens[0])
+            .json(&body)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let id = created["match_id"]
+            .as_str()
+            .ok_or_else(|| anyhow!("no match_id in {created}"))?
+            .to_string();
+        for token in tokens {
+            self.http
+                .post(format!("{}/api/matches/{id}/join", self.config.server))
+                .bearer_auth(token)
+                .send()
+                .await?
+                .error_for_status()?;
+        }
+        Ok(id)
+    }
+
+    /// Plays one match to its end (true) or to the deadline (false).
+    async fn play(&self, match_id: &str, bots: &mut [Bot], deadline: Instant) -> Result<bool> {
+        for (i, bot) in bots.iter_mut().enumerate() {
+            bot.seat = (i < 2).then_some(i as u8);
+            bot.replica = None;
+            bot.events.clear();
+            bot.sent.clear();
+            let role = if i < 2 { Role::Player } else { Role::Spectator };
+            send(
+                &mut bot.socket,
+                &ClientMsg::Join(Join { match_id: match_id.into(), role, from_seq: Some(0) }),
+            )
+            .await?;
+        }
+        let mut over = vec![false; bots.len()];
+        while over.iter().any(|o| !o) {
+            if Instant::now() >= deadline {
+                return Ok(false);
+            }
+            // Read whichever connection has something; a bot whose turn it is then moves.
+            let (i, msg) = next_message(bots).await?;
+            let bot = &mut bots[i];
+            match msg {
+                ServerMsg::Event(event) => {
+                    if self.observe(bot, event)? {
+                        over[i] = true;
+                    } else if let Some(mv) = self.my_move(bot)? {
+                        if !self.config.think.is_zero() {
+                            tokio::time::sleep(self.config.think).await;
+                        }
+                        let move_id = bot.next_move_id;
+                        bot.next_move_id += 1;
+                        bot.sent.insert(move_id, Instant::now());
+                        send(
+                            &mut bot.socket,
+                            &ClientMsg::Move(Move { match_id: match_id.into(), move_id, mv }),
+                        )
+                        .await?;
+                    }
+                }
+                ServerMsg::Verdict(v) => match v.result {
+                    VerdictResult::Accepted { .. } => {}
+                    VerdictResult::Rejected(body) => {
+                        self.counters.rejects.fetch_add(1, Ordering::Relaxed);
+                        bail!("move {} rejected: {} {}", v.move_id, body.code, body.message);
+                    }
+                },
+                ServerMsg::Error(e) => bail!("server error {}: {}", e.code, e.message),
+                _ => {}
+            }
+        }
+        Ok(true)
+    }
+
+    /// Reduces an event into the bot's replica; true when the match is over.
+    fn observe(&self, bot: &mut Bot, event: Event) -> Result<bool> {
+        match &event.body {
+            Some(EventBody::Created(c)) => {
+                let game = find_game(&c.game).ok_or_else(|| anyhow!("unknown game {}", c.game))?;
+                bot.replica = Some(game.new_match(&rmp_serde::to_vec_named(&c.config)?, c.seed)?);
+            }
+            Some(EventBody::Move(m)) => {
+                if bot.seat == Some(m.seat)
+                    && let Some(sent) = bot.sent.remove(&m.move_id)
+                {
+                    let us = sent.elapsed().as_micros() as u64;
+                    let mut h = self.latency.lock().unwrap_or_else(|p| p.into_inner());
+                    let _ = h.record(us.max(1));
+                    self.counters.moves.fetch_add(1, Ordering::Relaxed);
+                }
+                if let Some(replica) = bot.replica.as_mut() {
+                    replica
+                        .play(m.seat, &rmp_serde::to_vec_named(&m.mv)?)
+                        .map_err(|e| anyhow!("replica refused event {}: {e}", event.seq))?;
+                }
+            }
+            Some(EventBody::Tick(t)) => {
+                if let Some(replica) = bot.replica.as_mut() {
+                    let inputs: Vec<(u8, Vec<u8>)> = t
+                        .inputs
+                        .iter()
+                        .map(|i| Ok((i.seat, rmp_serde::to_vec_named(&i.mv)?)))
+                        .collect::<Result<_>>()?;
+                    replica
+                        .tick(&inputs)
+                        .map_err(|e| anyhow!("replica refused tick {}: {e}", event.seq))?;
+                }
+            }
+            Some(EventBody::Seated(_)) | None => {}
+        }
+        if let Some(replica) = &bot.replica
+            && replica.state_hash() != event.state_hash
+        {
+            self.counters.desyncs.fetch_add(1, Ordering::Relaxed);
+            bot.events.push(event.clone());
+            bail!(
+                "desync at event {}: local {} server {}",
+                event.seq,
+                replica.state_hash(),
+                event.state_hash
+            );
+        }
+        let over = event.status.is_over();
+        bot.events.push(event);
+        Ok(over)
+    }
+
+    /// The bot's move if the last event left it to move.
+    fn my_move(&self, bot: &mut Bot) -> Result<Option<rmpv::Value>> {
+        let (Some(seat), Some(replica), Some(last)) =
+            (bot.seat, bot.replica.as_ref(), bot.events.last())
+        else {
+            return Ok(None);
+        };
+        if last.status != Status::Turn(seat) || !bot.sent.is_empty() {
+            return Ok(None);
+        }
+        let legal = replica.legal_moves(seat);
+        let view = replica.view(Viewer::Seat(seat));
+        let Some(pick) = bot.strategy.choose(replica.game_id(), &view, &legal) else {
+            return Ok(None);
+        };
+        Ok(Some(rmpv::decode::read_value(&mut &legal[pick][..])?))
+    }
+
+    /// Saves what the bots received of a failed match, for a test to replay.
+    fn save_failure(&self, match_id: &str, bots: &[Bot], why: &str) {
+        let events: Vec<&Vec<Event>> = bots.iter().map(|b| &b.events).collect();
+        let record = json!({"match_id": match_id, "why": why, "events_per_connection": events});
+        let path = self.config.failures_dir.join(format!("{match_id}.json"));
+        let written = std::fs::create_dir_all(&self.config.failures_dir)
+            .and_then(|()| std::fs::write(&path, record.to_string()));
+        match written {
+            Ok(()) => eprintln!("saved failed match to {}", path.display()),
+            Err(e) => eprintln!("could not save failed match {match_id}: {e}"),
+        }
+    }
+}
+
+async fn send(socket: &mut Socket, msg: &ClientMsg) -> Result<()> {
+    socket
+        .send(Message::Binary(protocol::encode(msg, Encoding::MsgPack).into()))
+        .await
+        .context("sending")
+}
+
+/// The next message from any bot's connection.
+async fn next_message(bots: &mut [Bot]) -> Result<(usize, ServerMsg)> {
+    let reads = bots
+        .iter_mut()
+        .enumerate()
+        .map(|(i, bot)| Box::pin(async move { (i, bot.socket.next().await) }));
+    let ((i, frame), _, _) =
+        tokio::time::timeout(Duration::from_secs(30), futures_util::future::select_all(reads))
+            .await
+            .context("no message for 30 s")?;
+    match frame {
+        Some(Ok(Message::Binary(bytes))) => Ok((i, protocol::decode(&bytes, Encoding::MsgPack)?)),
+        Some(Ok(Message::Close(frame))) => bail!("connection {i} closed: {frame:?}"),
+        Some(Ok(_)) => Ok((i, ServerMsg::Pong(protocol::v1::Ping { nonce: 0 }))),
+        Some(Err(e)) => bail!("connection {i}: {e}"),
+        None => bail!("connection {i} ended"),
+    }
+}
+
+/// Checks a saved failure file: replays each connection's events through the rules and
+/// returns the first seq whose hash disagrees, if any.
+pub fn first_desync(events: &[Event]) -> Result<Option<u64>> {
+    let mut replica: Option<Box<dyn DynMatch>> = None;
+    for event in events {
+        match &event.body {
+            Some(EventBody::Created(c)) => {
+                let game = find_game(&c.game).ok_or_else(|| anyhow!("unknown game {}", c.game))?;
+                replica = Some(game.new_match(&rmp_serde::to_vec_named(&c.config)?, c.seed)?);
+            }
+            Some(EventBody::Move(m)) => {
+                if let Some(r) = replica.as_mut()
+                    && r.play(m.seat, &rmp_serde::to_vec_named(&m.mv)?).is_err()
+                {
+                    return Ok(Some(event.seq));
+                }
+            }
+            _ => {}
+        }
+        if replica.as_ref().is_some_and(|r| r.state_hash() != event.state_hash) {
+            return Ok(Some(event.seq));
+        }
+    }
+    Ok(None)
+}
