@@ -75,7 +75,12 @@ pub struct Report {
     pub connections: u64,
     /// Seconds run.
     pub elapsed_s: f64,
+    /// `(percentile, µs)` points of the latency distribution, for plotting.
+    pub latency_percentiles: Vec<(f64, u64)>,
 }
+
+/// The percentiles a report lists.
+const PERCENTILES: [f64; 10] = [0.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.99, 100.0];
 
 /// Counters shared by every driver.
 #[derive(Default)]
@@ -149,7 +154,84 @@ pub async fn run(
         desyncs: counters.desyncs.load(Ordering::Relaxed),
         connections: counters.connections.load(Ordering::Relaxed),
         elapsed_s: elapsed,
+        latency_percentiles: PERCENTILES.iter().map(|&p| (p, h.value_at_percentile(p))).collect(),
     })
+}
+
+/// Opens `count` connections that join `match_id` as spectators and stay idle; calls `ready`
+/// once all are open, then holds them for `hold`. Returns how many opened.
+pub async fn hold_idle(
+    server: &str,
+    count: usize,
+    hold: Duration,
+    ready: impl FnOnce(usize),
+) -> Result<usize> {
+    let http = reqwest::Client::new();
+    let guest = |name: &'static str| {
+        let http = http.clone();
+        async move {
+            let body: serde_json::Value = http
+                .post(format!("{server}/api/auth/guest"))
+                .json(&json!({"name": name}))
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            body["token"].as_str().map(str::to_string).ok_or_else(|| anyhow!("no token"))
+        }
+    };
+    let token = guest("idle").await?;
+    let created: serde_json::Value = http
+        .post(format!("{server}/api/matches"))
+        .bearer_auth(&token)
+        .json(&json!({"game": "dots"}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let match_id = created["match_id"].as_str().ok_or_else(|| anyhow!("no match id"))?.to_string();
+    let url = format!("{}/ws", server.replacen("http", "ws", 1));
+    let mut sockets = Vec::with_capacity(count);
+    // Open in batches: fast, without a thundering herd of handshakes.
+    for batch in (0..count).collect::<Vec<_>>().chunks(200) {
+        let opening = batch.iter().map(|_| {
+            let (url, token, match_id) = (url.clone(), token.clone(), match_id.clone());
+            async move {
+                let mut request = url.into_client_request()?;
+                request.headers_mut().insert("authorization", format!("Bearer {token}").parse()?);
+                let (mut socket, _) = tokio_tungstenite::connect_async_with_config(
+                    request,
+                    Some(socket_config()),
+                    true,
+                )
+                .await?;
+                send(
+                    &mut socket,
+                    &ClientMsg::Join(Join { match_id, role: Role::Spectator, from_seq: None }),
+                )
+                .await?;
+                anyhow::Ok(socket)
+            }
+        });
+        for socket in futures_util::future::join_all(opening).await {
+            sockets.push(socket?);
+        }
+    }
+    // Read what each was sent (welcome, joined, snapshot, caught_up) so nothing waits on us.
+    for socket in &mut sockets {
+        for _ in 0..4 {
+            let _ = tokio::time::timeout(Duration::from_secs(5), socket.next()).await;
+        }
+    }
+    ready(sockets.len());
+    tokio::time::sleep(hold).await;
+    let opened = sockets.len();
+    for mut socket in sockets {
+        let _ = socket.close(None).await;
+    }
+    Ok(opened)
 }
 
 /// Keeps one match slot busy: two players (and spectators) on long-lived connections, one
@@ -227,7 +309,10 @@ impl Driver {
         let url = format!("{}/ws", self.config.server.replacen("http", "ws", 1));
         let mut request = url.into_client_request()?;
         request.headers_mut().insert("authorization", format!("Bearer {token}").parse()?);
-        let (socket, _) = tokio_tungstenite::connect_async(request).await.context("connecting")?;
+        let (socket, _) =
+            tokio_tungstenite::connect_async_with_config(request, Some(socket_config()), true)
+                .await
+                .context("connecting")?;
         self.counters.connections.fetch_add(1, Ordering::Relaxed);
         Ok(Bot {
             socket,
@@ -283,29 +368,35 @@ impl Driver {
             .await?;
         }
         let mut over = vec![false; bots.len()];
+        // The next move: which bot, and when its think time is up. Moves are scheduled, not
+        // slept on, so that reading (and so latency measurement) never waits on thinking.
+        let mut due: Option<(usize, tokio::time::Instant)> = None;
         while over.iter().any(|o| !o) {
             if Instant::now() >= deadline {
                 return Ok(false);
             }
-            // Read whichever connection has something; a bot whose turn it is then moves.
-            let (i, msg) = next_message(bots).await?;
+            let think_over = async {
+                match due {
+                    Some((_, at)) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let (i, msg) = tokio::select! {
+                biased;
+                read = next_message(bots) => read?,
+                () = think_over => {
+                    let (i, _) = due.take().ok_or_else(|| anyhow!("no move due"))?;
+                    self.send_move(match_id, &mut bots[i]).await?;
+                    continue;
+                }
+            };
             let bot = &mut bots[i];
             match msg {
                 ServerMsg::Event(event) => {
                     if self.observe(bot, event)? {
                         over[i] = true;
-                    } else if let Some(mv) = self.my_move(bot)? {
-                        if !self.config.think.is_zero() {
-                            tokio::time::sleep(self.config.think).await;
-                        }
-                        let move_id = bot.next_move_id;
-                        bot.next_move_id += 1;
-                        bot.sent.insert(move_id, Instant::now());
-                        send(
-                            &mut bot.socket,
-                            &ClientMsg::Move(Move { match_id: match_id.into(), move_id, mv }),
-                        )
-                        .await?;
+                    } else if self.my_turn(bot) {
+                        due = Some((i, tokio::time::Instant::now() + self.config.think));
                     }
                 }
                 ServerMsg::Verdict(v) => match v.result {
@@ -375,22 +466,26 @@ impl Driver {
         Ok(over)
     }
 
-    /// The bot's move if the last event left it to move.
-    fn my_move(&self, bot: &mut Bot) -> Result<Option<rmpv::Value>> {
-        let (Some(seat), Some(replica), Some(last)) =
-            (bot.seat, bot.replica.as_ref(), bot.events.last())
-        else {
-            return Ok(None);
-        };
-        if last.status != Status::Turn(seat) || !bot.sent.is_empty() {
-            return Ok(None);
-        }
+    /// Whether the last event left this bot to move (and it has no move in flight).
+    fn my_turn(&self, bot: &Bot) -> bool {
+        let (Some(seat), Some(last)) = (bot.seat, bot.events.last()) else { return false };
+        last.status == Status::Turn(seat) && bot.sent.is_empty()
+    }
+
+    /// Chooses and sends the bot's move, remembering when it left.
+    async fn send_move(&self, match_id: &str, bot: &mut Bot) -> Result<()> {
+        let (Some(seat), Some(replica)) = (bot.seat, bot.replica.as_ref()) else { return Ok(()) };
         let legal = replica.legal_moves(seat);
         let view = replica.view(Viewer::Seat(seat));
         let Some(pick) = bot.strategy.choose(replica.game_id(), &view, &legal) else {
-            return Ok(None);
+            return Ok(());
         };
-        Ok(Some(rmpv::decode::read_value(&mut &legal[pick][..])?))
+        let mv = rmpv::decode::read_value(&mut &legal[pick][..])?;
+        let move_id = bot.next_move_id;
+        bot.next_move_id += 1;
+        bot.sent.insert(move_id, Instant::now());
+        send(&mut bot.socket, &ClientMsg::Move(Move { match_id: match_id.into(), move_id, mv }))
+            .await
     }
 
     /// Saves what the bots received of a failed match, for a test to replay.
@@ -405,6 +500,13 @@ impl Driver {
             Err(e) => eprintln!("could not save failed match {match_id}: {e}"),
         }
     }
+}
+
+/// A small read buffer: tungstenite zero-fills it on every read (see the server's ws.rs).
+fn socket_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
 }
 
 async fn send(socket: &mut Socket, msg: &ClientMsg) -> Result<()> {

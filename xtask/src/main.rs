@@ -7,7 +7,9 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-const USAGE: &str = "usage: cargo xtask <run|test> [args for `arbiter serve`]";
+mod bench;
+
+const USAGE: &str = "usage: cargo xtask <run [serve flags] | test | bench [--quick]>";
 
 /// Crates that must build for the browser: they do no IO, so they must not need a platform.
 const WASM_CRATES: [&str; 2] = ["game-rules", "protocol"];
@@ -17,6 +19,7 @@ fn main() -> Result<()> {
     match args.next().as_deref() {
         Some("run") => run(args.collect()),
         Some("test") => test(),
+        Some("bench") => bench::bench(&args.collect::<Vec<_>>()),
         _ => {
             eprintln!("{USAGE}");
             std::process::exit(2);
@@ -25,7 +28,7 @@ fn main() -> Result<()> {
 }
 
 /// Runs a command, echoing it, and fails if it fails.
-fn sh(program: &str, args: &[&str]) -> Result<()> {
+pub(crate) fn sh(program: &str, args: &[&str]) -> Result<()> {
     eprintln!("$ {program} {}", args.join(" "));
     let status =
         Command::new(program).args(args).status().with_context(|| format!("starting {program}"))?;

@@ -43,6 +43,18 @@ enum Command {
     },
     /// Keeps N matches of bots running against a server and measures them.
     Load(LoadArgs),
+    /// Opens N idle spectator connections, prints `ready N`, holds them, then closes them.
+    Idle {
+        /// The server, `http://host:port`.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        server: String,
+        /// Connections to open.
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+        /// How long to hold them.
+        #[arg(long, default_value = "5s", value_parser = parse_duration)]
+        hold: Duration,
+    },
 }
 
 #[derive(clap::Args)]
@@ -96,7 +108,10 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 fn main() -> Result<()> {
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    // Every bot is a connection, and so a file descriptor.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    match cli.command {
         Command::Tournament { a, b, matches, size, seed } => {
             let standings = dots_tournament(a, b, matches, size, size, seed)?;
             println!(
@@ -116,6 +131,19 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::Load(args) => load(args),
+        Command::Idle { server, count, hold } => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            let opened = runtime.block_on(bots::load::hold_idle(
+                server.trim_end_matches('/'),
+                count,
+                hold,
+                |n| {
+                    println!("ready {n}");
+                },
+            ))?;
+            println!("closed {opened}");
+            Ok(())
+        }
     }
 }
 

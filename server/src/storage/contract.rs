@@ -46,7 +46,10 @@ fn appends_read_back_in_order() {
         let page = log.read("m1", 2, 2).expect("reads");
         assert_eq!(page.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![2, 3]);
         assert!(log.read("nope", 0, 10).expect("reads").is_empty());
-        assert_eq!(log.summary("m1").expect("reads").map(|s| s.status), Some(MatchStatus::Live));
+        let summary = log.summary("m1").expect("reads").expect("exists");
+        assert_eq!((summary.status, summary.head_seq), (MatchStatus::Live, 4));
+        let listed = log.list(&ListFilter { limit: 5, ..ListFilter::default() }).expect("lists");
+        assert_eq!(listed[0].head_seq, 4);
     });
 }
 

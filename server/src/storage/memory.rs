@@ -62,6 +62,11 @@ impl MemoryLog {
     }
 }
 
+/// The summary with its head taken from the records, as SQLite reports it.
+fn with_head((records, summary): &(Vec<Vec<u8>>, MatchSummary)) -> MatchSummary {
+    MatchSummary { head_seq: records.len().saturating_sub(1) as u64, ..summary.clone() }
+}
+
 impl EventLog for MemoryLog {
     fn append(&self, append: Append) -> AppendTicket {
         let (tx, rx) = oneshot::channel();
@@ -87,7 +92,7 @@ impl EventLog for MemoryLog {
     }
 
     fn summary(&self, match_id: &str) -> Result<Option<MatchSummary>, ReadError> {
-        Ok(self.lock().matches.get(match_id).map(|(_, s)| s.clone()))
+        Ok(self.lock().matches.get(match_id).map(with_head))
     }
 
     fn list(&self, filter: &ListFilter) -> Result<Vec<MatchSummary>, ReadError> {
@@ -95,10 +100,9 @@ impl EventLog for MemoryLog {
         let mut found: Vec<MatchSummary> = inner
             .matches
             .values()
-            .map(|(_, s)| s)
-            .filter(|s| filter.status.is_none_or(|st| s.status == st))
-            .filter(|s| filter.game.as_ref().is_none_or(|g| &s.game == g))
-            .cloned()
+            .filter(|(_, s)| filter.status.is_none_or(|st| s.status == st))
+            .filter(|(_, s)| filter.game.as_ref().is_none_or(|g| &s.game == g))
+            .map(with_head)
             .collect();
         found.sort_by(|a, b| {
             b.created_at_ms.cmp(&a.created_at_ms).then(b.match_id.cmp(&a.match_id))

@@ -5,6 +5,7 @@
 //! commits them together, so N rooms moving at once pay for one fsync, not N. Each append runs
 //! under its own savepoint, so one bad append (a seq conflict) fails alone.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -110,7 +111,21 @@ impl SqliteLog {
     }
 }
 
-fn write_loop(mut conn: Connection, mut jobs: mpsc::Receiver<Job>, observer: &dyn CommitObserver) {
+/// What the writer remembers of a match it has written: its head (so appends need no read)
+/// and the summary last stored (so a move that changes only the head rewrites no row).
+/// Finished matches are forgotten, so this holds only the live ones.
+struct Known {
+    head: u64,
+    summary: MatchSummary,
+}
+
+struct Writer {
+    conn: Connection,
+    known: HashMap<String, Known>,
+}
+
+fn write_loop(conn: Connection, mut jobs: mpsc::Receiver<Job>, observer: &dyn CommitObserver) {
+    let mut writer = Writer { conn, known: HashMap::new() };
     while let Some(first) = jobs.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -121,7 +136,7 @@ fn write_loop(mut conn: Connection, mut jobs: mpsc::Receiver<Job>, observer: &dy
         }
         let started = Instant::now();
         let records: usize = batch.iter().map(|(a, _)| a.records.len()).sum();
-        let results = commit(&mut conn, &batch);
+        let results = writer.commit(&batch);
         observer.committed(batch.len(), records, started.elapsed().as_micros() as u64);
         for ((_, reply), result) in batch.into_iter().zip(results) {
             let _ = reply.send(result);
@@ -129,46 +144,121 @@ fn write_loop(mut conn: Connection, mut jobs: mpsc::Receiver<Job>, observer: &dy
     }
 }
 
-/// Writes a batch in one transaction; returns one result per append.
-fn commit(conn: &mut Connection, batch: &[Job]) -> Vec<Result<(), AppendError>> {
-    let tx = match conn.transaction() {
-        Ok(tx) => tx,
-        Err(e) => return batch.iter().map(|_| Err(storage(e.clone_message()))).collect(),
-    };
-    let mut results = Vec::with_capacity(batch.len());
-    for (append, _) in batch {
-        results.push(append_one(&tx, append));
+impl Writer {
+    /// Writes a batch in one transaction; returns one result per append. Appends are checked
+    /// against the known heads before anything is written, so a refused append writes nothing
+    /// and the others still commit; a database error fails the whole batch.
+    fn commit(&mut self, batch: &[Job]) -> Vec<Result<(), AppendError>> {
+        let mut heads: HashMap<&str, Option<u64>> = HashMap::new();
+        let mut verdicts = Vec::with_capacity(batch.len());
+        for (append, _) in batch {
+            let verdict = match heads.get(append.match_id.as_str()) {
+                Some(head) => check(append, *head),
+                None => self
+                    .head(&append.match_id)
+                    .map_err(storage)
+                    .and_then(|head| check(append, head)),
+            };
+            if verdict.is_ok() {
+                heads.insert(
+                    &append.match_id,
+                    Some(append.first_seq + append.records.len() as u64 - 1),
+                );
+            }
+            verdicts.push(verdict);
+        }
+        let written = self.write(batch, &verdicts);
+        if let Err(e) = written {
+            // The transaction rolled back: what we cached for this batch may be ahead of disk.
+            self.known.clear();
+            let e = storage(e);
+            return batch.iter().map(|_| Err(e.clone())).collect();
+        }
+        for ((append, _), verdict) in batch.iter().zip(&verdicts) {
+            if verdict.is_err() {
+                continue;
+            }
+            if append.summary.status == MatchStatus::Finished {
+                self.known.remove(&append.match_id);
+            } else {
+                let head = append.first_seq + append.records.len() as u64 - 1;
+                self.known.insert(
+                    append.match_id.clone(),
+                    Known { head, summary: append.summary.clone() },
+                );
+            }
+        }
+        verdicts
     }
-    if let Err(e) = tx.commit() {
-        let e = storage(e);
-        return batch.iter().map(|_| Err(e.clone())).collect();
+
+    /// The match's head: remembered, or read once.
+    fn head(&self, match_id: &str) -> rusqlite::Result<Option<u64>> {
+        if let Some(known) = self.known.get(match_id) {
+            return Ok(Some(known.head));
+        }
+        let head: Option<i64> = self.conn.query_row(
+            "SELECT max(seq) FROM events WHERE match_id = ?1",
+            [match_id],
+            |r| r.get(0),
+        )?;
+        Ok(head.map(|h| h as u64))
     }
-    results
+
+    fn write(
+        &mut self,
+        batch: &[Job],
+        verdicts: &[Result<(), AppendError>],
+    ) -> rusqlite::Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut insert = tx
+                .prepare_cached("INSERT INTO events (match_id, seq, record) VALUES (?1, ?2, ?3)")?;
+            let mut upsert = tx.prepare_cached(
+                "INSERT INTO matches (match_id, game, status, created_at_ms, head_seq, summary)
+                 VALUES (?1, ?2, ?3, ?4, 0, ?5)
+                 ON CONFLICT (match_id) DO UPDATE SET status = ?3, summary = ?5",
+            )?;
+            for ((append, _), verdict) in batch.iter().zip(verdicts) {
+                if verdict.is_err() {
+                    continue;
+                }
+                for (i, record) in append.records.iter().enumerate() {
+                    insert.execute(params![
+                        append.match_id,
+                        (append.first_seq + i as u64) as i64,
+                        record
+                    ])?;
+                }
+                let s = &append.summary;
+                let unchanged =
+                    self.known.get(&s.match_id).is_some_and(|k| same_listing(&k.summary, s));
+                if !unchanged {
+                    let summary = rmp_serde::to_vec_named(s).expect("summaries encode");
+                    upsert.execute(params![
+                        s.match_id,
+                        s.game,
+                        s.status.as_str(),
+                        s.created_at_ms as i64,
+                        summary
+                    ])?;
+                }
+            }
+        }
+        tx.commit()
+    }
 }
 
-/// Lets an error be reported to every append of a failed batch.
-trait CloneMessage {
-    fn clone_message(&self) -> rusqlite::Error;
+/// Whether two summaries differ only in their head (which listing reads from the events).
+fn same_listing(a: &MatchSummary, b: &MatchSummary) -> bool {
+    a.status == b.status && a.seats == b.seats && a.outcome == b.outcome
 }
 
-impl CloneMessage for rusqlite::Error {
-    fn clone_message(&self) -> rusqlite::Error {
-        rusqlite::Error::InvalidParameterName(self.to_string())
-    }
-}
-
-fn append_one(tx: &rusqlite::Transaction<'_>, append: &Append) -> Result<(), AppendError> {
+/// Whether an append starts right after `head`.
+fn check(append: &Append, head: Option<u64>) -> Result<(), AppendError> {
     if append.records.is_empty() {
         return Err(AppendError::Empty);
     }
-    let savepoint = tx.unchecked_transaction_savepoint().map_err(storage)?;
-    let head: Option<i64> = savepoint
-        .query_row("SELECT head_seq FROM matches WHERE match_id = ?1", [&append.match_id], |r| {
-            r.get(0)
-        })
-        .optional()
-        .map_err(storage)?;
-    let expected = head.map_or(0, |h| h as u64 + 1);
+    let expected = head.map_or(0, |h| h + 1);
     if append.first_seq != expected {
         return Err(AppendError::SeqConflict {
             match_id: append.match_id.clone(),
@@ -176,78 +266,23 @@ fn append_one(tx: &rusqlite::Transaction<'_>, append: &Append) -> Result<(), App
             got: append.first_seq,
         });
     }
-    {
-        let mut insert = savepoint
-            .prepare_cached("INSERT INTO events (match_id, seq, record) VALUES (?1, ?2, ?3)")
-            .map_err(storage)?;
-        for (i, record) in append.records.iter().enumerate() {
-            let seq = (append.first_seq + i as u64) as i64;
-            insert.execute(params![append.match_id, seq, record]).map_err(storage)?;
-        }
-    }
-    let s = &append.summary;
-    let summary = rmp_serde::to_vec_named(s).expect("summaries encode");
-    savepoint
-        .prepare_cached(
-            "INSERT INTO matches (match_id, game, status, created_at_ms, head_seq, summary)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (match_id) DO UPDATE SET status = ?3, head_seq = ?5, summary = ?6",
-        )
-        .map_err(storage)?
-        .execute(params![
-            s.match_id,
-            s.game,
-            s.status.as_str(),
-            s.created_at_ms as i64,
-            (append.first_seq + append.records.len() as u64 - 1) as i64,
-            summary
-        ])
-        .map_err(storage)?;
-    savepoint.commit().map_err(storage)
+    Ok(())
 }
 
-/// A savepoint on a transaction borrowed immutably (rusqlite's `savepoint` wants `&mut`).
-trait SavepointExt {
-    fn unchecked_transaction_savepoint(&self) -> rusqlite::Result<Savepoint<'_>>;
-}
-
-impl SavepointExt for rusqlite::Transaction<'_> {
-    fn unchecked_transaction_savepoint(&self) -> rusqlite::Result<Savepoint<'_>> {
-        self.execute_batch("SAVEPOINT append")?;
-        Ok(Savepoint { conn: self, done: false })
-    }
-}
-
-/// Rolls back to its start unless committed.
-struct Savepoint<'a> {
-    conn: &'a Connection,
-    done: bool,
-}
-
-impl Savepoint<'_> {
-    fn commit(mut self) -> rusqlite::Result<()> {
-        self.done = true;
-        self.conn.execute_batch("RELEASE append")
-    }
-}
-
-impl std::ops::Deref for Savepoint<'_> {
-    type Target = Connection;
-    fn deref(&self) -> &Connection {
-        self.conn
-    }
-}
-
-impl Drop for Savepoint<'_> {
-    fn drop(&mut self) {
-        if !self.done {
-            let _ = self.conn.execute_batch("ROLLBACK TO append; RELEASE append");
-        }
-    }
-}
-
-fn decode_summary(match_id: &str, bytes: &[u8]) -> Result<MatchSummary, ReadError> {
-    rmp_serde::from_slice(bytes).map_err(|_| ReadError::Corrupt(match_id.to_string()))
+/// A stored summary with its head read from the events (the row is not rewritten per move).
+fn decode_summary(
+    conn: &Connection,
+    match_id: &str,
+    bytes: &[u8],
+) -> Result<MatchSummary, ReadError> {
+    let mut summary: MatchSummary =
+        rmp_serde::from_slice(bytes).map_err(|_| ReadError::Corrupt(match_id.to_string()))?;
+    let head: Option<i64> = conn
+        .prepare_cached("SELECT max(seq) FROM events WHERE match_id = ?1")
+        .and_then(|mut stmt| stmt.query_row([match_id], |r| r.get(0)))
+        .map_err(read_err)?;
+    summary.head_seq = head.map_or(0, |h| h as u64);
+    Ok(summary)
 }
 
 impl EventLog for SqliteLog {
@@ -301,7 +336,7 @@ impl EventLog for SqliteLog {
             .query_row("SELECT summary FROM matches WHERE match_id = ?1", [match_id], |r| r.get(0))
             .optional()
             .map_err(read_err)?;
-        bytes.map(|b| decode_summary(match_id, &b)).transpose()
+        bytes.map(|b| decode_summary(&conn, match_id, &b)).transpose()
     }
 
     fn list(&self, filter: &ListFilter) -> Result<Vec<MatchSummary>, ReadError> {
@@ -319,12 +354,9 @@ impl EventLog for SqliteLog {
                 Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
             })
             .map_err(read_err)?;
-        let mut found = Vec::new();
-        for row in rows {
-            let (id, bytes) = row.map_err(read_err)?;
-            found.push(decode_summary(&id, &bytes)?);
-        }
-        Ok(found)
+        let rows: Vec<(String, Vec<u8>)> = rows.collect::<Result<_, _>>().map_err(read_err)?;
+        drop(stmt);
+        rows.iter().map(|(id, bytes)| decode_summary(&conn, id, bytes)).collect()
     }
 
     fn unfinished(&self) -> Result<Vec<String>, ReadError> {

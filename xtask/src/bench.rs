@@ -1,0 +1,333 @@
+//! `cargo xtask bench`: the load benchmark. Starts the release `arbiter` with the durable
+//! SQLite store in a temp dir (pinned to core 0 where the machine has two), drives it with the
+//! `bots` load tool (pinned to core 1), and reports for each scenario: moves/s, latency
+//! percentiles, server CPU µs per move (from /proc, independent of the client's speed) and
+//! server RSS. Writes the table into docs/PERFORMANCE.md and a latency plot to docs/latency.svg.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde_json::Value;
+
+use crate::sh;
+
+const START: &str = "<!-- bench:start -->";
+const END: &str = "<!-- bench:end -->";
+
+/// Options: `--quick` runs short scenarios (for trying the command out).
+pub fn bench(args: &[String]) -> Result<()> {
+    let quick = args.iter().any(|a| a == "--quick");
+    let secs = if quick { "5s" } else { "20s" };
+    let idle_conns = if quick { "1000" } else { "10000" };
+    sh("cargo", &["build", "--release", "--package", "server", "--package", "bots"])?;
+    let root = std::env::current_dir()?;
+    let release = root.join("target/release");
+    let pin = two_cores();
+    let data = std::env::temp_dir().join(format!("arbiter-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let addr = format!("127.0.0.1:{port}");
+    let server = Server::start(&release.join("arbiter"), &data, &addr, pin)?;
+    let url = format!("http://{addr}");
+    let bots = release.join("bots");
+
+    let mut rows = Vec::new();
+    for (name, matches, think) in
+        [("fixed ~2,000 moves/s", "100", "50"), ("saturation", "200", "0")]
+    {
+        eprintln!("== {name}");
+        let cpu_before = server.cpu_us()?;
+        let report = run_load(&bots, &url, matches, think, secs, pin)?;
+        let cpu = server.cpu_us()? - cpu_before;
+        let moves = report["moves"].as_u64().unwrap_or(0).max(1);
+        rows.push(Row {
+            name,
+            matches,
+            think,
+            cpu_per_move_us: cpu as f64 / moves as f64,
+            rss_mib: server.rss_kib()? as f64 / 1024.0,
+            report,
+        });
+    }
+    eprintln!("== idle connections");
+    let before = server.rss_kib()?;
+    let (held, idle) = hold_idle(&bots, &url, idle_conns, pin)?;
+    let after = server.rss_kib()?;
+    let _ = idle.join();
+    let per_conn_kib = after.saturating_sub(before) as f64 / held.max(1) as f64;
+    server.stop()?;
+    let _ = std::fs::remove_dir_all(&data);
+
+    let table = render(&rows, held, per_conn_kib, pin, quick);
+    eprintln!("{table}");
+    write_section(&root.join("docs/PERFORMANCE.md"), &table)?;
+    std::fs::write(root.join("docs/latency.svg"), plot(&rows))?;
+    eprintln!("wrote docs/PERFORMANCE.md and docs/latency.svg");
+    Ok(())
+}
+
+struct Row {
+    name: &'static str,
+    matches: &'static str,
+    think: &'static str,
+    cpu_per_move_us: f64,
+    rss_mib: f64,
+    report: Value,
+}
+
+fn two_cores() -> bool {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cores >= 2
+        && Command::new("taskset").arg("--version").output().is_ok_and(|o| o.status.success())
+}
+
+fn pinned(core: &str, pin: bool, program: &Path) -> Command {
+    if pin {
+        let mut c = Command::new("taskset");
+        c.args(["-c", core]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
+struct Server {
+    child: Child,
+}
+
+impl Server {
+    fn start(exe: &Path, data: &Path, addr: &str, pin: bool) -> Result<Server> {
+        let child = pinned("0", pin, exe)
+            .args(["serve", "--store", "sqlite", "--durability", "full", "--data-dir"])
+            .arg(data)
+            .args(["--http", addr, "--msgs-per-s", "1000000", "--msg-burst", "1000000"])
+            .args([
+                "--conns-per-ip",
+                "100000",
+                "--matches-per-player",
+                "1000000",
+                "--outbox-frames",
+                "4096",
+            ])
+            .env("ARBITER_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .context("starting arbiter")?;
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(10) {
+            if healthy(addr) {
+                return Ok(Server { child });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!("arbiter did not become healthy on {addr}")
+    }
+
+    fn proc_file(&self, name: &str) -> Result<String> {
+        Ok(std::fs::read_to_string(format!("/proc/{}/{name}", self.child.id()))?)
+    }
+
+    /// User + system CPU time, µs.
+    fn cpu_us(&self) -> Result<u64> {
+        let stat = self.proc_file("stat")?;
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .ok_or_else(|| anyhow!("odd stat"))?
+            .1
+            .split_whitespace()
+            .collect();
+        let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
+        let hz: u64 = String::from_utf8(Command::new("getconf").arg("CLK_TCK").output()?.stdout)?
+            .trim()
+            .parse()
+            .unwrap_or(100);
+        Ok(ticks * 1_000_000 / hz)
+    }
+
+    fn rss_kib(&self) -> Result<u64> {
+        let status = self.proc_file("status")?;
+        let line =
+            status.lines().find(|l| l.starts_with("VmRSS:")).ok_or_else(|| anyhow!("no VmRSS"))?;
+        Ok(line.split_whitespace().nth(1).ok_or_else(|| anyhow!("odd VmRSS"))?.parse()?)
+    }
+
+    fn stop(mut self) -> Result<()> {
+        sh("kill", &["-TERM", &self.child.id().to_string()])?;
+        let status = self.child.wait()?;
+        if !status.success() {
+            bail!("arbiter exited with {status} on SIGTERM");
+        }
+        Ok(())
+    }
+}
+
+fn healthy(addr: &str) -> bool {
+    let Ok(mut stream) = TcpStream::connect(addr) else { return false };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+    if stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut reply = String::new();
+    let _ = stream.read_to_string(&mut reply);
+    reply.starts_with("HTTP/1.1 200")
+}
+
+fn run_load(
+    bots: &Path,
+    url: &str,
+    matches: &str,
+    think: &str,
+    secs: &str,
+    pin: bool,
+) -> Result<Value> {
+    let out = pinned("1", pin, bots)
+        .args([
+            "load",
+            "--server",
+            url,
+            "--matches",
+            matches,
+            "--think-ms",
+            think,
+            "--duration",
+            secs,
+            "--json",
+        ])
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running bots load")?;
+    let text = String::from_utf8(out.stdout)?;
+    let report: Value =
+        serde_json::from_str(text.trim()).with_context(|| format!("bots load printed {text:?}"))?;
+    if report["errors"] != 0 || report["desyncs"] != 0 {
+        bail!("the load run had errors or desyncs: {report}");
+    }
+    Ok(report)
+}
+
+/// Opens idle connections; returns how many, and a handle to wait for the tool's exit once
+/// the caller has measured.
+fn hold_idle(
+    bots: &Path,
+    url: &str,
+    count: &str,
+    pin: bool,
+) -> Result<(u64, std::thread::JoinHandle<()>)> {
+    let mut child = pinned("1", pin, bots)
+        .args(["idle", "--server", url, "--count", count, "--hold", "3s"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("running bots idle")?;
+    let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
+    let mut lines = BufReader::new(stdout).lines();
+    let ready = lines.next().ok_or_else(|| anyhow!("bots idle printed nothing"))??;
+    let held: u64 =
+        ready.strip_prefix("ready ").ok_or_else(|| anyhow!("unexpected {ready:?}"))?.parse()?;
+    // Give the server a moment to settle its buffers before the caller measures.
+    std::thread::sleep(Duration::from_millis(500));
+    let done = std::thread::spawn(move || {
+        for _ in lines {}
+        let _ = child.wait();
+    });
+    Ok((held, done))
+}
+
+fn render(rows: &[Row], held: u64, per_conn_kib: f64, pin: bool, quick: bool) -> String {
+    let mut t = String::new();
+    t.push_str("| scenario | matches | think ms | moves/s | p50 µs | p99 µs | p99.9 µs | max µs | server CPU µs/move | server RSS MiB |\n");
+    t.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
+    for r in rows {
+        let q = &r.report;
+        t.push_str(&format!(
+            "| {} | {} | {} | {:.0} | {} | {} | {} | {} | {:.1} | {:.1} |\n",
+            r.name,
+            r.matches,
+            r.think,
+            q["moves_per_s"].as_f64().unwrap_or(0.0),
+            q["latency_us_p50"],
+            q["latency_us_p99"],
+            q["latency_us_p999"],
+            q["latency_us_max"],
+            r.cpu_per_move_us,
+            r.rss_mib
+        ));
+    }
+    t.push_str(&format!("\nIdle spectator connections held: **{held}**, server RSS per connection: **{per_conn_kib:.1} KiB**.\n"));
+    t.push_str(&format!(
+        "\nRun {}: server pinned to core 0 and load tool to core 1: {}; durable SQLite (`synchronous=FULL`, group commit); {} per scenario.\n",
+        "with `cargo xtask bench`", if pin { "yes" } else { "no (fewer than two cores)" }, if quick { "5 s (quick)" } else { "20 s" }
+    ));
+    t
+}
+
+fn write_section(path: &PathBuf, table: &str) -> Result<()> {
+    let doc = std::fs::read_to_string(path).unwrap_or_default();
+    let section = format!("{START}\n{table}{END}");
+    let updated = match (doc.find(START), doc.find(END)) {
+        (Some(a), Some(b)) if a < b => format!("{}{section}{}", &doc[..a], &doc[b + END.len()..]),
+        _ => format!("{doc}\n## Load benchmark\n\n{section}\n"),
+    };
+    std::fs::write(path, updated)?;
+    Ok(())
+}
+
+/// A small SVG: latency (log scale) at each percentile, one line per scenario.
+fn plot(rows: &[Row]) -> String {
+    let (w, h, left, bottom) = (640.0, 360.0, 70.0, 40.0);
+    let points: Vec<Vec<(f64, u64)>> = rows
+        .iter()
+        .map(|r| {
+            r.report["latency_percentiles"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|p| Some((p[0].as_f64()?, p[1].as_u64()?))).collect())
+                .unwrap_or_default()
+        })
+        .collect();
+    let max = points.iter().flatten().map(|p| p.1).max().unwrap_or(1).max(10) as f64;
+    let n = points.first().map_or(1, Vec::len).max(2);
+    let x = |i: usize| left + (w - left - 20.0) * i as f64 / (n - 1) as f64;
+    let y =
+        |us: u64| (h - bottom) - (h - bottom - 20.0) * ((us.max(1) as f64).log10() / max.log10());
+    let mut svg = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">"#
+    );
+    svg.push_str(&format!(r#"<rect width="{w}" height="{h}" fill="white"/><text x="{left}" y="14">move latency, send to broadcast (µs, log scale) by percentile</text>"#));
+    let mut decade = 1u64;
+    while (decade as f64) <= max {
+        svg.push_str(&format!(r##"<line x1="{left}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="4" y="{:.1}">{decade}</text>"##, w - 20.0, y(decade) + 4.0, y = y(decade)));
+        decade *= 10;
+    }
+    if let Some(first) = points.first() {
+        for (i, (p, _)) in first.iter().enumerate() {
+            svg.push_str(&format!(
+                r#"<text x="{:.1}" y="{}" text-anchor="middle">p{p}</text>"#,
+                x(i),
+                h - bottom + 18.0
+            ));
+        }
+    }
+    for (k, (row, pts)) in rows.iter().zip(&points).enumerate() {
+        let colour = ["#1f77b4", "#d62728", "#2ca02c"][k % 3];
+        let line: Vec<String> = pts
+            .iter()
+            .enumerate()
+            .map(|(i, (_, us))| format!("{:.1},{:.1}", x(i), y(*us)))
+            .collect();
+        svg.push_str(&format!(
+            r#"<polyline fill="none" stroke="{colour}" stroke-width="2" points="{}"/>"#,
+            line.join(" ")
+        ));
+        svg.push_str(&format!(
+            r#"<text x="{}" y="{}" fill="{colour}">{}</text>"#,
+            left + 10.0,
+            34.0 + 16.0 * k as f64,
+            row.name
+        ));
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
