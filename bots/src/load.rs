@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use futures_util::{SinkExt, StreamExt};
-use game_rules::{DynMatch, Status, Viewer, find_game};
+use game_rules::{Status, Viewer};
 use hdrhistogram::Histogram;
 use protocol::Encoding;
 use protocol::v1::{
@@ -248,7 +248,7 @@ struct Driver {
 struct Bot {
     socket: Socket,
     seat: Option<u8>,
-    replica: Option<Box<dyn DynMatch>>,
+    replica: crate::Replica,
     events: Vec<Event>,
     strategy: Strategy,
     /// Move id → when it was sent.
@@ -317,7 +317,7 @@ impl Driver {
         Ok(Bot {
             socket,
             seat: None,
-            replica: None,
+            replica: crate::Replica::new(),
             events: Vec::new(),
             strategy,
             sent: HashMap::new(),
@@ -357,7 +357,7 @@ impl Driver {
     async fn play(&self, match_id: &str, bots: &mut [Bot], deadline: Instant) -> Result<bool> {
         for (i, bot) in bots.iter_mut().enumerate() {
             bot.seat = (i < 2).then_some(i as u8);
-            bot.replica = None;
+            bot.replica = crate::Replica::new();
             bot.events.clear();
             bot.sent.clear();
             let role = if i < 2 { Role::Player } else { Role::Spectator };
@@ -415,54 +415,24 @@ impl Driver {
 
     /// Reduces an event into the bot's replica; true when the match is over.
     fn observe(&self, bot: &mut Bot, event: Event) -> Result<bool> {
-        match &event.body {
-            Some(EventBody::Created(c)) => {
-                let game = find_game(&c.game).ok_or_else(|| anyhow!("unknown game {}", c.game))?;
-                bot.replica = Some(game.new_match(&rmp_serde::to_vec_named(&c.config)?, c.seed)?);
-            }
-            Some(EventBody::Move(m)) => {
-                if bot.seat == Some(m.seat)
-                    && let Some(sent) = bot.sent.remove(&m.move_id)
-                {
-                    let us = sent.elapsed().as_micros() as u64;
-                    let mut h = self.latency.lock().unwrap_or_else(|p| p.into_inner());
-                    let _ = h.record(us.max(1));
-                    self.counters.moves.fetch_add(1, Ordering::Relaxed);
-                }
-                if let Some(replica) = bot.replica.as_mut() {
-                    replica
-                        .play(m.seat, &rmp_serde::to_vec_named(&m.mv)?)
-                        .map_err(|e| anyhow!("replica refused event {}: {e}", event.seq))?;
-                }
-            }
-            Some(EventBody::Tick(t)) => {
-                if let Some(replica) = bot.replica.as_mut() {
-                    let inputs: Vec<(u8, Vec<u8>)> = t
-                        .inputs
-                        .iter()
-                        .map(|i| Ok((i.seat, rmp_serde::to_vec_named(&i.mv)?)))
-                        .collect::<Result<_>>()?;
-                    replica
-                        .tick(&inputs)
-                        .map_err(|e| anyhow!("replica refused tick {}: {e}", event.seq))?;
-                }
-            }
-            Some(EventBody::Seated(_)) | None => {}
-        }
-        if let Some(replica) = &bot.replica
-            && replica.state_hash() != event.state_hash
+        if let Some(EventBody::Move(m)) = &event.body
+            && bot.seat == Some(m.seat)
+            && let Some(sent) = bot.sent.remove(&m.move_id)
         {
-            self.counters.desyncs.fetch_add(1, Ordering::Relaxed);
-            bot.events.push(event.clone());
-            bail!(
-                "desync at event {}: local {} server {}",
-                event.seq,
-                replica.state_hash(),
-                event.state_hash
-            );
+            let us = sent.elapsed().as_micros() as u64;
+            let mut h = self.latency.lock().unwrap_or_else(|p| p.into_inner());
+            let _ = h.record(us.max(1));
+            self.counters.moves.fetch_add(1, Ordering::Relaxed);
         }
+        let reduced = bot.replica.apply(&event);
         let over = event.status.is_over();
         bot.events.push(event);
+        if let Err(e) = reduced {
+            if matches!(e, crate::ReplicaError::Desync { .. }) {
+                self.counters.desyncs.fetch_add(1, Ordering::Relaxed);
+            }
+            bail!("{e}");
+        }
         Ok(over)
     }
 
@@ -474,7 +444,7 @@ impl Driver {
 
     /// Chooses and sends the bot's move, remembering when it left.
     async fn send_move(&self, match_id: &str, bot: &mut Bot) -> Result<()> {
-        let (Some(seat), Some(replica)) = (bot.seat, bot.replica.as_ref()) else { return Ok(()) };
+        let (Some(seat), Some(replica)) = (bot.seat, bot.replica.state()) else { return Ok(()) };
         let legal = replica.legal_moves(seat);
         let view = replica.view(Viewer::Seat(seat));
         let Some(pick) = bot.strategy.choose(replica.game_id(), &view, &legal) else {
@@ -533,30 +503,4 @@ async fn next_message(bots: &mut [Bot]) -> Result<(usize, ServerMsg)> {
         Some(Err(e)) => bail!("connection {i}: {e}"),
         None => bail!("connection {i} ended"),
     }
-}
-
-/// Checks a saved failure file: replays each connection's events through the rules and
-/// returns the first seq whose hash disagrees, if any.
-pub fn first_desync(events: &[Event]) -> Result<Option<u64>> {
-    let mut replica: Option<Box<dyn DynMatch>> = None;
-    for event in events {
-        match &event.body {
-            Some(EventBody::Created(c)) => {
-                let game = find_game(&c.game).ok_or_else(|| anyhow!("unknown game {}", c.game))?;
-                replica = Some(game.new_match(&rmp_serde::to_vec_named(&c.config)?, c.seed)?);
-            }
-            Some(EventBody::Move(m)) => {
-                if let Some(r) = replica.as_mut()
-                    && r.play(m.seat, &rmp_serde::to_vec_named(&m.mv)?).is_err()
-                {
-                    return Ok(Some(event.seq));
-                }
-            }
-            _ => {}
-        }
-        if replica.as_ref().is_some_and(|r| r.state_hash() != event.state_hash) {
-            return Ok(Some(event.seq));
-        }
-    }
-    Ok(None)
 }

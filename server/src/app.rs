@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -28,8 +27,6 @@ pub struct App {
     pub keys: Keys,
     /// Metrics.
     pub metrics: Arc<Metrics>,
-    /// Connection ids.
-    pub next_conn: AtomicU64,
     /// Cancelled when shutdown begins.
     pub shutdown: CancellationToken,
     /// Connection tasks, so shutdown can wait for them.

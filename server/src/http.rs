@@ -39,6 +39,25 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/api/matches/{id}/events", get(match_events))
         .route("/api/matches/{id}/state", get(match_state))
         .route("/api/matches/{id}/moves", post(play_move))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method",
+    )
+}
+
+/// A room that cannot serve now: 503 with its code.
+fn unavailable(code: &str) -> ApiError {
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, "the match's room is restarting; retry")
 }
 
 // ----- extractors that answer in our error format -----
@@ -54,10 +73,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
             Ok(Json(value)) => Ok(Body(value)),
             Err(rejection) => {
                 let status = rejection.status();
-                let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                    "body_too_large"
-                } else {
-                    "bad_request"
+                // 413 and 415 say something precise; every other malformed body is a 400, so
+                // that 422 stays the rules' "move refused".
+                let (status, code) = match status {
+                    StatusCode::PAYLOAD_TOO_LARGE => (status, "body_too_large"),
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE => (status, "unsupported_media_type"),
+                    _ => (StatusCode::BAD_REQUEST, "bad_request"),
                 };
                 Err(ApiError::new(status, code, rejection.body_text()))
             }
@@ -182,7 +203,33 @@ struct CreateRequest {
     game: String,
     #[serde(default)]
     config: Option<Json_>,
+    /// Seats to fill with server-side bots.
+    #[serde(default)]
+    bots: Vec<BotRequest>,
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BotRequest {
+    /// A seat, or the first free one.
+    seat: Option<u8>,
+    #[serde(default = "default_strategy")]
+    strategy: bots::StrategyKind,
+    /// Think delay before each move, ms (at most 60000).
+    #[serde(default = "default_think_ms")]
+    think_ms: u64,
+}
+
+fn default_strategy() -> bots::StrategyKind {
+    bots::StrategyKind::Greedy
+}
+
+fn default_think_ms() -> u64 {
+    500
+}
+
+/// Most think time a bot may be given.
+const MAX_THINK_MS: u64 = 60_000;
 
 async fn create_match(
     State(app): AppState,
@@ -209,6 +256,15 @@ async fn create_match(
         seats: m.seats(),
         created_at_ms: unix_ms(),
     };
+    if req.bots.len() >= usize::from(m.seats())
+        || req.bots.iter().any(|b| b.think_ms > MAX_THINK_MS)
+    {
+        let message = format!(
+            "at most {} bots (one seat stays human), each thinking at most {MAX_THINK_MS} ms",
+            m.seats().saturating_sub(1)
+        );
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_bots", message));
+    }
     let match_id = format!("m{:016x}", random_u64());
     let id = app.rooms.create(match_id, record, 0).await?;
     app.created_by
@@ -217,7 +273,25 @@ async fn create_match(
         .entry(who.sub)
         .or_default()
         .push(id.clone());
-    Ok(Json(json!({ "match_id": id })))
+    let mut bot_seats = Vec::new();
+    for (n, bot) in req.bots.into_iter().enumerate() {
+        let spec = crate::storage::BotSpec { strategy: bot.strategy, think_ms: bot.think_ms };
+        let player = PlayerRef {
+            player_id: format!("bot-{id}-{n}"),
+            name: format!("{} bot", bot.strategy.name()),
+        };
+        let seat = bot.seat;
+        let make = move |request| Input::TakeSeat { request, player, seat, bot: Some(spec) };
+        match ask_room(&app, &id, Box::new(make)).await? {
+            Reply::Seat(Ok(seat)) => bot_seats.push(seat),
+            Reply::Seat(Err(e)) => {
+                return Err(ApiError::new(StatusCode::CONFLICT, e.code(), e.to_string()));
+            }
+            Reply::Unavailable { code } => return Err(unavailable(code)),
+            other => return Err(ApiError::internal(&format!("unexpected room reply {other:?}"))),
+        }
+    }
+    Ok(Json(json!({ "match_id": id, "bot_seats": bot_seats })))
 }
 
 /// Bounds the unfinished matches one player has created (in this process).
@@ -306,17 +380,24 @@ async fn join_match(
 ) -> Result<Json<Json_>, ApiError> {
     let id = match_path(&id)?;
     let player = PlayerRef { player_id: who.sub, name: who.name };
-    let reply =
-        ask_room(&app, id, Box::new(move |request| Input::TakeSeat { request, player })).await?;
+    let reply = ask_room(
+        &app,
+        id,
+        Box::new(move |request| Input::TakeSeat { request, player, seat: None, bot: None }),
+    )
+    .await?;
     match reply {
         Reply::Seat(Ok(seat)) => Ok(Json(json!({ "match_id": id, "seat": seat }))),
         Reply::Seat(Err(e)) => {
             let status = match e {
-                RoomError::MatchFull | RoomError::MatchOver => StatusCode::CONFLICT,
+                RoomError::MatchFull | RoomError::MatchOver | RoomError::SeatTaken => {
+                    StatusCode::CONFLICT
+                }
                 RoomError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
             };
             Err(ApiError::new(status, e.code(), e.to_string()))
         }
+        Reply::Unavailable { code } => Err(unavailable(code)),
         other => Err(ApiError::internal(&format!("unexpected room reply {other:?}"))),
     }
 }
@@ -346,18 +427,17 @@ async fn play_move(
     });
     match ask_room(&app, &id, make).await? {
         Reply::Verdict(VerdictResult::Rejected(body)) => {
-            app.metrics.count_move(&body.code);
-            let status = if body.code == "storage_error" {
-                StatusCode::SERVICE_UNAVAILABLE
-            } else {
-                StatusCode::UNPROCESSABLE_ENTITY
+            // The server's own trouble is a 503 (retry); a refusal by the rules is a 422.
+            let status = match body.code.as_str() {
+                "storage_error" | "room_restarting" | "room_failed" => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
+                _ => StatusCode::UNPROCESSABLE_ENTITY,
             };
             Err(ApiError::new(status, &body.code, body.message))
         }
-        Reply::Verdict(result) => {
-            app.metrics.count_move("accepted");
-            Ok(Json(Verdict { match_id: id, move_id, result }))
-        }
+        Reply::Verdict(result) => Ok(Json(Verdict { match_id: id, move_id, result })),
+        Reply::Unavailable { code } => Err(unavailable(code)),
         other => Err(ApiError::internal(&format!("unexpected room reply {other:?}"))),
     }
 }
@@ -401,6 +481,10 @@ async fn match_events(
     let id = match_path(&id)?.to_string();
     let records = records_of(&app, &id).await?;
     let from = q.from.unwrap_or(0);
+    if from > records.len() as u64 {
+        let message = format!("from {from} is past the head {}", records.len() - 1);
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_cursor", message));
+    }
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let end = (from as usize).saturating_add(limit).min(records.len());
     let mut seats_of_caller = None;

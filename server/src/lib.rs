@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod botseat;
 pub mod config;
 pub mod error;
 pub mod http;

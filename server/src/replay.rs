@@ -106,12 +106,16 @@ impl MatchState {
         }
         let body = match record {
             Record::Created { .. } => return Err(ReplayError::Gap { head: self.head, got: 0 }),
-            Record::Seated { seat, player_id, name } => {
+            Record::Seated { seat, player_id, name, bot } => {
                 let slot = self
                     .seats
                     .get_mut(usize::from(*seat))
                     .ok_or(ReplayError::BadSeat { seq, seat: *seat })?;
-                *slot = Some(SeatHolder { player_id: player_id.clone(), name: name.clone() });
+                *slot = Some(SeatHolder {
+                    player_id: player_id.clone(),
+                    name: name.clone(),
+                    bot: *bot,
+                });
                 EventBody::Seated(Seated {
                     seat: *seat,
                     player_id: player_id.clone(),

@@ -2,7 +2,7 @@
 //! and creates new matches. Every room task is tracked so shutdown can wait for it.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot};
@@ -34,6 +34,7 @@ pub struct Rooms {
     map: Mutex<HashMap<String, mpsc::Sender<RoomMsg>>>,
     tracker: TaskTracker,
     closing: AtomicBool,
+    next_conn: AtomicU64,
 }
 
 /// Why a room could not be reached or a match not created.
@@ -82,9 +83,19 @@ impl Rooms {
     pub fn loaded(&self) -> usize {
         self.lock().len()
     }
+
+    /// Runs a task that shutdown waits for (rooms, bots).
+    pub fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.tracker.spawn(task);
+    }
 }
 
 impl RoomContext {
+    /// A connection id unique within this server (sessions and bots alike).
+    pub fn next_conn(&self) -> u64 {
+        self.rooms.next_conn.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
     /// Sends a message to a match's room, loading the room if needed.
     pub async fn send(
         self: &Arc<Self>,

@@ -5,7 +5,6 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use axum::Router;
@@ -92,7 +91,6 @@ impl Server {
             rooms,
             keys,
             metrics,
-            next_conn: AtomicU64::new(1),
             shutdown: CancellationToken::new(),
             connections: TaskTracker::new(),
             per_ip: Default::default(),

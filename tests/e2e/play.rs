@@ -173,3 +173,168 @@ async fn a_retried_move_id_gets_the_original_verdict_and_is_applied_once() -> Re
     instance.server.shutdown().await;
     Ok(())
 }
+
+/// Plays seat 0 against the server's bot until the match ends.
+async fn play_against_bot(human: &mut WsClient, match_id: &str, first_id: u64) -> Result<()> {
+    let mut move_id = first_id;
+    loop {
+        let Some(last) = human.events.last() else { return Err(anyhow!("no events")) };
+        match &last.status {
+            Status::Over(_) => return Ok(()),
+            Status::Turn(0) => {
+                let state = human.replica.state().ok_or_else(|| anyhow!("no replica"))?;
+                let legal = state.legal_moves(0);
+                let mv: serde_json::Value = rmp_serde::from_slice(&legal[0])?;
+                human.play(match_id, move_id, mv).await?;
+                let VerdictResult::Accepted { .. } = human.verdict(move_id).await? else {
+                    return Err(anyhow!("refused"));
+                };
+                move_id += 1;
+            }
+            _ => {
+                let seq = last.seq;
+                human
+                    .until(|m| matches!(m, ServerMsg::Event(e) if e.seq > seq).then_some(()))
+                    .await?;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_server_side_bot_plays_a_seat_through_the_room() -> Result<()> {
+    let instance = Instance::memory().await?;
+    let ada = instance.http.guest("ada").await?;
+    let body = serde_json::json!({"game": "dots", "config": {"width": 2, "height": 2, "players": 2},
+                                  "bots": [{"seat": 1, "strategy": "greedy", "think_ms": 5}]});
+    let created = instance.http.ok("POST", "/api/matches", Some(&ada.token), Some(body)).await?;
+    assert_eq!(created["bot_seats"], serde_json::json!([1]));
+    let id = created["match_id"].as_str().ok_or_else(|| anyhow!("id"))?.to_string();
+    assert_eq!(instance.http.join(&ada, &id).await?, 0);
+    let mut human = WsClient::connect(&instance.ws_url(), &ada.token).await?;
+    human.join(&id, Role::Player, Some(0)).await?;
+    play_against_bot(&mut human, &id, 1).await?;
+    let bot_moves = human
+        .events
+        .iter()
+        .filter(|e| matches!(&e.body, Some(protocol::v1::EventBody::Move(m)) if m.seat == 1))
+        .count();
+    assert!(bot_moves > 0, "the bot moved");
+    let summary = instance.http.ok("GET", &format!("/api/matches/{id}"), None, None).await?;
+    assert_eq!(summary["status"], "finished");
+    assert_eq!(summary["seats"][1]["bot"]["strategy"], "greedy");
+    let (status, json) = instance
+        .http
+        .call(
+            "POST",
+            "/api/matches",
+            Some(&ada.token),
+            Some(serde_json::json!({"game": "dots", "bots": [{}, {}]})),
+        )
+        .await?;
+    assert_eq!(
+        (status, json["error"]["code"].as_str()),
+        (400, Some("bad_bots")),
+        "a match keeps one human seat"
+    );
+    instance.server.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_bot_resumes_its_seat_after_a_restart() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut config = server::Config::ephemeral();
+    config.store = server::StoreKind::Sqlite;
+    config.data_dir = dir.path().to_path_buf();
+    let instance = Instance::with(config.clone()).await?;
+    let ada = instance.http.guest("ada").await?;
+    let body = serde_json::json!({"game": "dots", "config": {"width": 2, "height": 1, "players": 2}, "bots": [{"seat": 1, "think_ms": 0}]});
+    let id =
+        instance.http.ok("POST", "/api/matches", Some(&ada.token), Some(body)).await?["match_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+    instance.http.join(&ada, &id).await?;
+    let mut human = WsClient::connect(&instance.ws_url(), &ada.token).await?;
+    human.join(&id, Role::Player, Some(0)).await?;
+    human.play(&id, 1, edge("h", 0, 0)).await?;
+    human.verdict(1).await?;
+    // The bot answers, then the server restarts on the same data dir.
+    human.until(|m| matches!(m, ServerMsg::Event(e) if matches!(&e.body, Some(protocol::v1::EventBody::Move(mv)) if mv.seat == 1)).then_some(())).await?;
+    drop(human);
+    instance.server.shutdown().await;
+    let instance = Instance::with(config).await?;
+    instance.server.resume_unfinished().await;
+    let mut human = WsClient::connect(&instance.ws_url(), &ada.token).await?;
+    human.join(&id, Role::Player, Some(0)).await?;
+    play_against_bot(&mut human, &id, 100).await?;
+    assert!(
+        human.events.last().is_some_and(|e| e.status.is_over()),
+        "the resumed bot played the match out"
+    );
+    instance.server.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_refused_join_is_not_a_join() -> Result<()> {
+    let instance = Instance::memory().await?;
+    let eve = instance.http.guest("eve").await?;
+    let mut client = WsClient::connect(&instance.ws_url(), &eve.token).await?;
+    client
+        .send(&protocol::v1::ClientMsg::Join(protocol::v1::Join {
+            match_id: "mnothing".into(),
+            role: Role::Spectator,
+            from_seq: None,
+        }))
+        .await?;
+    let code = client
+        .until(|m| if let ServerMsg::Error(e) = m { Some(e.code.clone()) } else { None })
+        .await?;
+    assert_eq!(code, "unknown_match");
+    // The refusal detaches asynchronously; a move sent after it must be "not_joined".
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    client.play("mnothing", 1, edge("h", 0, 0)).await?;
+    let code = client
+        .until(|m| if let ServerMsg::Error(e) = m { Some(e.code.clone()) } else { None })
+        .await?;
+    assert_eq!(code, "not_joined");
+    instance.server.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_long_catch_up_fits_a_small_outbox() -> Result<()> {
+    let mut config = server::Config::ephemeral();
+    config.limits.outbox_frames = 4;
+    let instance = Instance::with(config).await?;
+    let (id, a, b) = instance.http.dots_match(2, 2).await?;
+    let path = format!("/api/matches/{id}/moves");
+    let mut turn = [&a, &b];
+    for (i, mv) in all_edges(2, 2).into_iter().take(8).enumerate() {
+        let who = turn[0];
+        let verdict = instance
+            .http
+            .ok(
+                "POST",
+                &path,
+                Some(&who.token),
+                Some(serde_json::json!({"move_id": i, "move": mv})),
+            )
+            .await?;
+        let state =
+            instance.http.ok("GET", &format!("/api/matches/{id}/state"), None, None).await?;
+        if state["view"]["to_move"] == 1 {
+            turn = [&b, &a]
+        } else {
+            turn = [&a, &b]
+        }
+        let _ = verdict;
+    }
+    let mut late = WsClient::connect(&instance.ws_url(), &a.token).await?;
+    late.join(&id, Role::Spectator, Some(0)).await?;
+    assert_eq!(late.events.len(), 3 + 8, "every event, in one catch-up, through a 4-frame outbox");
+    instance.server.shutdown().await;
+    Ok(())
+}

@@ -17,7 +17,7 @@ use protocol::v1::{
 };
 
 use crate::replay::MatchState;
-use crate::storage::{Append, AppendError, MatchSummary, Record};
+use crate::storage::{Append, AppendError, BotSpec, MatchSummary, Record};
 
 /// A connection, as the driver numbers them.
 pub type ConnId = u64;
@@ -96,12 +96,16 @@ pub enum Input {
         /// The move.
         mv: Vec<u8>,
     },
-    /// A player asks for a seat (HTTP join).
+    /// A player asks for a seat (HTTP join), or a bot is seated.
     TakeSeat {
         /// The request to answer.
         request: RequestId,
         /// Who.
         player: PlayerRef,
+        /// A particular seat, or the first free one.
+        seat: Option<Seat>,
+        /// Set for a server-side bot.
+        bot: Option<BotSpec>,
     },
     /// The store finished the append that started at `first_seq`.
     AppendDone {
@@ -123,6 +127,11 @@ pub enum Reply {
     Verdict(VerdictResult),
     /// The match was created durably.
     Created(Result<(), RoomError>),
+    /// The room cannot serve requests now (rebuilding, or it failed); retry.
+    Unavailable {
+        /// `room_restarting` or `room_failed`.
+        code: &'static str,
+    },
 }
 
 /// Why the room refused a request that is not a move.
@@ -131,6 +140,9 @@ pub enum RoomError {
     /// Every seat is taken.
     #[error("every seat of this match is taken")]
     MatchFull,
+    /// The seat asked for is taken or does not exist.
+    #[error("that seat is taken or does not exist")]
+    SeatTaken,
     /// The match is over.
     #[error("the match is over")]
     MatchOver,
@@ -144,6 +156,7 @@ impl RoomError {
     pub fn code(&self) -> &'static str {
         match self {
             RoomError::MatchFull => "match_full",
+            RoomError::SeatTaken => "seat_taken",
             RoomError::MatchOver => "match_over",
             RoomError::Storage(_) => "storage_error",
         }
@@ -159,6 +172,18 @@ pub enum Output {
         conn: ConnId,
         /// What.
         msg: ServerMsg,
+    },
+    /// Send these messages to one connection, together (a catch-up).
+    SendBatch {
+        /// To whom.
+        conn: ConnId,
+        /// What, in order.
+        msgs: Vec<ServerMsg>,
+    },
+    /// The connection is not (or no longer) subscribed: forget its sink and tell its session.
+    Detach {
+        /// Which.
+        conn: ConnId,
     },
     /// Send one message, identical for all, to these connections.
     Broadcast {
@@ -186,6 +211,17 @@ pub enum Output {
         /// Last seq.
         to_seq: u64,
     },
+    /// A bot's seat is durable (or the match was restored with one): start it playing.
+    StartBot {
+        /// Its seat.
+        seat: Seat,
+        /// Its identity.
+        player: PlayerRef,
+        /// How it plays.
+        spec: BotSpec,
+        /// Its strategy's seed (from the match's seed, so a bot's play is reproducible).
+        seed: u64,
+    },
     /// The room is poisoned (an append failed) or idle: stop it; the next use rebuilds it from
     /// the log.
     Stop {
@@ -210,6 +246,8 @@ struct Pending {
     verdicts: Vec<(Client, Seat, MoveId, u64)>,
     /// HTTP requests to answer once durable.
     replies: Vec<(RequestId, Reply)>,
+    /// Bots to start once durable.
+    bots: Vec<Seat>,
 }
 
 /// One match's room.
@@ -267,7 +305,23 @@ impl Room {
         let mut room = Room::new(match_id, m, Some(head), settings, now_ms);
         let cap = room.settings.history_cap;
         room.history.extend(history.into_iter().rev().take(cap).rev());
+        if !room.m.state.status().is_over() {
+            let seats: Vec<Seat> = (0..room.m.seats.len() as Seat).collect();
+            room.start_bots(&seats);
+        }
         room
+    }
+
+    /// Asks the driver to start the bots among `seats`.
+    fn start_bots(&mut self, seats: &[Seat]) {
+        for &seat in seats {
+            let Some(Some(holder)) = self.m.seats.get(usize::from(seat)) else { continue };
+            let Some(spec) = holder.bot else { continue };
+            let player =
+                PlayerRef { player_id: holder.player_id.clone(), name: holder.name.clone() };
+            let seed = self.m.created.seed.wrapping_add(u64::from(seat));
+            self.outputs.push_back(Output::StartBot { seat, player, spec, seed });
+        }
     }
 
     fn new(
@@ -331,7 +385,9 @@ impl Room {
             Input::Move { from, player_id, move_id, mv } => {
                 self.handle_move(from, &player_id, move_id, &mv)
             }
-            Input::TakeSeat { request, player } => self.handle_take_seat(request, player),
+            Input::TakeSeat { request, player, seat, bot } => {
+                self.handle_take_seat(request, player, seat, bot)
+            }
             Input::AppendDone { first_seq, result } => self.handle_append_done(first_seq, result),
             Input::Timer => self.handle_timer(),
         }
@@ -361,8 +417,13 @@ impl Room {
     }
 
     /// When the game clock (turn timer or real-time tick) fires next.
+    ///
+    /// The clock runs only while someone is connected: an abandoned match neither ticks
+    /// forever nor stays loaded, and its clock restarts when the room reloads.
     fn clock_deadline(&self) -> Option<u64> {
-        if self.m.state.status().is_over() || self.m.seats.iter().any(Option::is_none) {
+        let unwatched = self.subscribers.is_empty();
+        if unwatched || self.m.state.status().is_over() || self.m.seats.iter().any(Option::is_none)
+        {
             return None;
         }
         match self.m.state.mode() {
@@ -381,12 +442,11 @@ impl Room {
                 self.send_verdict(from, move_id, VerdictResult::Rejected(body()))
             }
             Input::TakeSeat { request, .. } => {
-                let reply =
-                    Reply::Seat(Err(RoomError::Storage("the room is being rebuilt".into())));
+                let reply = Reply::Unavailable { code: "room_restarting" };
                 self.outputs.push_back(Output::Reply { request, reply });
             }
             Input::Join { conn, .. } => {
-                self.send_error(conn, "room_restarting", "the room is being rebuilt; rejoin")
+                self.refuse_join(conn, "room_restarting", "the room is being rebuilt; rejoin")
             }
             Input::Leave { .. } | Input::AppendDone { .. } | Input::Timer => {}
         }
@@ -397,7 +457,7 @@ impl Room {
     fn handle_join(&mut self, conn: ConnId, player: PlayerRef, role: Role, from_seq: Option<u64>) {
         let seat = self.m.seat_of(&player.player_id);
         if role == Role::Player && seat.is_none() {
-            self.send_error(
+            self.refuse_join(
                 conn,
                 "not_seated",
                 "join the match over HTTP first, or join as a spectator",
@@ -426,11 +486,13 @@ impl Room {
         match from_seq {
             Some(from) if from <= head + 1 => {
                 self.outputs.push_back(Output::Send { conn, msg: ServerMsg::Joined(joined) });
+                self.subscribers.insert(conn, Subscriber { viewer });
                 self.catch_up(conn, from, head);
+                return;
             }
             Some(from) => {
                 let message = format!("from_seq {from} is past the head {head}");
-                self.send_error(conn, "bad_cursor", &message);
+                self.refuse_join(conn, "bad_cursor", &message);
                 return;
             }
             None if !self.pending.is_empty() => {
@@ -447,15 +509,28 @@ impl Room {
         self.outputs.push_back(Output::Send { conn, msg: ServerMsg::CaughtUp(caught_up) });
     }
 
-    /// Sends `from..=head`: the part older than the history from the log, the rest from memory.
+    /// Sends `from..=head` and `caught_up`: what is older than the history from the log, the
+    /// rest from memory as one batch (one outbox slot, however long the catch-up).
     fn catch_up(&mut self, conn: ConnId, from: u64, head: u64) {
         let oldest = self.history.front().map_or(head + 1, |e| e.seq);
         if from < oldest {
             self.outputs.push_back(Output::Backfill { conn, from_seq: from, to_seq: oldest - 1 });
         }
-        for event in self.history.iter().filter(|e| e.seq >= from) {
-            self.outputs.push_back(Output::Send { conn, msg: ServerMsg::Event(event.clone()) });
-        }
+        let mut msgs: Vec<ServerMsg> = self
+            .history
+            .iter()
+            .filter(|e| e.seq >= from)
+            .map(|e| ServerMsg::Event(e.clone()))
+            .collect();
+        msgs.push(ServerMsg::CaughtUp(CaughtUp { match_id: self.match_id.clone(), seq: head }));
+        self.outputs.push_back(Output::SendBatch { conn, msgs });
+    }
+
+    /// Refuses a join: the error, then detach (the session must not count it as joined).
+    fn refuse_join(&mut self, conn: ConnId, code: &str, message: &str) {
+        self.send_error(conn, code, message);
+        self.subscribers.remove(&conn);
+        self.outputs.push_back(Output::Detach { conn });
     }
 
     fn send_snapshot(&mut self, conn: ConnId, viewer: Viewer, seq: u64) {
@@ -481,7 +556,13 @@ impl Room {
 
     // ----- seats -----
 
-    fn handle_take_seat(&mut self, request: RequestId, player: PlayerRef) {
+    fn handle_take_seat(
+        &mut self,
+        request: RequestId,
+        player: PlayerRef,
+        wanted: Option<Seat>,
+        bot: Option<BotSpec>,
+    ) {
         if let Some(seat) = self.m.seat_of(&player.player_id) {
             self.outputs.push_back(Output::Reply { request, reply: Reply::Seat(Ok(seat)) });
             return;
@@ -500,8 +581,18 @@ impl Room {
             });
             return;
         };
-        let seat = free as Seat;
-        let record = Record::Seated { seat, player_id: player.player_id, name: player.name };
+        let seat = match wanted {
+            None => free as Seat,
+            Some(seat) if self.m.seats.get(usize::from(seat)).is_some_and(Option::is_none) => seat,
+            Some(_) => {
+                self.outputs.push_back(Output::Reply {
+                    request,
+                    reply: Reply::Seat(Err(RoomError::SeatTaken)),
+                });
+                return;
+            }
+        };
+        let record = Record::Seated { seat, player_id: player.player_id, name: player.name, bot };
         let seq = self.m.head + 1;
         let body = self.m.apply(seq, &record).expect("a free seat of this match can be taken");
         if self.m.seats.iter().all(Option::is_some) {
@@ -645,7 +736,14 @@ impl Room {
     ) {
         let summary = self.summary();
         let append = Append { match_id: self.match_id.clone(), first_seq, records, summary };
-        self.pending.push_back(Pending { first_seq, events, verdicts, replies });
+        let bots = events
+            .iter()
+            .filter_map(|e| match &e.body {
+                Some(EventBody::Seated(s)) => Some(s.seat),
+                _ => None,
+            })
+            .collect();
+        self.pending.push_back(Pending { first_seq, events, verdicts, replies, bots });
         self.outputs.push_back(Output::Append(append));
     }
 
@@ -669,6 +767,7 @@ impl Room {
         for (request, reply) in done.replies {
             self.outputs.push_back(Output::Reply { request, reply });
         }
+        self.start_bots(&done.bots);
         self.serve_deferred_joins();
     }
 
@@ -695,6 +794,7 @@ impl Room {
             .collect();
         for conn in conns {
             self.send_error(conn, "room_restarting", "storage failed; rejoin from your last seq");
+            self.outputs.push_back(Output::Detach { conn });
         }
         self.subscribers.clear();
         self.deferred_joins.clear();

@@ -20,11 +20,28 @@ use crate::replay::replay;
 use crate::rooms::RoomContext;
 use crate::storage::{AppendError, AppendTicket, read_all};
 
-/// A frame for a connection's writer, already encoded.
+/// Frames for a connection's writer, already encoded.
 #[derive(Debug, Clone)]
 pub enum Outgoing {
     /// One encoded message.
     Frame(Bytes, Encoding),
+    /// Several messages that must arrive together (a catch-up): one outbox slot, so a long
+    /// catch-up cannot overflow the outbox of a reader that keeps up.
+    Batch(Vec<Bytes>, Encoding),
+    /// The connection is no longer subscribed to this match (a refused join, a failed
+    /// catch-up, a room that stopped): the session forgets it.
+    Detached(String),
+}
+
+impl Outgoing {
+    /// The encoded messages it carries.
+    pub fn frames(&self) -> &[Bytes] {
+        match self {
+            Outgoing::Frame(bytes, _) => std::slice::from_ref(bytes),
+            Outgoing::Batch(frames, _) => frames,
+            Outgoing::Detached(_) => &[],
+        }
+    }
 }
 
 /// A connection as a room sees it: where to send, in which encoding, and how to make it close.
@@ -130,11 +147,18 @@ pub async fn run(
             }
             Start::Load => driver.load().await,
         };
-        match room {
+        let leftovers = match room {
             Some(room) => driver.drive(room, inbox).await,
-            None => driver.refuse_all(inbox).await,
-        }
+            None => {
+                driver.refuse_all(inbox).await;
+                Vec::new()
+            }
+        };
         ctx.rooms.forget(&match_id);
+        // Messages that arrived as the room stopped go to its successor, loaded from the log.
+        for msg in leftovers {
+            let _ = ctx.send(&match_id, msg).await;
+        }
         ctx.metrics.rooms_live.dec();
     }
     .instrument(span)
@@ -214,6 +238,7 @@ impl Driver {
                 RoomMsg::Join { input: Input::Join { conn, .. }, sink } => {
                     self.conns.insert(conn, sink);
                     self.send_error(conn, "unknown_match", "no such match");
+                    self.detach(conn);
                 }
                 // Dropping the reply tells the request the match is unknown.
                 RoomMsg::Request { .. } | RoomMsg::Join { .. } | RoomMsg::Input(_) => {}
@@ -221,7 +246,8 @@ impl Driver {
         }
     }
 
-    async fn drive(&mut self, mut room: Room, mut inbox: mpsc::Receiver<RoomMsg>) {
+    /// Runs the room until it stops; returns what was still queued for it.
+    async fn drive(&mut self, mut room: Room, mut inbox: mpsc::Receiver<RoomMsg>) -> Vec<RoomMsg> {
         loop {
             if !self.execute(&mut room).await {
                 break;
@@ -247,6 +273,11 @@ impl Driver {
         inbox.close();
         // Wait for appends in flight so that shutdown never abandons one half-acknowledged.
         while self.appends.next().await.is_some() {}
+        let mut leftovers = Vec::new();
+        while let Some(msg) = inbox.recv().await {
+            leftovers.push(msg);
+        }
+        leftovers
     }
 
     /// Turns an inbox message into an input, registering sinks and request ids.
@@ -279,8 +310,13 @@ impl Driver {
         while let Some(output) = room.poll_output() {
             match output {
                 Output::Send { conn, msg } => self.send(conn, &msg),
+                Output::SendBatch { conn, msgs } => self.send_batch(conn, &msgs),
+                Output::Detach { conn } => self.detach(conn),
                 Output::Broadcast { conns, msg } => self.broadcast(&conns, &msg, room),
                 Output::Reply { request, reply } => {
+                    if let Reply::Verdict(result) = &reply {
+                        self.count_verdict(result);
+                    }
                     if let Some(tx) = self.requests.remove(&request) {
                         let _ = tx.send(reply);
                     }
@@ -290,7 +326,21 @@ impl Driver {
                     self.appends.push_back(wait_append(first_seq, self.ctx.log.append(append)));
                 }
                 Output::Backfill { conn, from_seq, to_seq } => {
-                    self.backfill(conn, from_seq, to_seq).await
+                    if !self.backfill(conn, from_seq, to_seq).await {
+                        // No gap may follow: the reader is detached and rejoins from its cursor.
+                        self.detach(conn);
+                        room.handle(self.now_ms(), Input::Leave { conn });
+                    }
+                }
+                Output::StartBot { seat, player, spec, seed } => {
+                    crate::botseat::spawn(
+                        &self.ctx,
+                        self.match_id.clone(),
+                        seat,
+                        player,
+                        spec,
+                        seed,
+                    );
                 }
                 Output::Stop { reason } => {
                     tracing::info!(reason, "room stopping");
@@ -302,10 +352,36 @@ impl Driver {
     }
 
     fn send(&mut self, conn: ConnId, msg: &ServerMsg) {
+        if let ServerMsg::Verdict(v) = msg {
+            self.count_verdict(&v.result);
+        }
         let Some(sink) = self.conns.get(&conn) else { return };
         let frame =
             Outgoing::Frame(Bytes::from(protocol::encode(msg, sink.encoding)), sink.encoding);
         self.push(conn, frame);
+    }
+
+    fn count_verdict(&self, result: &protocol::v1::VerdictResult) {
+        match result {
+            protocol::v1::VerdictResult::Accepted { .. } => self.ctx.metrics.count_move("accepted"),
+            protocol::v1::VerdictResult::Rejected(body) => self.ctx.metrics.count_move(&body.code),
+        }
+    }
+
+    fn send_batch(&mut self, conn: ConnId, msgs: &[ServerMsg]) {
+        let Some(sink) = self.conns.get(&conn) else { return };
+        let encoding = sink.encoding;
+        let frames = msgs.iter().map(|m| Bytes::from(protocol::encode(m, encoding))).collect();
+        self.push(conn, Outgoing::Batch(frames, encoding));
+    }
+
+    /// Forgets a connection's sink and tells its session it is no longer subscribed here.
+    fn detach(&mut self, conn: ConnId) {
+        if let Some(sink) = self.conns.remove(&conn)
+            && sink.outbox.try_send(Outgoing::Detached(self.match_id.clone())).is_err()
+        {
+            sink.kick.close(1008, "too slow: outbox full; reconnect with from_seq");
+        }
     }
 
     /// Encodes once per encoding in use, then queues the same bytes for everyone.
@@ -343,15 +419,16 @@ impl Driver {
         }
     }
 
-    /// Sends old events from the log: replayed, because each needs its state hash.
-    async fn backfill(&mut self, conn: ConnId, from_seq: u64, to_seq: u64) {
+    /// Sends old events from the log, replayed because each needs its state hash; false if
+    /// the log could not be read.
+    async fn backfill(&mut self, conn: ConnId, from_seq: u64, to_seq: u64) -> bool {
         let log = self.ctx.log.clone();
         let id = self.match_id.clone();
         let Ok(Ok(records)) =
             tokio::task::spawn_blocking(move || read_all(log.as_ref(), &id)).await
         else {
             self.send_error(conn, "storage_error", "could not read the log to catch up");
-            return;
+            return false;
         };
         let mut events = Vec::new();
         let replayed =
@@ -371,11 +448,11 @@ impl Driver {
             });
         if replayed.is_err() {
             self.send_error(conn, "storage_error", "the log does not replay");
-            return;
+            return false;
         }
-        for event in events {
-            self.send(conn, &ServerMsg::Event(event));
-        }
+        let msgs: Vec<ServerMsg> = events.into_iter().map(ServerMsg::Event).collect();
+        self.send_batch(conn, &msgs);
+        true
     }
 
     fn send_error(&mut self, conn: ConnId, code: &str, message: &str) {
@@ -392,10 +469,12 @@ impl Driver {
         for conn in conns {
             self.send_error(conn, code, message);
         }
+        let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+        for conn in conns {
+            self.detach(conn);
+        }
         for (_, reply) in self.requests.drain() {
-            let _ = reply.send(Reply::Verdict(protocol::v1::VerdictResult::Rejected(
-                protocol::v1::ErrorBody { code: code.into(), message: message.into() },
-            )));
+            let _ = reply.send(Reply::Unavailable { code: "room_failed" });
         }
     }
 }

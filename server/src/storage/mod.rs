@@ -49,6 +49,18 @@ pub struct SeatHolder {
     pub player_id: String,
     /// Their display name.
     pub name: String,
+    /// Set when the seat is played by a server-side bot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bot: Option<BotSpec>,
+}
+
+/// A server-side bot: how it plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BotSpec {
+    /// Its strategy.
+    pub strategy: bots::StrategyKind,
+    /// How long it thinks before each move, in ms.
+    pub think_ms: u64,
 }
 
 /// What listing a match shows; derived from the log and written with each append, so that

@@ -31,6 +31,9 @@ pub enum Record {
         player_id: String,
         /// Their display name.
         name: String,
+        /// Set when the seat is a server-side bot (so a restart resumes it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bot: Option<super::BotSpec>,
     },
     /// A rules action (a move or a tick), as `game_rules::Action` MessagePack.
     Action {
@@ -82,7 +85,7 @@ mod tests {
                 seats: 2,
                 created_at_ms: 1000,
             },
-            Record::Seated { seat: 1, player_id: "p1".into(), name: "Ada".into() },
+            Record::Seated { seat: 1, player_id: "p1".into(), name: "Ada".into(), bot: None },
             Record::Action { action: vec![0xc0], move_id: Some(9) },
         ];
         let hex: Vec<String> = records

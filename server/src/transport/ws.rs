@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -76,7 +75,7 @@ pub async fn upgrade(
         .protocols([SUBPROTOCOL]);
     let tasks = app.connections.clone();
     ws.on_upgrade(move |socket: WebSocket| {
-        let conn = app.next_conn.fetch_add(1, Ordering::Relaxed);
+        let conn = app.rooms.next_conn();
         let span = info_span!("conn", conn, peer = %peer);
         let (sink, stream) = socket.split();
         let task = run_session(sink, stream, app, conn, claims, slot).instrument(span);
@@ -103,9 +102,13 @@ fn check_origin(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
     };
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
     let authority = origin.split_once("://").map_or(origin, |(_, rest)| rest);
-    let hostname = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
+    // `host`, `host:port`, `[v6]` or `[v6]:port`.
+    let hostname = match authority.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map_or(authority, |(h, _)| h),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
     let allowed = authority == host
-        || matches!(hostname, "localhost" | "127.0.0.1" | "[::1]")
+        || matches!(hostname, "localhost" | "127.0.0.1" | "::1")
         || app.config.limits.allowed_origins.iter().any(|o| o == origin);
     if allowed {
         Ok(())
@@ -181,13 +184,13 @@ pub async fn run_session<S, R>(
         tokio::select! {
             () = shutdown.cancelled() => break Some((close::GOING_AWAY, "server shutting down".to_string())),
             () = kick.token.cancelled() => break kick.reason().cloned(),
-            Some(Outgoing::Frame(bytes, encoding)) = outgoing.recv() => {
+            Some(first) = outgoing.recv() => {
                 // Queue everything waiting, then flush once: an event and its verdict (or a
                 // catch-up burst) leave in one write instead of one each.
-                let mut ok = sink.feed(raw_frame(bytes, encoding)).await.is_ok();
+                let mut ok = session.feed(&mut sink, first).await;
                 for _ in 0..COALESCE_FRAMES {
-                    let Ok(Outgoing::Frame(bytes, encoding)) = outgoing.try_recv() else { break };
-                    ok = ok && sink.feed(raw_frame(bytes, encoding)).await.is_ok();
+                    let Ok(next) = outgoing.try_recv() else { break };
+                    ok = ok && session.feed(&mut sink, next).await;
                 }
                 if !ok || sink.flush().await.is_err() {
                     break None;
@@ -264,6 +267,25 @@ fn error(code: &str, message: impl Into<String>, match_id: Option<String>) -> Se
 }
 
 impl Session {
+    /// Writes (without flushing) what a room queued; false if the socket failed.
+    async fn feed<S: Sink<Message> + Unpin>(&mut self, sink: &mut S, outgoing: Outgoing) -> bool {
+        match outgoing {
+            Outgoing::Frame(bytes, encoding) => sink.feed(raw_frame(bytes, encoding)).await.is_ok(),
+            Outgoing::Batch(frames, encoding) => {
+                for bytes in frames {
+                    if sink.feed(raw_frame(bytes, encoding)).await.is_err() {
+                        return false;
+                    }
+                }
+                true
+            }
+            Outgoing::Detached(match_id) => {
+                self.joined.remove(&match_id);
+                true
+            }
+        }
+    }
+
     async fn handle_message<S: Sink<Message> + Unpin>(
         &mut self,
         message: Message,
@@ -322,6 +344,14 @@ impl Session {
         encoding: Encoding,
     ) -> Result<Option<ServerMsg>, (u16, String, ServerMsg)> {
         if let ClientMsg::Hello(hello) = &msg {
+            if self.claims.is_some() {
+                // Switching identity mid-connection would leave subscriptions under the old one.
+                return Ok(Some(error(
+                    "already_authenticated",
+                    "this connection is authenticated already",
+                    None,
+                )));
+            }
             if hello.version != VERSION {
                 let m = error(
                     "unsupported_version",

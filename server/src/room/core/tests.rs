@@ -23,6 +23,8 @@ struct Harness {
     backfills: Vec<(ConnId, u64, u64)>,
     stopped: Option<&'static str>,
     auto_ack: bool,
+    detached: Vec<ConnId>,
+    bots: Vec<u8>,
 }
 
 fn player(id: &str) -> PlayerRef {
@@ -60,6 +62,8 @@ impl Harness {
             backfills: Vec::new(),
             stopped: None,
             auto_ack: true,
+            detached: Vec::new(),
+            bots: Vec::new(),
         };
         h.drain();
         h
@@ -68,8 +72,8 @@ impl Harness {
     /// A 1×1 dots match with players a (seat 0) and b (seat 1), each joined on a connection.
     fn seated() -> Harness {
         let mut h = Harness::new(RoomSettings::default());
-        h.input(Input::TakeSeat { request: 1, player: player("a") });
-        h.input(Input::TakeSeat { request: 2, player: player("b") });
+        h.input(Input::TakeSeat { request: 1, player: player("a"), seat: None, bot: None });
+        h.input(Input::TakeSeat { request: 2, player: player("b"), seat: None, bot: None });
         h.input(Input::Join { conn: 1, player: player("a"), role: Role::Player, from_seq: None });
         h.input(Input::Join { conn: 2, player: player("b"), role: Role::Player, from_seq: None });
         h.inbox.clear();
@@ -85,6 +89,11 @@ impl Harness {
         while let Some(output) = self.room.poll_output() {
             match output {
                 Output::Send { conn, msg } => self.inbox.entry(conn).or_default().push(msg),
+                Output::SendBatch { conn, msgs } => {
+                    self.inbox.entry(conn).or_default().extend(msgs)
+                }
+                Output::Detach { conn } => self.detached.push(conn),
+                Output::StartBot { seat, .. } => self.bots.push(seat),
                 Output::Broadcast { conns, msg } => {
                     for conn in conns {
                         self.inbox.entry(conn).or_default().push(msg.clone());
@@ -151,19 +160,19 @@ fn creation_and_seats_are_durable_before_they_are_answered() {
     let mut h = Harness::new(RoomSettings::default());
     assert_eq!(h.replies[&100], vec![Reply::Created(Ok(()))]);
     h.auto_ack = false;
-    h.input(Input::TakeSeat { request: 1, player: player("a") });
+    h.input(Input::TakeSeat { request: 1, player: player("a"), seat: None, bot: None });
     assert!(!h.replies.contains_key(&1), "no answer before the seat is durable");
     h.ack_all();
     assert_eq!(h.replies[&1], vec![Reply::Seat(Ok(0))]);
     h.auto_ack = true;
-    h.input(Input::TakeSeat { request: 2, player: player("a") });
+    h.input(Input::TakeSeat { request: 2, player: player("a"), seat: None, bot: None });
     assert_eq!(
         h.replies[&2],
         vec![Reply::Seat(Ok(0))],
         "taking a seat twice returns the same seat"
     );
-    h.input(Input::TakeSeat { request: 3, player: player("b") });
-    h.input(Input::TakeSeat { request: 4, player: player("c") });
+    h.input(Input::TakeSeat { request: 3, player: player("b"), seat: None, bot: None });
+    h.input(Input::TakeSeat { request: 4, player: player("c"), seat: None, bot: None });
     assert_eq!(h.replies[&3], vec![Reply::Seat(Ok(1))]);
     assert_eq!(h.replies[&4], vec![Reply::Seat(Err(RoomError::MatchFull))]);
     assert_eq!(h.durable.len(), 3, "created + two seats");
@@ -172,7 +181,7 @@ fn creation_and_seats_are_durable_before_they_are_answered() {
 #[test]
 fn moves_wait_for_every_seat() {
     let mut h = Harness::new(RoomSettings::default());
-    h.input(Input::TakeSeat { request: 1, player: player("a") });
+    h.input(Input::TakeSeat { request: 1, player: player("a"), seat: None, bot: None });
     h.input(Input::Join { conn: 1, player: player("a"), role: Role::Player, from_seq: None });
     h.play(1, "a", 1, edge("h", 0, 0));
     let v = verdicts(&h.take(1));
@@ -280,6 +289,7 @@ fn joins_catch_up_from_a_cursor_or_a_snapshot() {
     );
     h.input(Input::Join { conn: 6, player: player("v"), role: Role::Spectator, from_seq: Some(9) });
     assert!(matches!(&h.take(6)[0], ServerMsg::Error(e) if e.code == "bad_cursor"));
+    assert_eq!(h.detached, vec![6], "a refused join is detached, so the session forgets it");
     h.play(1, "a", 2, edge("v", 0, 0));
     for conn in [3, 4, 5] {
         assert_eq!(seqs(&h.take(conn)), vec![5], "conn {conn} is live");
@@ -289,8 +299,8 @@ fn joins_catch_up_from_a_cursor_or_a_snapshot() {
 #[test]
 fn history_older_than_memory_is_backfilled_from_the_log() {
     let mut h = Harness::new(RoomSettings { history_cap: 2, ..RoomSettings::default() });
-    h.input(Input::TakeSeat { request: 1, player: player("a") });
-    h.input(Input::TakeSeat { request: 2, player: player("b") });
+    h.input(Input::TakeSeat { request: 1, player: player("a"), seat: None, bot: None });
+    h.input(Input::TakeSeat { request: 2, player: player("b"), seat: None, bot: None });
     h.play(9, "a", 1, edge("h", 0, 0));
     h.input(Input::Join { conn: 3, player: player("s"), role: Role::Spectator, from_seq: Some(1) });
     assert_eq!(h.backfills, vec![(3, 1, 1)]);
@@ -324,8 +334,8 @@ fn turn_timer_writes_a_timeout_event() {
         Harness::new(RoomSettings { turn_timeout_ms: Some(1000), ..RoomSettings::default() });
     assert_eq!(h.room.poll_timeout(), Some(60_000), "only the idle timer before seats fill");
     h.now = 10;
-    h.input(Input::TakeSeat { request: 1, player: player("a") });
-    h.input(Input::TakeSeat { request: 2, player: player("b") });
+    h.input(Input::TakeSeat { request: 1, player: player("a"), seat: None, bot: None });
+    h.input(Input::TakeSeat { request: 2, player: player("b"), seat: None, bot: None });
     h.input(Input::Join { conn: 1, player: player("a"), role: Role::Player, from_seq: None });
     assert_eq!(h.room.poll_timeout(), Some(1010));
     h.take(1);
@@ -363,4 +373,47 @@ fn a_whole_match_ends_with_its_result() {
     assert_eq!(h.room.state().listing_status(), crate::storage::MatchStatus::Finished);
     h.play(2, "b", 3, edge("v", 1, 0));
     assert!(rejected("match_over")(&verdicts(&h.take(2)).last().expect("verdict").1));
+}
+
+#[test]
+fn bot_seats_start_when_durable_and_again_after_a_restore() {
+    let mut h = Harness::new(RoomSettings::default());
+    h.auto_ack = false;
+    let spec = crate::storage::BotSpec { strategy: bots::StrategyKind::Greedy, think_ms: 0 };
+    h.input(Input::TakeSeat { request: 1, player: player("bot"), seat: Some(1), bot: Some(spec) });
+    assert!(h.bots.is_empty(), "not before the seat is durable");
+    h.ack_all();
+    assert_eq!(h.bots, vec![1]);
+    assert_eq!(h.replies[&1], vec![Reply::Seat(Ok(1))]);
+    h.auto_ack = true;
+    h.input(Input::TakeSeat { request: 2, player: player("a"), seat: Some(1), bot: None });
+    assert_eq!(h.replies[&2], vec![Reply::Seat(Err(RoomError::SeatTaken))]);
+    // Rebuilt from its log, the room asks for its bot again.
+    let records: Vec<crate::storage::StoredRecord> = h
+        .durable
+        .iter()
+        .enumerate()
+        .map(|(seq, bytes)| crate::storage::StoredRecord { seq: seq as u64, bytes: bytes.clone() })
+        .collect();
+    let m = crate::replay::replay(&records, |_, _, _| {}).expect("replays");
+    let mut restored = Room::restore("m1".into(), m, Vec::new(), RoomSettings::default(), 0);
+    let started: Vec<_> = std::iter::from_fn(|| restored.poll_output())
+        .filter_map(|o| {
+            if let Output::StartBot { seat, spec, .. } = o { Some((seat, spec)) } else { None }
+        })
+        .collect();
+    assert_eq!(started, vec![(1, spec)]);
+}
+
+#[test]
+fn turn_timers_run_only_while_someone_watches() {
+    let mut h =
+        Harness::new(RoomSettings { turn_timeout_ms: Some(1000), ..RoomSettings::default() });
+    h.input(Input::TakeSeat { request: 1, player: player("a"), seat: None, bot: None });
+    h.input(Input::TakeSeat { request: 2, player: player("b"), seat: None, bot: None });
+    assert_eq!(h.room.poll_timeout(), Some(60_000), "nobody connected: only the idle unload");
+    h.now = 61_000;
+    h.input(Input::Timer);
+    assert_eq!(h.stopped, Some("idle"), "an abandoned match unloads instead of ticking");
+    assert_eq!(h.durable.len(), 3, "and writes no timeout events");
 }
