@@ -30,6 +30,9 @@ pub const SUBPROTOCOL: &str = "arbiter.v1";
 const TOKEN_PREFIX: &str = "bearer.";
 /// Most queued frames written before one flush.
 const COALESCE_FRAMES: usize = 64;
+/// Frames are buffered up to this before a write, so that feeding several frames and
+/// flushing once makes one syscall (with 0, tungstenite writes on every feed).
+const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 /// Socket read buffer per connection.
 const READ_BUFFER_BYTES: usize = 4096;
 
@@ -71,7 +74,7 @@ pub async fn upgrade(
         .max_message_size(hard_limit)
         .max_frame_size(hard_limit)
         .read_buffer_size(READ_BUFFER_BYTES)
-        .write_buffer_size(0)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
         .protocols([SUBPROTOCOL]);
     let tasks = app.connections.clone();
     ws.on_upgrade(move |socket: WebSocket| {
