@@ -167,21 +167,7 @@ pub async fn hold_idle(
     ready: impl FnOnce(usize),
 ) -> Result<usize> {
     let http = reqwest::Client::new();
-    let guest = |name: &'static str| {
-        let http = http.clone();
-        async move {
-            let body: serde_json::Value = http
-                .post(format!("{server}/api/auth/guest"))
-                .json(&json!({"name": name}))
-                .send()
-                .await?
-                .error_for_status()?
-                .json()
-                .await?;
-            body["token"].as_str().map(str::to_string).ok_or_else(|| anyhow!("no token"))
-        }
-    };
-    let token = guest("idle").await?;
+    let token = guest(&http, server, "idle").await?;
     let created: serde_json::Value = http
         .post(format!("{server}/api/matches"))
         .bearer_auth(&token)
@@ -192,21 +178,13 @@ pub async fn hold_idle(
         .json()
         .await?;
     let match_id = created["match_id"].as_str().ok_or_else(|| anyhow!("no match id"))?.to_string();
-    let url = format!("{}/ws", server.replacen("http", "ws", 1));
     let mut sockets = Vec::with_capacity(count);
     // Open in batches: fast, without a thundering herd of handshakes.
     for batch in (0..count).collect::<Vec<_>>().chunks(200) {
         let opening = batch.iter().map(|_| {
-            let (url, token, match_id) = (url.clone(), token.clone(), match_id.clone());
+            let (token, match_id) = (token.clone(), match_id.clone());
             async move {
-                let mut request = url.into_client_request()?;
-                request.headers_mut().insert("authorization", format!("Bearer {token}").parse()?);
-                let (mut socket, _) = tokio_tungstenite::connect_async_with_config(
-                    request,
-                    Some(socket_config()),
-                    true,
-                )
-                .await?;
+                let mut socket = open_socket(server, &token).await?;
                 send(
                     &mut socket,
                     &ClientMsg::Join(Join { match_id, role: Role::Spectator, from_seq: None }),
@@ -293,26 +271,11 @@ impl Driver {
     }
 
     async fn guest(&self, name: &str) -> Result<String> {
-        let body: serde_json::Value = self
-            .http
-            .post(format!("{}/api/auth/guest", self.config.server))
-            .json(&json!({"name": name}))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        body["token"].as_str().map(str::to_string).ok_or_else(|| anyhow!("no token in {body}"))
+        guest(&self.http, &self.config.server, name).await
     }
 
     async fn connect(&self, token: &str, strategy: Strategy) -> Result<Bot> {
-        let url = format!("{}/ws", self.config.server.replacen("http", "ws", 1));
-        let mut request = url.into_client_request()?;
-        request.headers_mut().insert("authorization", format!("Bearer {token}").parse()?);
-        let (socket, _) =
-            tokio_tungstenite::connect_async_with_config(request, Some(socket_config()), true)
-                .await
-                .context("connecting")?;
+        let socket = open_socket(&self.config.server, token).await?;
         self.counters.connections.fetch_add(1, Ordering::Relaxed);
         Ok(Bot {
             socket,
@@ -477,6 +440,32 @@ fn socket_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig 
     tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
         .read_buffer_size(4096)
         .write_buffer_size(0)
+}
+
+/// A guest token from the server at `server`.
+async fn guest(http: &reqwest::Client, server: &str, name: &str) -> Result<String> {
+    let url = format!("{server}/api/auth/guest");
+    let body: serde_json::Value = http
+        .post(url)
+        .json(&json!({"name": name}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    body["token"].as_str().map(str::to_string).ok_or_else(|| anyhow!("no token in {body}"))
+}
+
+/// An authenticated WebSocket to the server at `server` (`http://…`).
+async fn open_socket(server: &str, token: &str) -> Result<Socket> {
+    let url = format!("{}/ws", server.replacen("http", "ws", 1));
+    let mut request = url.into_client_request()?;
+    request.headers_mut().insert("authorization", format!("Bearer {token}").parse()?);
+    let (socket, _) =
+        tokio_tungstenite::connect_async_with_config(request, Some(socket_config()), true)
+            .await
+            .context("connecting")?;
+    Ok(socket)
 }
 
 async fn send(socket: &mut Socket, msg: &ClientMsg) -> Result<()> {
