@@ -485,3 +485,154 @@ async fn sleep_until(deadline: Option<Instant>) {
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use protocol::v1::Role;
+
+    use super::*;
+    use crate::metrics::Metrics;
+    use crate::room::{PlayerRef, RoomSettings};
+    use crate::rooms::Rooms;
+    use crate::storage::{
+        Append, EventLog, ListFilter, MatchSummary, MemoryLog, ReadError, Record, SharedLog,
+        StoredRecord,
+    };
+
+    fn context(log: SharedLog) -> Arc<RoomContext> {
+        Arc::new(RoomContext {
+            log,
+            settings: RoomSettings::default(),
+            metrics: Arc::new(Metrics::default()),
+            rooms: Rooms::default(),
+        })
+    }
+
+    fn created() -> Record {
+        let config =
+            rmp_serde::to_vec_named(&serde_json::json!({"width": 1, "height": 1, "players": 2}))
+                .expect("encodes");
+        Record::Created {
+            game: "dots".into(),
+            rules_version: 1,
+            config,
+            seed: 1,
+            seats: 2,
+            created_at_ms: 0,
+        }
+    }
+
+    fn sink(capacity: usize) -> (ConnSink, mpsc::Receiver<Outgoing>) {
+        let (outbox, frames) = mpsc::channel(capacity);
+        (ConnSink { outbox, encoding: Encoding::MsgPack, kick: Arc::new(Kick::default()) }, frames)
+    }
+
+    fn player(id: &str) -> PlayerRef {
+        PlayerRef { player_id: id.into(), name: id.into() }
+    }
+
+    async fn take_seat(ctx: &Arc<RoomContext>, id: &str, who: &str) -> Reply {
+        let (reply, answer) = oneshot::channel();
+        let who = player(who);
+        let make = Box::new(move |request| Input::TakeSeat {
+            request,
+            player: who,
+            seat: None,
+            bot: None,
+        });
+        ctx.send(id, RoomMsg::Request { make, reply }).await.expect("sent");
+        answer.await.expect("answered")
+    }
+
+    #[tokio::test]
+    async fn a_reader_that_does_not_read_is_closed_and_the_room_goes_on() {
+        let ctx = context(Arc::new(MemoryLog::new()));
+        let id = ctx.create("m1".into(), created(), 0).await.expect("created");
+        let (slow, _never_read) = sink(2);
+        let kick = slow.kick.clone();
+        let join =
+            Input::Join { conn: 7, player: player("s"), role: Role::Spectator, from_seq: None };
+        ctx.send(&id, RoomMsg::Join { input: join, sink: slow }).await.expect("sent");
+        // joined + snapshot + caught_up fill (and overflow) a two-frame outbox.
+        assert_eq!(take_seat(&ctx, &id, "a").await, Reply::Seat(Ok(0)));
+        assert_eq!(take_seat(&ctx, &id, "b").await, Reply::Seat(Ok(1)), "the room went on");
+        let reason = kick.reason().cloned().expect("the slow reader was told to close");
+        assert_eq!(reason.0, 1008);
+        assert!(reason.1.contains("too slow"), "{reason:?}");
+        assert_eq!(ctx.metrics.slow_consumers.get(), 1);
+    }
+
+    /// A log whose appends never complete: an append stays in flight for ever.
+    #[derive(Default)]
+    struct StuckLog {
+        held: Mutex<Vec<oneshot::Sender<Result<(), crate::storage::AppendError>>>>,
+    }
+
+    impl EventLog for StuckLog {
+        fn append(&self, _append: Append) -> crate::storage::AppendTicket {
+            let (tx, rx) = oneshot::channel();
+            self.held.lock().expect("lock").push(tx);
+            rx
+        }
+        fn read(&self, _: &str, _: u64, _: usize) -> Result<Vec<StoredRecord>, ReadError> {
+            Ok(Vec::new())
+        }
+        fn summary(&self, _: &str) -> Result<Option<MatchSummary>, ReadError> {
+            Ok(None)
+        }
+        fn list(&self, _: &ListFilter) -> Result<Vec<MatchSummary>, ReadError> {
+            Ok(Vec::new())
+        }
+        fn unfinished(&self) -> Result<Vec<String>, ReadError> {
+            Ok(Vec::new())
+        }
+        fn close(&self) {}
+    }
+
+    #[tokio::test]
+    async fn a_room_that_panics_takes_down_only_itself() {
+        let ctx = context(Arc::new(StuckLog::default()));
+        let creating = {
+            let ctx = ctx.clone();
+            tokio::spawn(async move { ctx.create("m1".into(), created(), 0).await })
+        };
+        while ctx.rooms.loaded() == 0 {
+            tokio::task::yield_now().await;
+        }
+        let (watcher, mut frames) = sink(16);
+        let join =
+            Input::Join { conn: 3, player: player("s"), role: Role::Spectator, from_seq: None };
+        ctx.send("m1", RoomMsg::Join { input: join, sink: watcher }).await.expect("sent");
+        // An AppendDone for an append the room never made breaks an invariant: it panics.
+        let bogus = Input::AppendDone { first_seq: 41, result: Ok(()) };
+        ctx.send("m1", RoomMsg::Input(bogus)).await.expect("sent");
+        let mut codes = Vec::new();
+        while let Some(frame) =
+            tokio::time::timeout(std::time::Duration::from_secs(5), frames.recv())
+                .await
+                .expect("in time")
+        {
+            for bytes in frame.frames() {
+                if let Ok(ServerMsg::Error(e)) =
+                    protocol::decode::<ServerMsg>(bytes, Encoding::MsgPack)
+                {
+                    codes.push(e.code);
+                }
+            }
+            if matches!(frame, Outgoing::Detached(_)) {
+                break;
+            }
+        }
+        assert_eq!(codes, vec!["room_failed".to_string()], "its clients are told");
+        assert_eq!(ctx.metrics.room_panics.get(), 1);
+        assert!(
+            matches!(creating.await.expect("joined"), Err(crate::rooms::RoomsError::Storage(_))),
+            "its requests are answered"
+        );
+        // The process and the registry go on: another room works.
+        let other = context(Arc::new(MemoryLog::new()));
+        assert!(other.create("m2".into(), created(), 0).await.is_ok());
+    }
+}
