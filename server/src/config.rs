@@ -48,16 +48,20 @@ pub struct Limits {
     #[arg(long, env = "ARBITER_CONNS_PER_IP", default_value_t = 256)]
     pub conns_per_ip: u32,
     /// Time allowed to send an HTTP request's headers, in ms.
-    #[arg(long, env = "ARBITER_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
+    #[arg(long, env = "ARBITER_HEADER_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..=3600000))]
     pub header_timeout_ms: u64,
     /// Time allowed after a WebSocket upgrade to authenticate, in ms.
-    #[arg(long, env = "ARBITER_HANDSHAKE_TIMEOUT_MS", default_value_t = 10_000)]
+    #[arg(long, env = "ARBITER_HANDSHAKE_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..=3600000))]
     pub handshake_timeout_ms: u64,
     /// A WebSocket silent this long is closed, in ms (the server pings at a third of it).
-    #[arg(long, env = "ARBITER_IDLE_TIMEOUT_MS", default_value_t = 60_000)]
+    #[arg(long, env = "ARBITER_IDLE_TIMEOUT_MS", default_value_t = 60_000,
+          value_parser = clap::value_parser!(u64).range(100..=86400000))]
     pub idle_timeout_ms: u64,
     /// Frames queued for one connection before it counts as too slow and is closed.
-    #[arg(long, env = "ARBITER_OUTBOX_FRAMES", default_value_t = 1024)]
+    #[arg(long, env = "ARBITER_OUTBOX_FRAMES", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000).map(|v| v as usize))]
     pub outbox_frames: usize,
     /// Matches one connection may join at once.
     #[arg(long, env = "ARBITER_JOINS_PER_CONN", default_value_t = 16)]
@@ -109,13 +113,15 @@ pub struct Config {
     #[arg(long, env = "ARBITER_SIGNING_KEY", hide_env_values = true)]
     pub signing_key: Option<String>,
     /// Guest token lifetime, in seconds.
-    #[arg(long, env = "ARBITER_TOKEN_TTL_S", default_value_t = 86_400)]
+    #[arg(long, env = "ARBITER_TOKEN_TTL_S", default_value_t = 86_400,
+          value_parser = clap::value_parser!(u64).range(1..=31536000))]
     pub token_ttl_s: u64,
     /// A turn not played within this many ms times out (written as an event). Off by default.
-    #[arg(long, env = "ARBITER_TURN_TIMEOUT_MS")]
+    #[arg(long, env = "ARBITER_TURN_TIMEOUT_MS", value_parser = clap::value_parser!(u64).range(100..=86_400_000))]
     pub turn_timeout_ms: Option<u64>,
     /// Rooms with nobody connected unload after this many ms (they reload from the log).
-    #[arg(long, env = "ARBITER_ROOM_IDLE_MS", default_value_t = 60_000)]
+    #[arg(long, env = "ARBITER_ROOM_IDLE_MS", default_value_t = 60_000,
+          value_parser = clap::value_parser!(u64).range(1..=86400000))]
     pub room_idle_ms: u64,
     /// Log format.
     #[arg(long, env = "ARBITER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]

@@ -3,7 +3,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use server::config::LogFormat;
-use server::{Config, Server};
+use server::{Config, Server, StartError};
 use tracing_subscriber::EnvFilter;
 
 /// Arbiter: an authoritative, event-sourced multiplayer game-state server.
@@ -20,11 +20,21 @@ enum Command {
     Serve(Config),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     // clap exits with code 2 and a clear message on unknown or invalid flags.
     let cli = Cli::parse();
-    match cli.command {
+    let result = match cli.command {
         Command::Serve(config) => serve(config),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            // One line with its causes, not a backtrace: this is for operators.
+            eprintln!("arbiter: {error:#}");
+            let invalid_setting =
+                matches!(error.downcast_ref::<StartError>(), Some(StartError::SigningKey));
+            std::process::ExitCode::from(if invalid_setting { 2 } else { 1 })
+        }
     }
 }
 

@@ -176,9 +176,10 @@ fn random_key() -> [u8; 32] {
     key
 }
 
+/// 64 hex digits; anything else (including non-ASCII text of the right length) is refused.
 fn parse_key(hex: &str) -> Result<[u8; 32], StartError> {
     let hex = hex.trim();
-    if hex.len() != 64 {
+    if hex.len() != 64 || !hex.is_ascii() {
         return Err(StartError::SigningKey);
     }
     let mut key = [0u8; 32];
@@ -250,4 +251,18 @@ async fn accept_loop(listener: TcpListener, router: Router, app: Arc<App>) {
     // Plain HTTP connections get a moment to finish their request; sockets upgraded to
     // WebSocket are closed by their sessions, which watch the same shutdown token.
     let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signing_keys_are_64_hex_digits_and_nothing_else() {
+        assert_eq!(parse_key(&"0f".repeat(32)).ok().map(|k| k[0]), Some(0x0f));
+        for bad in ["", "zz".repeat(32).as_str(), "é".repeat(32).as_str(), "0".repeat(63).as_str()]
+        {
+            assert!(matches!(parse_key(bad), Err(StartError::SigningKey)), "{bad:?}");
+        }
+    }
 }
