@@ -44,7 +44,12 @@ async fn run(
 ) {
     let conn = ctx.next_conn();
     let (outbox, mut frames) = mpsc::channel(OUTBOX);
-    let sink = ConnSink { outbox, encoding: Encoding::MsgPack, kick: Arc::new(Kick::default()) };
+    let sink = ConnSink {
+        outbox,
+        encoding: Encoding::MsgPack,
+        kick: Arc::new(Kick::default()),
+        generation: 0,
+    };
     let join = Input::Join { conn, player: player.clone(), role: Role::Player, from_seq: Some(0) };
     if ctx.send(&match_id, RoomMsg::Join { input: join, sink }).await.is_err() {
         return;

@@ -39,15 +39,15 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/api/matches/{id}/events", get(match_events))
         .route("/api/matches/{id}/state", get(match_state))
         .route("/api/matches/{id}/moves", post(play_move))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
 }
 
-async fn not_found() -> ApiError {
+/// Unknown routes answer in the JSON error format too.
+pub async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
 }
 
-async fn method_not_allowed() -> ApiError {
+/// Known routes with the wrong method, likewise.
+pub async fn method_not_allowed() -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
@@ -256,42 +256,68 @@ async fn create_match(
         seats: m.seats(),
         created_at_ms: unix_ms(),
     };
-    if req.bots.len() >= usize::from(m.seats())
-        || req.bots.iter().any(|b| b.think_ms > MAX_THINK_MS)
-    {
-        let message = format!(
-            "at most {} bots (one seat stays human), each thinking at most {MAX_THINK_MS} ms",
-            m.seats().saturating_sub(1)
-        );
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_bots", message));
-    }
     let match_id = format!("m{:016x}", random_u64());
-    let id = app.rooms.create(match_id, record, 0).await?;
+    let bots = seat_bots(&match_id, m.seats(), req.bots)?;
+    let bot_seats: Vec<u8> = bots.iter().map(|(seat, _, _)| *seat).collect();
+    let id = app.rooms.create(match_id, record, bots, 0).await?;
     app.created_by
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .entry(who.sub)
         .or_default()
         .push(id.clone());
-    let mut bot_seats = Vec::new();
-    for (n, bot) in req.bots.into_iter().enumerate() {
-        let spec = crate::storage::BotSpec { strategy: bot.strategy, think_ms: bot.think_ms };
-        let player = PlayerRef {
-            player_id: format!("bot-{id}-{n}"),
-            name: format!("{} bot", bot.strategy.name()),
-        };
-        let seat = bot.seat;
-        let make = move |request| Input::TakeSeat { request, player, seat, bot: Some(spec) };
-        match ask_room(&app, &id, Box::new(make)).await? {
-            Reply::Seat(Ok(seat)) => bot_seats.push(seat),
-            Reply::Seat(Err(e)) => {
-                return Err(ApiError::new(StatusCode::CONFLICT, e.code(), e.to_string()));
+    Ok(Json(json!({ "match_id": id, "bot_seats": bot_seats })))
+}
+
+/// Places the requested bots: each in its seat or the first free one, one seat always left
+/// for a person. Refused before the match exists, so a bad request creates nothing.
+fn seat_bots(
+    match_id: &str,
+    seats: u8,
+    requested: Vec<BotRequest>,
+) -> Result<Vec<(u8, PlayerRef, crate::storage::BotSpec)>, ApiError> {
+    let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "bad_bots", message);
+    if requested.len() >= usize::from(seats) {
+        return Err(bad(format!(
+            "this match has {seats} seats; bots may take at most {}",
+            seats - 1
+        )));
+    }
+    let mut taken = vec![false; usize::from(seats)];
+    for seat in requested.iter().filter_map(|b| b.seat) {
+        match taken.get_mut(usize::from(seat)) {
+            Some(slot @ false) => *slot = true,
+            Some(true) => return Err(bad(format!("seat {seat} is asked for twice"))),
+            None => {
+                return Err(bad(format!("seat {seat} does not exist (seats 0 to {})", seats - 1)));
             }
-            Reply::Unavailable { code } => return Err(unavailable(code)),
-            other => return Err(ApiError::internal(&format!("unexpected room reply {other:?}"))),
         }
     }
-    Ok(Json(json!({ "match_id": id, "bot_seats": bot_seats })))
+    let mut placed = Vec::with_capacity(requested.len());
+    for (n, bot) in requested.into_iter().enumerate() {
+        if bot.think_ms > MAX_THINK_MS {
+            return Err(bad(format!("think_ms is at most {MAX_THINK_MS}")));
+        }
+        let seat = match bot.seat {
+            Some(seat) => seat,
+            None => {
+                let free =
+                    taken.iter().position(|t| !t).ok_or_else(|| bad("no free seat left".into()))?;
+                taken[free] = true;
+                free as u8
+            }
+        };
+        let player = PlayerRef {
+            player_id: format!("bot-{match_id}-{n}"),
+            name: format!("{} bot", bot.strategy.name()),
+        };
+        placed.push((
+            seat,
+            player,
+            crate::storage::BotSpec { strategy: bot.strategy, think_ms: bot.think_ms },
+        ));
+    }
+    Ok(placed)
 }
 
 /// Bounds the unfinished matches one player has created (in this process).

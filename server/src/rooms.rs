@@ -132,13 +132,15 @@ impl RoomContext {
         self: &Arc<Self>,
         match_id: String,
         created: Record,
+        bots: Vec<(game_rules::Seat, crate::room::PlayerRef, crate::storage::BotSpec)>,
         now_ms: u64,
     ) -> Result<String, RoomsError> {
         if self.rooms.closing.load(Ordering::Acquire) {
             return Err(RoomsError::ShuttingDown);
         }
-        let room = Room::create(match_id.clone(), created, self.settings.clone(), now_ms, Some(0))
-            .map_err(|e| RoomsError::Config(e.to_string()))?;
+        let room =
+            Room::create(match_id.clone(), created, bots, self.settings.clone(), now_ms, Some(0))
+                .map_err(|e| RoomsError::Config(e.to_string()))?;
         let (reply_tx, reply_rx) = oneshot::channel();
         let (tx, rx) = mpsc::channel(INBOX);
         self.rooms.lock().insert(match_id.clone(), tx);
@@ -153,6 +155,34 @@ impl RoomContext {
             Ok(Reply::Created(Err(e))) => Err(RoomsError::Storage(e.to_string())),
             Ok(_) | Err(_) => Err(RoomsError::Storage("the match could not be created".into())),
         }
+    }
+
+    /// Replaces a stopped room with a successor loaded from the log, queueing what was left in
+    /// the old room's inbox first, under the registry lock, so that nothing sent later can
+    /// overtake it. Without leftovers the room is simply forgotten.
+    pub fn succeed(self: &Arc<Self>, match_id: &str, leftovers: Vec<RoomMsg>) {
+        if leftovers.is_empty() || self.rooms.closing.load(Ordering::Acquire) {
+            self.rooms.forget(match_id);
+            return;
+        }
+        let mut map = self.rooms.lock();
+        if map.get(match_id).is_some_and(|tx| !tx.is_closed()) {
+            // Someone already started a successor: its inbox is FIFO, so append to it.
+            let inbox = map.get(match_id).cloned();
+            drop(map);
+            for msg in leftovers {
+                if let Some(inbox) = &inbox {
+                    let _ = inbox.try_send(msg);
+                }
+            }
+            return;
+        }
+        let (tx, rx) = mpsc::channel(INBOX.max(leftovers.len()));
+        for msg in leftovers {
+            let _ = tx.try_send(msg);
+        }
+        map.insert(match_id.to_string(), tx);
+        self.rooms.tracker.spawn(run(self.clone(), match_id.to_string(), Start::Load, rx));
     }
 
     /// Stops accepting work, lets every room finish its appends, and waits for them.

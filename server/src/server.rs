@@ -145,6 +145,8 @@ impl Server {
 fn router(app: Arc<App>) -> Router {
     crate::http::routes()
         .route("/ws", get(crate::transport::ws::upgrade))
+        .fallback(crate::http::not_found)
+        .method_not_allowed_fallback(crate::http::method_not_allowed)
         .layer(DefaultBodyLimit::max(app.config.limits.max_body_bytes))
         .with_state(app)
 }

@@ -47,6 +47,7 @@ async fn errors_have_stable_codes() -> Result<()> {
         ),
         ("GET", "/api/nothing-here", None, None, 404, "not_found"),
         ("DELETE", "/api/games", None, None, 405, "method_not_allowed"),
+        ("POST", "/ws", None, None, 405, "method_not_allowed"),
         ("GET", "/api/matches/nope/events?from=5", None, None, 404, "unknown_match"),
         ("POST", "/api/auth/guest", None, Some(json!({"name": ""})), 400, "bad_name"),
         ("GET", "/api/matches?status=sideways", None, None, 400, "bad_request"),

@@ -278,28 +278,54 @@ async fn a_bot_resumes_its_seat_after_a_restart() -> Result<()> {
 }
 
 #[tokio::test]
-async fn a_refused_join_is_not_a_join() -> Result<()> {
+async fn a_refused_join_is_not_a_join_even_when_a_move_follows_at_once() -> Result<()> {
     let instance = Instance::memory().await?;
+    let (id, a, _b) = instance.http.dots_match(2, 2).await?;
     let eve = instance.http.guest("eve").await?;
     let mut client = WsClient::connect(&instance.ws_url(), &eve.token).await?;
-    client
-        .send(&protocol::v1::ClientMsg::Join(protocol::v1::Join {
-            match_id: "mnothing".into(),
-            role: Role::Spectator,
-            from_seq: None,
-        }))
-        .await?;
-    let code = client
-        .until(|m| if let ServerMsg::Error(e) = m { Some(e.code.clone()) } else { None })
-        .await?;
-    assert_eq!(code, "unknown_match");
-    // The refusal detaches asynchronously; a move sent after it must be "not_joined".
-    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let join = |match_id: &str, role, from_seq| {
+        protocol::v1::ClientMsg::Join(protocol::v1::Join {
+            match_id: match_id.into(),
+            role,
+            from_seq,
+        })
+    };
+    // Unknown match, then a move straight after: both answered, nothing applied.
+    client.send(&join("mnothing", Role::Spectator, None)).await?;
     client.play("mnothing", 1, edge("h", 0, 0)).await?;
-    let code = client
+    let mut codes = Vec::new();
+    while codes.len() < 2 {
+        match client.recv().await? {
+            ServerMsg::Error(e) => codes.push(e.code),
+            ServerMsg::Verdict(v) => codes.push(match v.result {
+                VerdictResult::Rejected(b) => b.code,
+                VerdictResult::Accepted { .. } => "accepted".into(),
+            }),
+            _ => {}
+        }
+    }
+    // The move is answered either way: by the room (no such match) or, if the refusal reached
+    // the session first, by the session (not joined).
+    assert_eq!(codes[0], "unknown_match");
+    assert!(codes[1] == "unknown_match" || codes[1] == "not_joined", "{codes:?}");
+    // A seated player's refused join (a cursor past the head), a move at once, then a good join.
+    let mut ada = WsClient::connect(&instance.ws_url(), &a.token).await?;
+    ada.send(&join(&id, Role::Player, Some(99))).await?;
+    ada.play(&id, 1, edge("h", 0, 0)).await?;
+    let refused = ada
         .until(|m| if let ServerMsg::Error(e) = m { Some(e.code.clone()) } else { None })
         .await?;
-    assert_eq!(code, "not_joined");
+    assert_eq!(refused, "bad_cursor");
+    let verdict = ada.verdict(1).await?;
+    assert!(
+        matches!(&verdict, VerdictResult::Rejected(b) if b.code == "not_joined"),
+        "{verdict:?}"
+    );
+    ada.join(&id, Role::Player, Some(0)).await?;
+    // The later join holds: moves work and events arrive.
+    ada.play(&id, 2, edge("h", 0, 0)).await?;
+    assert!(matches!(ada.verdict(2).await?, VerdictResult::Accepted { seq: 3 }));
+    assert_eq!(ada.last_seq(), Some(3));
     instance.server.shutdown().await;
     Ok(())
 }

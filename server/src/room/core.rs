@@ -234,6 +234,8 @@ pub enum Output {
 #[derive(Debug, Clone)]
 struct Subscriber {
     viewer: Viewer,
+    /// A person (not a server-side bot): only people keep a room loaded and its clock running.
+    human: bool,
 }
 
 /// An append in flight and what waits on it.
@@ -278,18 +280,35 @@ pub struct Room {
 
 impl Room {
     /// A new match: queues the append of its creation record.
+    ///
+    /// Bot seats are taken in the same append as the creation, so a match never exists
+    /// without the bots it was created with.
     pub fn create(
         match_id: String,
         created: Record,
+        bots: Vec<(Seat, PlayerRef, BotSpec)>,
         settings: RoomSettings,
         now_ms: u64,
         request: Option<RequestId>,
     ) -> Result<Room, crate::replay::ReplayError> {
         let m = MatchState::create(&created)?;
         let mut room = Room::new(match_id, m, None, settings, now_ms);
-        let event = room.event(0, EventBody::Created(room.m.created.clone()));
+        let mut events = vec![room.event(0, EventBody::Created(room.m.created.clone()))];
+        let mut records = vec![created.encode()];
+        for (seat, player, spec) in bots {
+            let record = Record::Seated {
+                seat,
+                player_id: player.player_id,
+                name: player.name,
+                bot: Some(spec),
+            };
+            let seq = room.m.head + 1;
+            let body = room.m.apply(seq, &record)?;
+            events.push(room.event(seq, body));
+            records.push(record.encode());
+        }
         let replies = request.map(|r| (r, Reply::Created(Ok(())))).into_iter().collect();
-        room.push_append(0, vec![created.encode()], vec![event], Vec::new(), replies);
+        room.push_append(0, records, events, Vec::new(), replies);
         Ok(room)
     }
 
@@ -391,7 +410,7 @@ impl Room {
             Input::AppendDone { first_seq, result } => self.handle_append_done(first_seq, result),
             Input::Timer => self.handle_timer(),
         }
-        if !self.subscribers.is_empty() || !self.pending.is_empty() {
+        if self.watched() || !self.pending.is_empty() {
             self.idle_since_ms = self.now_ms;
         }
     }
@@ -407,7 +426,7 @@ impl Room {
             return None;
         }
         let mut deadline = None;
-        if self.subscribers.is_empty() && self.pending.is_empty() {
+        if !self.watched() && self.pending.is_empty() {
             deadline = Some(self.idle_since_ms + self.settings.idle_unload_ms);
         }
         if let Some(clock) = self.clock_deadline() {
@@ -421,7 +440,7 @@ impl Room {
     /// The clock runs only while someone is connected: an abandoned match neither ticks
     /// forever nor stays loaded, and its clock restarts when the room reloads.
     fn clock_deadline(&self) -> Option<u64> {
-        let unwatched = self.subscribers.is_empty();
+        let unwatched = !self.watched();
         if unwatched || self.m.state.status().is_over() || self.m.seats.iter().any(Option::is_none)
         {
             return None;
@@ -486,7 +505,7 @@ impl Room {
         match from_seq {
             Some(from) if from <= head + 1 => {
                 self.outputs.push_back(Output::Send { conn, msg: ServerMsg::Joined(joined) });
-                self.subscribers.insert(conn, Subscriber { viewer });
+                self.subscribe(conn, viewer, &player.player_id);
                 self.catch_up(conn, from, head);
                 return;
             }
@@ -504,7 +523,7 @@ impl Room {
                 self.send_snapshot(conn, viewer, head);
             }
         }
-        self.subscribers.insert(conn, Subscriber { viewer });
+        self.subscribe(conn, viewer, &player.player_id);
         let caught_up = CaughtUp { match_id: self.match_id.clone(), seq: head };
         self.outputs.push_back(Output::Send { conn, msg: ServerMsg::CaughtUp(caught_up) });
     }
@@ -524,6 +543,22 @@ impl Room {
             .collect();
         msgs.push(ServerMsg::CaughtUp(CaughtUp { match_id: self.match_id.clone(), seq: head }));
         self.outputs.push_back(Output::SendBatch { conn, msgs });
+    }
+
+    /// Whether a person is connected.
+    fn watched(&self) -> bool {
+        self.subscribers.values().any(|s| s.human)
+    }
+
+    /// Subscribes a connection; the first person to arrive restarts the game clock, which does
+    /// not run while nobody watches.
+    fn subscribe(&mut self, conn: ConnId, viewer: Viewer, player_id: &str) {
+        let bot =
+            self.m.seats.iter().flatten().any(|h| h.player_id == player_id && h.bot.is_some());
+        if !bot && !self.watched() {
+            self.clock_since_ms = self.now_ms;
+        }
+        self.subscribers.insert(conn, Subscriber { viewer, human: !bot });
     }
 
     /// Refuses a join: the error, then detach (the session must not count it as joined).
@@ -695,7 +730,7 @@ impl Room {
         {
             self.tick();
         }
-        let idle = self.subscribers.is_empty() && self.pending.is_empty();
+        let idle = !self.watched() && self.pending.is_empty();
         if idle && self.now_ms >= self.idle_since_ms + self.settings.idle_unload_ms {
             self.outputs.push_back(Output::Stop { reason: "idle" });
         }

@@ -15,7 +15,7 @@ use protocol::v1::{ErrorMsg, ServerMsg};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{Instrument, info_span, warn};
 
-use super::core::{ConnId, Input, Output, Reply, RequestId, Room};
+use super::core::{Client, ConnId, Input, Output, Reply, RequestId, Room};
 use crate::replay::replay;
 use crate::rooms::RoomContext;
 use crate::storage::{AppendError, AppendTicket, read_all};
@@ -29,8 +29,9 @@ pub enum Outgoing {
     /// catch-up cannot overflow the outbox of a reader that keeps up.
     Batch(Vec<Bytes>, Encoding),
     /// The connection is no longer subscribed to this match (a refused join, a failed
-    /// catch-up, a room that stopped): the session forgets it.
-    Detached(String),
+    /// catch-up, a room that stopped): the session forgets it if `generation` is still its
+    /// latest join of the match.
+    Detached(String, u64),
 }
 
 impl Outgoing {
@@ -39,7 +40,7 @@ impl Outgoing {
         match self {
             Outgoing::Frame(bytes, _) => std::slice::from_ref(bytes),
             Outgoing::Batch(frames, _) => frames,
-            Outgoing::Detached(_) => &[],
+            Outgoing::Detached(..) => &[],
         }
     }
 }
@@ -53,6 +54,9 @@ pub struct ConnSink {
     pub encoding: Encoding,
     /// Cancelled (with a reason set first) to make the connection close.
     pub kick: Arc<Kick>,
+    /// Which join of this connection to this match the sink belongs to, echoed in
+    /// `Detached`, so that a refusal of an earlier join cannot undo a later one.
+    pub generation: u64,
 }
 
 /// A request to close a connection, with its reason.
@@ -83,6 +87,14 @@ pub enum RoomMsg {
         /// The join.
         input: Input,
         /// Where to send.
+        sink: ConnSink,
+    },
+    /// A move from a connection, with the way back to it: a connection that is not subscribed
+    /// here (its join was refused, say) is answered `not_joined` by the driver itself.
+    Move {
+        /// The move (`Input::Move` from `Client::Conn`).
+        input: Input,
+        /// Where to answer.
         sink: ConnSink,
     },
     /// Any other input from a connection.
@@ -154,11 +166,8 @@ pub async fn run(
                 Vec::new()
             }
         };
-        ctx.rooms.forget(&match_id);
         // Messages that arrived as the room stopped go to its successor, loaded from the log.
-        for msg in leftovers {
-            let _ = ctx.send(&match_id, msg).await;
-        }
+        ctx.succeed(&match_id, leftovers);
         ctx.metrics.rooms_live.dec();
     }
     .instrument(span)
@@ -240,8 +249,25 @@ impl Driver {
                     self.send_error(conn, "unknown_match", "no such match");
                     self.detach(conn);
                 }
+                RoomMsg::Move { input: Input::Move { move_id, .. }, sink } => {
+                    let body = protocol::v1::ErrorBody {
+                        code: "unknown_match".into(),
+                        message: "no such match".into(),
+                    };
+                    let verdict = protocol::v1::Verdict {
+                        match_id: self.match_id.clone(),
+                        move_id,
+                        result: protocol::v1::VerdictResult::Rejected(body),
+                    };
+                    let frame =
+                        Bytes::from(protocol::encode(&ServerMsg::Verdict(verdict), sink.encoding));
+                    let _ = sink.outbox.try_send(Outgoing::Frame(frame, sink.encoding));
+                }
                 // Dropping the reply tells the request the match is unknown.
-                RoomMsg::Request { .. } | RoomMsg::Join { .. } | RoomMsg::Input(_) => {}
+                RoomMsg::Request { .. }
+                | RoomMsg::Join { .. }
+                | RoomMsg::Move { .. }
+                | RoomMsg::Input(_) => {}
             }
         }
     }
@@ -255,7 +281,10 @@ impl Driver {
             let deadline = room.poll_timeout().map(|ms| self.started + Duration::from_millis(ms));
             let input = tokio::select! {
                 msg = inbox.recv() => match msg {
-                    Some(msg) => self.accept(msg),
+                                        Some(msg) => match self.accept(msg) {
+                        Some(input) => input,
+                        None => continue,
+                    },
                     None => break,
                 },
                 Some((first_seq, result)) = self.appends.next() => Input::AppendDone { first_seq, result },
@@ -280,12 +309,36 @@ impl Driver {
         leftovers
     }
 
-    /// Turns an inbox message into an input, registering sinks and request ids.
-    fn accept(&mut self, msg: RoomMsg) -> Input {
-        match msg {
+    /// Turns an inbox message into an input, registering sinks and request ids; `None` when
+    /// the driver answered it itself.
+    fn accept(&mut self, msg: RoomMsg) -> Option<Input> {
+        Some(match msg {
             RoomMsg::Join { input, sink } => {
                 if let Input::Join { conn, .. } = &input {
                     self.conns.insert(*conn, sink);
+                }
+                input
+            }
+            RoomMsg::Move { input, sink } => {
+                let Input::Move { from: Client::Conn(conn), move_id, .. } = &input else {
+                    return Some(input);
+                };
+                if !self.conns.contains_key(conn) {
+                    let body = protocol::v1::ErrorBody {
+                        code: "not_joined".into(),
+                        message: "join the match before moving".into(),
+                    };
+                    let verdict = protocol::v1::Verdict {
+                        match_id: self.match_id.clone(),
+                        move_id: *move_id,
+                        result: protocol::v1::VerdictResult::Rejected(body),
+                    };
+                    let frame =
+                        Bytes::from(protocol::encode(&ServerMsg::Verdict(verdict), sink.encoding));
+                    if sink.outbox.try_send(Outgoing::Frame(frame, sink.encoding)).is_err() {
+                        sink.kick.close(1008, "too slow: outbox full; reconnect with from_seq");
+                    }
+                    return None;
                 }
                 input
             }
@@ -301,7 +354,7 @@ impl Driver {
                 self.requests.insert(id, reply);
                 make(id)
             }
-        }
+        })
     }
 
     /// Carries out every pending output; false when the room must stop.
@@ -378,7 +431,10 @@ impl Driver {
     /// Forgets a connection's sink and tells its session it is no longer subscribed here.
     fn detach(&mut self, conn: ConnId) {
         if let Some(sink) = self.conns.remove(&conn)
-            && sink.outbox.try_send(Outgoing::Detached(self.match_id.clone())).is_err()
+            && sink
+                .outbox
+                .try_send(Outgoing::Detached(self.match_id.clone(), sink.generation))
+                .is_err()
         {
             sink.kick.close(1008, "too slow: outbox full; reconnect with from_seq");
         }
@@ -526,7 +582,15 @@ mod tests {
 
     fn sink(capacity: usize) -> (ConnSink, mpsc::Receiver<Outgoing>) {
         let (outbox, frames) = mpsc::channel(capacity);
-        (ConnSink { outbox, encoding: Encoding::MsgPack, kick: Arc::new(Kick::default()) }, frames)
+        (
+            ConnSink {
+                outbox,
+                encoding: Encoding::MsgPack,
+                kick: Arc::new(Kick::default()),
+                generation: 1,
+            },
+            frames,
+        )
     }
 
     fn player(id: &str) -> PlayerRef {
@@ -549,7 +613,7 @@ mod tests {
     #[tokio::test]
     async fn a_reader_that_does_not_read_is_closed_and_the_room_goes_on() {
         let ctx = context(Arc::new(MemoryLog::new()));
-        let id = ctx.create("m1".into(), created(), 0).await.expect("created");
+        let id = ctx.create("m1".into(), created(), Vec::new(), 0).await.expect("created");
         let (slow, _never_read) = sink(2);
         let kick = slow.kick.clone();
         let join =
@@ -596,7 +660,7 @@ mod tests {
         let ctx = context(Arc::new(StuckLog::default()));
         let creating = {
             let ctx = ctx.clone();
-            tokio::spawn(async move { ctx.create("m1".into(), created(), 0).await })
+            tokio::spawn(async move { ctx.create("m1".into(), created(), Vec::new(), 0).await })
         };
         while ctx.rooms.loaded() == 0 {
             tokio::task::yield_now().await;
@@ -621,7 +685,7 @@ mod tests {
                     codes.push(e.code);
                 }
             }
-            if matches!(frame, Outgoing::Detached(_)) {
+            if matches!(frame, Outgoing::Detached(..)) {
                 break;
             }
         }
@@ -633,6 +697,6 @@ mod tests {
         );
         // The process and the registry go on: another room works.
         let other = context(Arc::new(MemoryLog::new()));
-        assert!(other.create("m2".into(), created(), 0).await.is_ok());
+        assert!(other.create("m2".into(), created(), Vec::new(), 0).await.is_ok());
     }
 }

@@ -13,7 +13,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use protocol::v1::{ClientMsg, ErrorMsg, Join, ServerMsg, VERSION, Welcome};
+use protocol::v1::{
+    ClientMsg, ErrorBody, ErrorMsg, Join, ServerMsg, VERSION, Verdict, VerdictResult, Welcome,
+};
 use protocol::{DecodeError, Encoding};
 use tokio::sync::mpsc;
 use tracing::{Instrument, debug, info_span};
@@ -129,7 +131,10 @@ struct Session {
     app: Arc<App>,
     conn: ConnId,
     claims: Option<Claims>,
-    joined: HashMap<String, ()>,
+    /// Matches joined, each with the generation of its latest join.
+    joined: HashMap<String, u64>,
+    /// Generations of joins, counting up.
+    joins: u64,
     outbox: mpsc::Sender<Outgoing>,
     kick: Arc<Kick>,
     limiter: DefaultDirectRateLimiter,
@@ -166,6 +171,7 @@ pub async fn run_session<S, R>(
         conn,
         claims,
         joined: HashMap::new(),
+        joins: 0,
         outbox,
         kick: Arc::new(Kick::default()),
         limiter: RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)),
@@ -282,8 +288,10 @@ impl Session {
                 }
                 true
             }
-            Outgoing::Detached(match_id) => {
-                self.joined.remove(&match_id);
+            Outgoing::Detached(match_id, generation) => {
+                if self.joined.get(&match_id) == Some(&generation) {
+                    self.joined.remove(&match_id);
+                }
                 true
             }
         }
@@ -386,11 +394,17 @@ impl Session {
             ClientMsg::Join(join) => Ok(self.join(join, &claims, encoding).await),
             ClientMsg::Move(mv) => {
                 if !self.joined.contains_key(&mv.match_id) {
-                    return Ok(Some(error(
-                        "not_joined",
-                        "join the match before moving",
-                        Some(mv.match_id),
-                    )));
+                    // Every move gets a verdict, wherever it is refused.
+                    let body = ErrorBody {
+                        code: "not_joined".into(),
+                        message: "join the match before moving".into(),
+                    };
+                    let result = VerdictResult::Rejected(body);
+                    return Ok(Some(ServerMsg::Verdict(Verdict {
+                        match_id: mv.match_id,
+                        move_id: mv.move_id,
+                        result,
+                    })));
                 }
                 let mut bytes = Vec::new();
                 // Writing a decoded value back to a Vec cannot fail.
@@ -401,7 +415,8 @@ impl Session {
                     move_id: mv.move_id,
                     mv: bytes,
                 };
-                Ok(self.to_room(&mv.match_id, RoomMsg::Input(input)).await)
+                let sink = self.sink(encoding, 0);
+                Ok(self.to_room(&mv.match_id, RoomMsg::Move { input, sink }).await)
             }
             ClientMsg::Leave(leave) => {
                 if self.joined.remove(&leave.match_id).is_some() {
@@ -427,12 +442,17 @@ impl Session {
                 Some(join.match_id),
             ));
         }
-        self.joined.insert(join.match_id.clone(), ());
+        self.joins += 1;
+        self.joined.insert(join.match_id.clone(), self.joins);
         let player = PlayerRef { player_id: claims.sub.clone(), name: claims.name.clone() };
         let input =
             Input::Join { conn: self.conn, player, role: join.role, from_seq: join.from_seq };
-        let sink = ConnSink { outbox: self.outbox.clone(), encoding, kick: self.kick.clone() };
+        let sink = self.sink(encoding, self.joins);
         self.to_room(&join.match_id, RoomMsg::Join { input, sink }).await
+    }
+
+    fn sink(&self, encoding: Encoding, generation: u64) -> ConnSink {
+        ConnSink { outbox: self.outbox.clone(), encoding, kick: self.kick.clone(), generation }
     }
 
     async fn to_room(&self, match_id: &str, msg: RoomMsg) -> Option<ServerMsg> {
@@ -443,7 +463,7 @@ impl Session {
     }
 
     async fn leave_all(&mut self) {
-        for (match_id, ()) in std::mem::take(&mut self.joined) {
+        for match_id in std::mem::take(&mut self.joined).into_keys() {
             let _ = self
                 .app
                 .rooms

@@ -50,8 +50,8 @@ impl Harness {
             seats: 2,
             created_at_ms: 5,
         };
-        let room =
-            Room::create("m1".into(), created, settings, 0, Some(100)).expect("valid creation");
+        let room = Room::create("m1".into(), created, Vec::new(), settings, 0, Some(100))
+            .expect("valid creation");
         let mut h = Harness {
             room,
             now: 0,
