@@ -48,8 +48,8 @@ fn serve(config: Config) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     runtime.block_on(async move {
         let server = Server::start(config).await.context("starting the server")?;
-        let resumed = server.resume_unfinished().await;
-        tracing::info!(resumed, addr = %server.addr(), "ready");
+        // Unfinished matches need no warming: a room loads from the log on its first use.
+        tracing::info!(addr = %server.addr(), "ready");
         wait_for_signal().await?;
         tracing::info!("shutting down");
         server.shutdown().await;

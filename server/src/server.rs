@@ -112,22 +112,6 @@ impl Server {
         &self.app
     }
 
-    /// Resumes every unfinished match from the log (so timers run and rooms are warm).
-    pub async fn resume_unfinished(&self) -> usize {
-        let log = self.app.log.clone();
-        let ids = tokio::task::spawn_blocking(move || log.unfinished())
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default();
-        for id in &ids {
-            // Sending a no-op loads the room; Leave of an unknown connection changes nothing.
-            let msg = crate::room::task::RoomMsg::Input(crate::room::Input::Leave { conn: 0 });
-            let _ = self.app.rooms.send(id, msg).await;
-        }
-        ids.len()
-    }
-
     /// Stops gracefully: no new connections, sockets closed with a reason, appends finished,
     /// the log closed.
     pub async fn shutdown(self) {

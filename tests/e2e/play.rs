@@ -265,7 +265,6 @@ async fn a_bot_resumes_its_seat_after_a_restart() -> Result<()> {
     drop(human);
     instance.server.shutdown().await;
     let instance = Instance::with(config).await?;
-    instance.server.resume_unfinished().await;
     let mut human = WsClient::connect(&instance.ws_url(), &ada.token).await?;
     human.join(&id, Role::Player, Some(0)).await?;
     play_against_bot(&mut human, &id, 100).await?;
