@@ -157,28 +157,26 @@ impl RoomContext {
         }
     }
 
-    /// Replaces a stopped room with a successor loaded from the log, queueing what was left in
-    /// the old room's inbox first, under the registry lock, so that nothing sent later can
-    /// overtake it. Without leftovers the room is simply forgotten.
-    pub fn succeed(self: &Arc<Self>, match_id: &str, leftovers: Vec<RoomMsg>) {
-        if leftovers.is_empty() || self.rooms.closing.load(Ordering::Acquire) {
-            self.rooms.forget(match_id);
-            return;
-        }
+    /// Hands a stopped room's inbox over: under the registry lock it is closed and drained,
+    /// and what it held is queued into a successor (loaded from the log) before the successor
+    /// is visible to anyone, so nothing sent later overtakes it and nothing is dropped. Without
+    /// leftovers the room is simply forgotten.
+    pub fn succeed(self: &Arc<Self>, match_id: &str, mut inbox: mpsc::Receiver<RoomMsg>) {
         let mut map = self.rooms.lock();
-        if map.get(match_id).is_some_and(|tx| !tx.is_closed()) {
-            // Someone already started a successor: its inbox is FIFO, so append to it.
-            let inbox = map.get(match_id).cloned();
-            drop(map);
-            for msg in leftovers {
-                if let Some(inbox) = &inbox {
-                    let _ = inbox.try_send(msg);
-                }
+        inbox.close();
+        let mut leftovers = Vec::new();
+        while let Ok(msg) = inbox.try_recv() {
+            leftovers.push(msg);
+        }
+        if leftovers.is_empty() || self.rooms.closing.load(Ordering::Acquire) {
+            if map.get(match_id).is_some_and(mpsc::Sender::is_closed) {
+                map.remove(match_id);
             }
             return;
         }
         let (tx, rx) = mpsc::channel(INBOX.max(leftovers.len()));
         for msg in leftovers {
+            // The channel was sized to hold them all.
             let _ = tx.try_send(msg);
         }
         map.insert(match_id.to_string(), tx);

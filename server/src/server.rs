@@ -29,6 +29,9 @@ use crate::room::RoomSettings;
 use crate::rooms::{RoomContext, Rooms};
 use crate::storage::{EventLog, MemoryLog, SharedLog, SqliteLog};
 
+/// How long shutdown waits for connections to close before going on.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
+
 /// Why a server did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -118,7 +121,11 @@ impl Server {
         self.app.shutdown.cancel();
         let _ = self.accept.await;
         self.app.connections.close();
-        self.app.connections.wait().await;
+        // Sessions close within their write timeout; a bound here keeps a stuck peer from
+        // holding shutdown hostage even so.
+        if tokio::time::timeout(SHUTDOWN_GRACE, self.app.connections.wait()).await.is_err() {
+            warn!("connections still open after the grace period; closing regardless");
+        }
         self.app.rooms.shutdown().await;
         let log = self.app.log.clone();
         let _ = tokio::task::spawn_blocking(move || log.close()).await;

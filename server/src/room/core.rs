@@ -248,8 +248,9 @@ struct Pending {
     verdicts: Vec<(Client, Seat, MoveId, u64)>,
     /// HTTP requests to answer once durable.
     replies: Vec<(RequestId, Reply)>,
-    /// Bots to start once durable.
-    bots: Vec<Seat>,
+    /// Seats taken by this append (their bots start, and their holders are answered, once
+    /// it is durable).
+    seated: Vec<Seat>,
 }
 
 /// One match's room.
@@ -262,7 +263,7 @@ pub struct Room {
     subscribers: BTreeMap<ConnId, Subscriber>,
     /// Joins that asked for a snapshot while appends were in flight (the in-memory state is
     /// ahead of the durable one then); served when the room is idle again.
-    deferred_joins: Vec<(ConnId, PlayerRef, Role)>,
+    deferred_joins: Vec<(ConnId, PlayerRef, Role, Option<u64>)>,
     history: VecDeque<Event>,
     pending: VecDeque<Pending>,
     verdicts: HashMap<(Seat, MoveId), VerdictResult>,
@@ -399,7 +400,7 @@ impl Room {
             }
             Input::Leave { conn } => {
                 self.subscribers.remove(&conn);
-                self.deferred_joins.retain(|(c, _, _)| *c != conn);
+                self.deferred_joins.retain(|d| d.0 != conn);
             }
             Input::Move { from, player_id, move_id, mv } => {
                 self.handle_move(from, &player_id, move_id, &mv)
@@ -483,9 +484,11 @@ impl Room {
             );
             return;
         }
-        let Some(head) = self.durable else {
-            // The creation record is still in flight; treat it like a snapshot join.
-            self.deferred_joins.push((conn, player, role));
+        let seat_in_flight =
+            seat.is_some_and(|s| self.pending.iter().any(|p| p.seated.contains(&s)));
+        let Some(head) = self.durable.filter(|_| !seat_in_flight) else {
+            // The creation or this player's seat is still in flight: answer once it is durable.
+            self.deferred_joins.push((conn, player, role, from_seq));
             return;
         };
         let viewer = match (role, seat) {
@@ -515,7 +518,7 @@ impl Room {
                 return;
             }
             None if !self.pending.is_empty() => {
-                self.deferred_joins.push((conn, player, role));
+                self.deferred_joins.push((conn, player, role, None));
                 return;
             }
             None => {
@@ -584,8 +587,8 @@ impl Room {
         if !self.pending.is_empty() {
             return;
         }
-        for (conn, player, role) in std::mem::take(&mut self.deferred_joins) {
-            self.handle_join(conn, player, role, None);
+        for (conn, player, role, from_seq) in std::mem::take(&mut self.deferred_joins) {
+            self.handle_join(conn, player, role, from_seq);
         }
     }
 
@@ -599,7 +602,12 @@ impl Room {
         bot: Option<BotSpec>,
     ) {
         if let Some(seat) = self.m.seat_of(&player.player_id) {
-            self.outputs.push_back(Output::Reply { request, reply: Reply::Seat(Ok(seat)) });
+            // Held already; if its record is still in flight, answer when it is durable.
+            let reply = Reply::Seat(Ok(seat));
+            match self.pending.iter_mut().find(|p| p.seated.contains(&seat)) {
+                Some(pending) => pending.replies.push((request, reply)),
+                None => self.outputs.push_back(Output::Reply { request, reply }),
+            }
             return;
         }
         if self.m.state.status().is_over() {
@@ -771,14 +779,14 @@ impl Room {
     ) {
         let summary = self.summary();
         let append = Append { match_id: self.match_id.clone(), first_seq, records, summary };
-        let bots = events
+        let seated = events
             .iter()
             .filter_map(|e| match &e.body {
                 Some(EventBody::Seated(s)) => Some(s.seat),
                 _ => None,
             })
             .collect();
-        self.pending.push_back(Pending { first_seq, events, verdicts, replies, bots });
+        self.pending.push_back(Pending { first_seq, events, verdicts, replies, seated });
         self.outputs.push_back(Output::Append(append));
     }
 
@@ -802,7 +810,7 @@ impl Room {
         for (request, reply) in done.replies {
             self.outputs.push_back(Output::Reply { request, reply });
         }
-        self.start_bots(&done.bots);
+        self.start_bots(&done.seated);
         self.serve_deferred_joins();
     }
 

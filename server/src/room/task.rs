@@ -159,15 +159,18 @@ pub async fn run(
             }
             Start::Load => driver.load().await,
         };
-        let leftovers = match room {
-            Some(room) => driver.drive(room, inbox).await,
+        match room {
+            Some(room) => {
+                let inbox = driver.drive(room, inbox).await;
+                // Messages that arrived as the room stopped go to its successor, loaded from
+                // the log, ahead of anything sent later.
+                ctx.succeed(&match_id, inbox);
+            }
             None => {
                 driver.refuse_all(inbox).await;
-                Vec::new()
+                ctx.rooms.forget(&match_id);
             }
-        };
-        // Messages that arrived as the room stopped go to its successor, loaded from the log.
-        ctx.succeed(&match_id, leftovers);
+        }
         ctx.metrics.rooms_live.dec();
     }
     .instrument(span)
@@ -272,8 +275,12 @@ impl Driver {
         }
     }
 
-    /// Runs the room until it stops; returns what was still queued for it.
-    async fn drive(&mut self, mut room: Room, mut inbox: mpsc::Receiver<RoomMsg>) -> Vec<RoomMsg> {
+    /// Runs the room until it stops; returns its inbox, still open, for the handover.
+    async fn drive(
+        &mut self,
+        mut room: Room,
+        mut inbox: mpsc::Receiver<RoomMsg>,
+    ) -> mpsc::Receiver<RoomMsg> {
         loop {
             if !self.execute(&mut room).await {
                 break;
@@ -299,14 +306,11 @@ impl Driver {
                 break;
             }
         }
-        inbox.close();
-        // Wait for appends in flight so that shutdown never abandons one half-acknowledged.
+        // Let appends in flight land before anyone else loads this match from the log, so
+        // two rooms never run for one match. The inbox stays open meanwhile: what arrives is
+        // handed to the successor in order.
         while self.appends.next().await.is_some() {}
-        let mut leftovers = Vec::new();
-        while let Some(msg) = inbox.recv().await {
-            leftovers.push(msg);
-        }
-        leftovers
+        inbox
     }
 
     /// Turns an inbox message into an input, registering sinks and request ids; `None` when

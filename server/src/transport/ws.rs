@@ -146,6 +146,21 @@ struct Session {
 enum Next {
     Continue,
     Close(u16, String),
+    /// The peer stopped reading: drop the connection without a closing handshake.
+    Gone,
+}
+
+/// How long one socket write may take. A peer that stops reading fills its socket buffer and
+/// then blocks our writes; without a deadline its session could never notice its idle
+/// timeout, a kick or shutdown.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long the closing handshake may take.
+const CLOSE_HANDSHAKE: Duration = Duration::from_secs(2);
+
+/// Runs a socket write under [`WRITE_TIMEOUT`]; false if it failed or timed out.
+async fn write<E>(op: impl std::future::Future<Output = Result<(), E>>) -> bool {
+    matches!(tokio::time::timeout(WRITE_TIMEOUT, op).await, Ok(Ok(())))
 }
 
 /// Runs a session until the client leaves, misbehaves, idles out or the server shuts down.
@@ -179,7 +194,7 @@ pub async fn run_session<S, R>(
     };
     if let Some(claims) = &session.claims {
         let welcome = welcome(claims, &limits);
-        let _ = sink.send(frame(&welcome, Encoding::MsgPack)).await;
+        let _ = write(sink.send(frame(&welcome, Encoding::MsgPack))).await;
     }
     let idle = Duration::from_millis(limits.idle_timeout_ms.max(3));
     let auth_deadline =
@@ -201,7 +216,7 @@ pub async fn run_session<S, R>(
                     let Ok(next) = outgoing.try_recv() else { break };
                     ok = ok && session.feed(&mut sink, next).await;
                 }
-                if !ok || sink.flush().await.is_err() {
+                                if !ok || !write(sink.flush()).await {
                     break None;
                 }
             }
@@ -213,7 +228,7 @@ pub async fn run_session<S, R>(
                 if last_heard.elapsed() > idle {
                     break Some((close::GOING_AWAY, "idle timeout".to_string()));
                 }
-                if sink.send(Message::Ping(Vec::new().into())).await.is_err() {
+                                if !write(sink.send(Message::Ping(Vec::new().into()))).await {
                     break None;
                 }
             }
@@ -228,25 +243,31 @@ pub async fn run_session<S, R>(
                 Some(Ok(message)) => match session.handle_message(message, &mut sink).await {
                     Next::Continue => {}
                     Next::Close(code, reason) => break Some((code, reason)),
+                    Next::Gone => break None,
                 },
             },
         }
     };
+    // A peer that stopped reading (close is None after a failed write) is simply dropped:
+    // trying to close it politely would block on the same full socket.
     if let Some((code, reason)) = close {
         debug!(code, %reason, "closing");
-        let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
-        // The closing handshake: read until the peer's Close. Dropping a socket with unread
-        // input makes TCP reset it, and the peer would lose our close frame and its reason.
-        let drain = async {
+        let handshake = async {
+            let frame = Message::Close(Some(CloseFrame { code, reason: reason.into() }));
+            if sink.send(frame).await.is_err() {
+                return;
+            }
+            // Read until the peer's Close: dropping a socket with unread input makes TCP
+            // reset it, and the peer would lose our close frame and its reason.
             while let Some(Ok(message)) = stream.next().await {
                 if matches!(message, Message::Close(_)) {
                     break;
                 }
             }
+            let _ = sink.close().await;
         };
-        let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
+        let _ = tokio::time::timeout(CLOSE_HANDSHAKE, handshake).await;
     }
-    let _ = sink.close().await;
     session.leave_all().await;
     app.metrics.connections.dec();
 }
@@ -279,10 +300,10 @@ impl Session {
     /// Writes (without flushing) what a room queued; false if the socket failed.
     async fn feed<S: Sink<Message> + Unpin>(&mut self, sink: &mut S, outgoing: Outgoing) -> bool {
         match outgoing {
-            Outgoing::Frame(bytes, encoding) => sink.feed(raw_frame(bytes, encoding)).await.is_ok(),
+            Outgoing::Frame(bytes, encoding) => write(sink.feed(raw_frame(bytes, encoding))).await,
             Outgoing::Batch(frames, encoding) => {
                 for bytes in frames {
-                    if sink.feed(raw_frame(bytes, encoding)).await.is_err() {
+                    if !write(sink.feed(raw_frame(bytes, encoding))).await {
                         return false;
                     }
                 }
@@ -322,7 +343,9 @@ impl Session {
                     ),
                     None,
                 );
-                let _ = sink.send(frame(&msg, encoding)).await;
+                if !write(sink.send(frame(&msg, encoding))).await {
+                    return Next::Gone;
+                }
             }
             return Next::Continue;
         }
@@ -330,19 +353,25 @@ impl Session {
         let msg = match decode_limited(bytes, encoding, self.app.config.limits.max_frame_bytes) {
             Ok(msg) => msg,
             Err(e) => {
-                let _ = sink.send(frame(&error(e.code(), e.to_string(), None), encoding)).await;
+                if !write(sink.send(frame(&error(e.code(), e.to_string(), None), encoding))).await {
+                    return Next::Gone;
+                }
                 return Next::Continue;
             }
         };
         let reply = self.handle_client_msg(msg, encoding).await;
         match reply {
             Ok(Some(reply)) => {
-                let _ = sink.send(frame(&reply, encoding)).await;
+                if !write(sink.send(frame(&reply, encoding))).await {
+                    return Next::Gone;
+                }
                 Next::Continue
             }
             Ok(None) => Next::Continue,
             Err((code, reason, msg)) => {
-                let _ = sink.send(frame(&msg, encoding)).await;
+                if !write(sink.send(frame(&msg, encoding))).await {
+                    return Next::Gone;
+                }
                 Next::Close(code, reason)
             }
         }
@@ -442,13 +471,25 @@ impl Session {
                 Some(join.match_id),
             ));
         }
+        // A catch-up is one outbox entry however long: a client that asks for more while it
+        // has not read what it was sent could make us hold many histories for it.
+        if self.outbox.capacity() < self.outbox.max_capacity() / 2 {
+            let message = "read what you were sent before joining again";
+            return Some(error("slow_down", message, Some(join.match_id)));
+        }
         self.joins += 1;
-        self.joined.insert(join.match_id.clone(), self.joins);
+        let generation = self.joins;
+        self.joined.insert(join.match_id.clone(), generation);
         let player = PlayerRef { player_id: claims.sub.clone(), name: claims.name.clone() };
         let input =
             Input::Join { conn: self.conn, player, role: join.role, from_seq: join.from_seq };
-        let sink = self.sink(encoding, self.joins);
-        self.to_room(&join.match_id, RoomMsg::Join { input, sink }).await
+        let sink = self.sink(encoding, generation);
+        let refused = self.to_room(&join.match_id, RoomMsg::Join { input, sink }).await;
+        if refused.is_some() && self.joined.get(&join.match_id) == Some(&generation) {
+            // The room never got the join: no room will detach it, so forget it here.
+            self.joined.remove(&join.match_id);
+        }
+        refused
     }
 
     fn sink(&self, encoding: Encoding, generation: u64) -> ConnSink {

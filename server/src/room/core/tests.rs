@@ -417,3 +417,23 @@ fn turn_timers_run_only_while_someone_watches() {
     assert_eq!(h.stopped, Some("idle"), "an abandoned match unloads instead of ticking");
     assert_eq!(h.durable.len(), 3, "and writes no timeout events");
 }
+
+#[test]
+fn a_seat_in_flight_is_answered_only_once_durable() {
+    let mut h = Harness::new(RoomSettings::default());
+    h.auto_ack = false;
+    h.input(Input::TakeSeat { request: 1, player: player("a"), seat: None, bot: None });
+    h.input(Input::TakeSeat { request: 2, player: player("a"), seat: None, bot: None });
+    h.input(Input::Join { conn: 1, player: player("a"), role: Role::Player, from_seq: Some(0) });
+    assert!(
+        !h.replies.contains_key(&1) && !h.replies.contains_key(&2),
+        "neither request is answered before the seat is durable"
+    );
+    assert!(h.take(1).is_empty(), "nor is the player's join");
+    h.ack_all();
+    assert_eq!(h.replies[&1], vec![Reply::Seat(Ok(0))]);
+    assert_eq!(h.replies[&2], vec![Reply::Seat(Ok(0))]);
+    let joined = h.take(1);
+    assert!(matches!(&joined[0], ServerMsg::Joined(j) if j.seat == Some(0) && j.head_seq == 1));
+    assert_eq!(seqs(&joined), vec![0, 1], "the deferred join kept its cursor");
+}
