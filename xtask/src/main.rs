@@ -1,7 +1,8 @@
-//! Project automation, run locally exactly as CI runs it: `cargo xtask run | test`.
+//! Project automation, run locally exactly as CI runs it: `cargo xtask run | test | bench`.
 //!
 //! Each command installs what it needs first (the wasm target), so a fresh machine needs
 //! nothing but the Rust toolchain.
+#![allow(clippy::print_stdout)] // A command-line tool reports on stdout.
 
 use std::process::Command;
 
@@ -64,6 +65,56 @@ fn test() -> Result<()> {
         wasm.extend(["--package", krate]);
     }
     sh("cargo", &wasm)?;
-    sh("cargo", &["test", "--workspace", "--all-targets"])?;
-    sh("cargo", &["test", "--workspace", "--doc"])
+    let (mut passed, mut failed) = cargo_test(&["--workspace", "--doc"])?;
+    let (p, f) = cargo_test(&["--workspace", "--all-targets"])?;
+    passed += p;
+    failed += f;
+    // One closing line for the whole run: the last binary's own line may be "0 passed".
+    println!("tests: {passed} passed, {failed} failed");
+    if failed > 0 {
+        bail!("{failed} tests failed");
+    }
+    Ok(())
+}
+
+/// Runs `cargo test` with `args`, echoing its output, and totals its `test result` lines.
+fn cargo_test(args: &[&str]) -> Result<(u64, u64)> {
+    use std::io::{BufRead, BufReader};
+    eprintln!("$ cargo test {}", args.join(" "));
+    let mut child = Command::new("cargo")
+        .arg("test")
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("starting cargo test")?;
+    let stdout = child.stdout.take().context("cargo test's output")?;
+    let (mut passed, mut failed) = (0, 0);
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        println!("{line}");
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            passed += count(rest, " passed");
+            failed += count(rest, " failed");
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("`cargo test {}` failed: {status}", args.join(" "));
+    }
+    Ok((passed, failed))
+}
+
+/// The number before `label` in a `test result` line ("ok. 19 passed; 0 failed; …").
+fn count(line: &str, label: &str) -> u64 {
+    line.split(';')
+        .find_map(|part| {
+            part.trim()
+                .trim_start_matches("ok. ")
+                .trim_start_matches("FAILED. ")
+                .strip_suffix(label)?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
 }
