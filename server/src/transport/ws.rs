@@ -210,13 +210,17 @@ pub async fn run_session<S, R>(
             () = kick.token.cancelled() => break kick.reason().cloned(),
             Some(first) = outgoing.recv() => {
                 // Queue everything waiting, then flush once: an event and its verdict (or a
-                // catch-up burst) leave in one write instead of one each.
-                let mut ok = session.feed(&mut sink, first).await;
-                for _ in 0..COALESCE_FRAMES {
-                    let Ok(next) = outgoing.try_recv() else { break };
-                    ok = ok && session.feed(&mut sink, next).await;
-                }
-                                if !ok || !write(sink.flush()).await {
+                // catch-up burst) leave in one write instead of one each. One deadline covers
+                // the whole drain (a timer per frame cost ~25% of throughput).
+                let drain = async {
+                    let mut ok = session.feed(&mut sink, first).await;
+                    for _ in 0..COALESCE_FRAMES {
+                        let Ok(next) = outgoing.try_recv() else { break };
+                        ok = ok && session.feed(&mut sink, next).await;
+                    }
+                    ok && sink.flush().await.is_ok()
+                };
+                if !matches!(tokio::time::timeout(WRITE_TIMEOUT, drain).await, Ok(true)) {
                     break None;
                 }
             }
@@ -297,13 +301,14 @@ fn error(code: &str, message: impl Into<String>, match_id: Option<String>) -> Se
 }
 
 impl Session {
-    /// Writes (without flushing) what a room queued; false if the socket failed.
+    /// Writes (without flushing) what a room queued; false if the socket failed. The caller
+    /// puts the deadline around the whole drain.
     async fn feed<S: Sink<Message> + Unpin>(&mut self, sink: &mut S, outgoing: Outgoing) -> bool {
         match outgoing {
-            Outgoing::Frame(bytes, encoding) => write(sink.feed(raw_frame(bytes, encoding))).await,
+            Outgoing::Frame(bytes, encoding) => sink.feed(raw_frame(bytes, encoding)).await.is_ok(),
             Outgoing::Batch(frames, encoding) => {
                 for bytes in frames {
-                    if !write(sink.feed(raw_frame(bytes, encoding))).await {
+                    if sink.feed(raw_frame(bytes, encoding)).await.is_err() {
                         return false;
                     }
                 }
