@@ -165,3 +165,16 @@ async fn shutdown_closes_sockets_with_a_reason() -> Result<()> {
     stopping.await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_second_hello_cannot_switch_the_connections_player() -> Result<()> {
+    let instance = Instance::memory().await?;
+    let ada = instance.http.guest("ada").await?;
+    let bob = instance.http.guest("bob").await?;
+    let mut client = WsClient::connect(&instance.ws_url(), &ada.token).await?;
+    client.hello(&bob.token).await?;
+    assert_eq!(error_code(&mut client).await?, "already_authenticated");
+    still_answers(&mut client, 7).await?;
+    instance.server.shutdown().await;
+    Ok(())
+}
