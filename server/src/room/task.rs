@@ -253,18 +253,7 @@ impl Driver {
                     self.detach(conn);
                 }
                 RoomMsg::Move { input: Input::Move { move_id, .. }, sink } => {
-                    let body = protocol::v1::ErrorBody {
-                        code: "unknown_match".into(),
-                        message: "no such match".into(),
-                    };
-                    let verdict = protocol::v1::Verdict {
-                        match_id: self.match_id.clone(),
-                        move_id,
-                        result: protocol::v1::VerdictResult::Rejected(body),
-                    };
-                    let frame =
-                        Bytes::from(protocol::encode(&ServerMsg::Verdict(verdict), sink.encoding));
-                    let _ = sink.outbox.try_send(Outgoing::Frame(frame, sink.encoding));
+                    self.refuse_move(&sink, move_id, "unknown_match", "no such match");
                 }
                 // Dropping the reply tells the request the match is unknown.
                 RoomMsg::Request { .. }
@@ -328,20 +317,8 @@ impl Driver {
                     return Some(input);
                 };
                 if !self.conns.contains_key(conn) {
-                    let body = protocol::v1::ErrorBody {
-                        code: "not_joined".into(),
-                        message: "join the match before moving".into(),
-                    };
-                    let verdict = protocol::v1::Verdict {
-                        match_id: self.match_id.clone(),
-                        move_id: *move_id,
-                        result: protocol::v1::VerdictResult::Rejected(body),
-                    };
-                    let frame =
-                        Bytes::from(protocol::encode(&ServerMsg::Verdict(verdict), sink.encoding));
-                    if sink.outbox.try_send(Outgoing::Frame(frame, sink.encoding)).is_err() {
-                        sink.kick.close(1008, "too slow: outbox full; reconnect with from_seq");
-                    }
+                    let move_id = *move_id;
+                    self.refuse_move(&sink, move_id, "not_joined", "join the match before moving");
                     return None;
                 }
                 input
@@ -430,6 +407,23 @@ impl Driver {
         let encoding = sink.encoding;
         let frames = msgs.iter().map(|m| Bytes::from(protocol::encode(m, encoding))).collect();
         self.push(conn, Outgoing::Batch(frames, encoding));
+    }
+
+    /// Answers a move the room will not see (no subscription, no match) on its own sink.
+    fn refuse_move(
+        &self,
+        sink: &ConnSink,
+        move_id: protocol::v1::MoveId,
+        code: &str,
+        message: &str,
+    ) {
+        let body = protocol::v1::ErrorBody { code: code.into(), message: message.into() };
+        let result = protocol::v1::VerdictResult::Rejected(body);
+        let verdict = protocol::v1::Verdict { match_id: self.match_id.clone(), move_id, result };
+        let frame = Bytes::from(protocol::encode(&ServerMsg::Verdict(verdict), sink.encoding));
+        if sink.outbox.try_send(Outgoing::Frame(frame, sink.encoding)).is_err() {
+            sink.kick.close(1008, "too slow: outbox full; reconnect with from_seq");
+        }
     }
 
     /// Forgets a connection's sink and tells its session it is no longer subscribed here.
