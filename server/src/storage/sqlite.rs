@@ -53,24 +53,76 @@ fn read_err(e: rusqlite::Error) -> ReadError {
     ReadError::Storage(e.to_string())
 }
 
+/// Schema version 2. Events are stored in append order (`pos`, the rowid), so a group commit
+/// dirties the table's last page or two instead of one page per match; the index that reads a
+/// match back holds only small integers. Matches get a dense `match_no` so that index stays
+/// compact. Measured against version 1 (events keyed by the text id, one B-tree page per
+/// match): about 30% less writer CPU per commit (docs/PERFORMANCE.md).
+const SCHEMA_VERSION: i64 = 2;
+
 const SCHEMA: &str = "
-    CREATE TABLE IF NOT EXISTS events (
-        match_id TEXT NOT NULL,
-        seq INTEGER NOT NULL,
-        record BLOB NOT NULL,
-        PRIMARY KEY (match_id, seq)
-    ) WITHOUT ROWID;
-    CREATE TABLE IF NOT EXISTS matches (
-        match_id TEXT PRIMARY KEY,
+    CREATE TABLE matches (
+        match_no INTEGER PRIMARY KEY,
+        match_id TEXT NOT NULL UNIQUE,
         game TEXT NOT NULL,
         status TEXT NOT NULL,
         created_at_ms INTEGER NOT NULL,
-        head_seq INTEGER NOT NULL,
         summary BLOB NOT NULL
     );
-    CREATE INDEX IF NOT EXISTS matches_by_status ON matches (status, created_at_ms);
-    PRAGMA user_version = 1;
+    CREATE INDEX matches_by_status ON matches (status, created_at_ms);
+    CREATE TABLE events (
+        pos INTEGER PRIMARY KEY,
+        match_no INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        record BLOB NOT NULL
+    );
+    CREATE UNIQUE INDEX events_by_match ON events (match_no, seq);
 ";
+
+/// Version 1 (session 1's layout) to version 2, in one transaction: matches are numbered in
+/// creation order and events copied in match order.
+const MIGRATE_1_TO_2: &str = "
+    ALTER TABLE events RENAME TO events_v1;
+    ALTER TABLE matches RENAME TO matches_v1;
+    DROP INDEX matches_by_status;
+";
+
+const COPY_1_TO_2: &str = "
+    INSERT INTO matches (match_id, game, status, created_at_ms, summary)
+        SELECT match_id, game, status, created_at_ms, summary FROM matches_v1
+        ORDER BY created_at_ms, match_id;
+    INSERT INTO events (match_no, seq, record)
+        SELECT m.match_no, e.seq, e.record FROM events_v1 e JOIN matches m USING (match_id)
+        ORDER BY m.match_no, e.seq;
+    DROP TABLE events_v1;
+    DROP TABLE matches_v1;
+";
+
+/// Brings the database to [`SCHEMA_VERSION`]: creates it when empty, migrates older versions,
+/// and refuses one written by a newer Arbiter.
+fn prepare_schema(conn: &mut Connection) -> Result<(), ReadError> {
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(read_err)?;
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(read_err)?;
+    match version {
+        SCHEMA_VERSION => return Ok(()),
+        0 => tx.execute_batch(SCHEMA).map_err(read_err)?,
+        1 => {
+            tx.execute_batch(MIGRATE_1_TO_2).map_err(read_err)?;
+            tx.execute_batch(SCHEMA).map_err(read_err)?;
+            tx.execute_batch(COPY_1_TO_2).map_err(read_err)?;
+        }
+        newer => {
+            return Err(ReadError::Storage(format!(
+                "the database has schema version {newer}; this Arbiter knows up to \
+                 {SCHEMA_VERSION}"
+            )));
+        }
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(read_err)?;
+    tx.commit().map_err(read_err)
+}
 
 fn open(path: &Path, durability: Durability) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
@@ -91,8 +143,8 @@ impl SqliteLog {
         durability: Durability,
         observer: Arc<dyn CommitObserver>,
     ) -> Result<SqliteLog, ReadError> {
-        let writer_conn = open(path, durability).map_err(read_err)?;
-        writer_conn.execute_batch(SCHEMA).map_err(read_err)?;
+        let mut writer_conn = open(path, durability).map_err(read_err)?;
+        prepare_schema(&mut writer_conn)?;
         let reader = open(path, durability).map_err(read_err)?;
         let (sender, receiver) = mpsc::channel(QUEUE);
         let writer = std::thread::Builder::new()
@@ -115,6 +167,7 @@ impl SqliteLog {
 /// and the summary last stored (so a move that changes only the head rewrites no row).
 /// Finished matches are forgotten, so this holds only the live ones.
 struct Known {
+    match_no: i64,
     head: u64,
     summary: MatchSummary,
 }
@@ -167,13 +220,15 @@ impl Writer {
             }
             verdicts.push(verdict);
         }
-        let written = self.write(batch, &verdicts);
-        if let Err(e) = written {
-            // The transaction rolled back: what we cached for this batch may be ahead of disk.
-            self.known.clear();
-            let e = storage(e);
-            return batch.iter().map(|_| Err(e.clone())).collect();
-        }
+        let numbers = match self.write(batch, &verdicts) {
+            Ok(numbers) => numbers,
+            Err(e) => {
+                // The transaction rolled back: what we cached may be ahead of disk.
+                self.known.clear();
+                let e = storage(e);
+                return batch.iter().map(|_| Err(e.clone())).collect();
+            }
+        };
         for ((append, _), verdict) in batch.iter().zip(&verdicts) {
             if verdict.is_err() {
                 continue;
@@ -182,9 +237,10 @@ impl Writer {
                 self.known.remove(&append.match_id);
             } else {
                 let head = append.first_seq + append.records.len() as u64 - 1;
+                let Some(&match_no) = numbers.get(&append.match_id) else { continue };
                 self.known.insert(
                     append.match_id.clone(),
-                    Known { head, summary: append.summary.clone() },
+                    Known { match_no, head, summary: append.summary.clone() },
                 );
             }
         }
@@ -196,55 +252,75 @@ impl Writer {
         if let Some(known) = self.known.get(match_id) {
             return Ok(Some(known.head));
         }
-        let head: Option<i64> = self.conn.query_row(
-            "SELECT max(seq) FROM events WHERE match_id = ?1",
-            [match_id],
-            |r| r.get(0),
-        )?;
+        let head: Option<i64> = self
+            .conn
+            .prepare_cached(
+                "SELECT max(seq) FROM events
+                 WHERE match_no = (SELECT match_no FROM matches WHERE match_id = ?1)",
+            )?
+            .query_row([match_id], |r| r.get(0))?;
         Ok(head.map(|h| h as u64))
     }
 
+    /// Writes the refused-or-not appends in one transaction. Returns the `match_no` of every
+    /// match written, for the cache.
     fn write(
         &mut self,
         batch: &[Job],
         verdicts: &[Result<(), AppendError>],
-    ) -> rusqlite::Result<()> {
+    ) -> rusqlite::Result<HashMap<String, i64>> {
+        let mut numbers: HashMap<String, i64> = HashMap::new();
         let tx = self.conn.transaction()?;
         {
             let mut insert = tx
-                .prepare_cached("INSERT INTO events (match_id, seq, record) VALUES (?1, ?2, ?3)")?;
+                .prepare_cached("INSERT INTO events (match_no, seq, record) VALUES (?1, ?2, ?3)")?;
             let mut upsert = tx.prepare_cached(
-                "INSERT INTO matches (match_id, game, status, created_at_ms, head_seq, summary)
-                 VALUES (?1, ?2, ?3, ?4, 0, ?5)
-                 ON CONFLICT (match_id) DO UPDATE SET status = ?3, summary = ?5",
+                "INSERT INTO matches (match_id, game, status, created_at_ms, summary)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (match_id) DO UPDATE SET status = ?3, summary = ?5
+                 RETURNING match_no",
             )?;
+            // The listing each match last wrote in this batch, so a second append compares
+            // against it rather than against what was on disk before the batch.
+            let mut written: HashMap<&str, &MatchSummary> = HashMap::new();
             for ((append, _), verdict) in batch.iter().zip(verdicts) {
                 if verdict.is_err() {
                     continue;
                 }
+                let s = &append.summary;
+                let known = self.known.get(&append.match_id);
+                let before =
+                    written.get(append.match_id.as_str()).copied().or(known.map(|k| &k.summary));
+                let number = numbers.get(&append.match_id).copied().or(known.map(|k| k.match_no));
+                let match_no = match number {
+                    Some(n) if before.is_some_and(|b| same_listing(b, s)) => n,
+                    _ => {
+                        let summary = rmp_serde::to_vec_named(s).expect("summaries encode");
+                        upsert.query_row(
+                            params![
+                                append.match_id,
+                                s.game,
+                                s.status.as_str(),
+                                s.created_at_ms as i64,
+                                summary
+                            ],
+                            |r| r.get::<_, i64>(0),
+                        )?
+                    }
+                };
+                numbers.insert(append.match_id.clone(), match_no);
+                written.insert(&append.match_id, s);
                 for (i, record) in append.records.iter().enumerate() {
                     insert.execute(params![
-                        append.match_id,
+                        match_no,
                         (append.first_seq + i as u64) as i64,
                         record
                     ])?;
                 }
-                let s = &append.summary;
-                let unchanged =
-                    self.known.get(&s.match_id).is_some_and(|k| same_listing(&k.summary, s));
-                if !unchanged {
-                    let summary = rmp_serde::to_vec_named(s).expect("summaries encode");
-                    upsert.execute(params![
-                        s.match_id,
-                        s.game,
-                        s.status.as_str(),
-                        s.created_at_ms as i64,
-                        summary
-                    ])?;
-                }
             }
         }
-        tx.commit()
+        tx.commit()?;
+        Ok(numbers)
     }
 }
 
@@ -278,7 +354,10 @@ fn decode_summary(
     let mut summary: MatchSummary =
         rmp_serde::from_slice(bytes).map_err(|_| ReadError::Corrupt(match_id.to_string()))?;
     let head: Option<i64> = conn
-        .prepare_cached("SELECT max(seq) FROM events WHERE match_id = ?1")
+        .prepare_cached(
+            "SELECT max(seq) FROM events
+             WHERE match_no = (SELECT match_no FROM matches WHERE match_id = ?1)",
+        )
         .and_then(|mut stmt| stmt.query_row([match_id], |r| r.get(0)))
         .map_err(read_err)?;
     summary.head_seq = head.map_or(0, |h| h as u64);
@@ -318,7 +397,12 @@ impl EventLog for SqliteLog {
     ) -> Result<Vec<StoredRecord>, ReadError> {
         let conn = self.reader();
         let mut stmt = conn
-            .prepare_cached("SELECT seq, record FROM events WHERE match_id = ?1 AND seq >= ?2 ORDER BY seq LIMIT ?3")
+            .prepare_cached(
+                "SELECT seq, record FROM events
+                 WHERE match_no = (SELECT match_no FROM matches WHERE match_id = ?1)
+                   AND seq >= ?2
+                 ORDER BY seq LIMIT ?3",
+            )
             .map_err(read_err)?;
         let from = i64::try_from(from_seq).unwrap_or(i64::MAX);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -382,5 +466,129 @@ impl EventLog for SqliteLog {
 impl Drop for SqliteLog {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::{NoObserver, read_all};
+
+    /// Session 1's layout, as a database written by that version has it.
+    const SCHEMA_V1: &str = "
+        CREATE TABLE events (
+            match_id TEXT NOT NULL, seq INTEGER NOT NULL, record BLOB NOT NULL,
+            PRIMARY KEY (match_id, seq)
+        ) WITHOUT ROWID;
+        CREATE TABLE matches (
+            match_id TEXT PRIMARY KEY, game TEXT NOT NULL, status TEXT NOT NULL,
+            created_at_ms INTEGER NOT NULL, head_seq INTEGER NOT NULL, summary BLOB NOT NULL
+        );
+        CREATE INDEX matches_by_status ON matches (status, created_at_ms);
+        PRAGMA user_version = 1;
+    ";
+
+    fn summary(match_id: &str, status: MatchStatus, created_at_ms: u64) -> MatchSummary {
+        MatchSummary {
+            match_id: match_id.into(),
+            game: "dots".into(),
+            status,
+            seats: vec![None, None],
+            head_seq: 0,
+            created_at_ms,
+            outcome: None,
+        }
+    }
+
+    fn open_log(path: &Path) -> Result<SqliteLog, ReadError> {
+        SqliteLog::open(path, Durability::Normal, Arc::new(NoObserver))
+    }
+
+    #[test]
+    fn a_version_1_database_is_migrated_with_every_event_and_listing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("log.db");
+        {
+            let conn = Connection::open(&path).expect("opens");
+            conn.execute_batch(SCHEMA_V1).expect("v1 schema");
+            // Two matches whose ids sort opposite to their creation order.
+            for (id, status, created, events) in
+                [("zz", MatchStatus::Live, 10, 3u8), ("aa", MatchStatus::Finished, 20, 2u8)]
+            {
+                let s = rmp_serde::to_vec_named(&summary(id, status, created)).expect("encodes");
+                conn.execute(
+                    "INSERT INTO matches VALUES (?1, 'dots', ?2, ?3, 0, ?4)",
+                    params![id, status.as_str(), created as i64, s],
+                )
+                .expect("match row");
+                for seq in 0..events {
+                    conn.execute(
+                        "INSERT INTO events VALUES (?1, ?2, ?3)",
+                        params![id, seq as i64, vec![seq, created as u8]],
+                    )
+                    .expect("event row");
+                }
+            }
+        }
+        let log = open_log(&path).expect("migrates");
+        let zz = read_all(&log, "zz").expect("reads");
+        assert_eq!(zz.iter().map(|r| r.seq).collect::<Vec<_>>(), [0, 1, 2]);
+        assert_eq!(zz[2].bytes, vec![2, 10]);
+        assert_eq!(read_all(&log, "aa").expect("reads").len(), 2);
+        assert_eq!(log.summary("zz").expect("reads").expect("listed").head_seq, 2);
+        assert_eq!(log.unfinished().expect("reads"), vec!["zz"]);
+        let listed = log.list(&ListFilter { limit: 10, ..ListFilter::default() }).expect("lists");
+        assert_eq!(listed.iter().map(|m| m.match_id.as_str()).collect::<Vec<_>>(), ["aa", "zz"]);
+        // The migrated match goes on at its head, and a gap is still refused.
+        let next = Append {
+            match_id: "zz".into(),
+            first_seq: 3,
+            records: vec![vec![9]],
+            summary: summary("zz", MatchStatus::Live, 10),
+        };
+        let gap = Append { first_seq: 5, ..next.clone() };
+        assert!(log.append(next).blocking_recv().expect("answered").is_ok());
+        assert!(matches!(
+            log.append(gap).blocking_recv().expect("answered"),
+            Err(AppendError::SeqConflict { expected: 4, .. })
+        ));
+        drop(log);
+        let version: i64 = Connection::open(&path)
+            .expect("opens")
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("reads");
+        assert_eq!(version, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_database_from_a_newer_version_is_refused_untouched() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("log.db");
+        Connection::open(&path)
+            .expect("opens")
+            .execute_batch("PRAGMA user_version = 9;")
+            .expect("sets");
+        let err = open_log(&path).err().expect("refused");
+        assert!(err.to_string().contains("schema version 9"), "{err}");
+    }
+
+    #[test]
+    fn two_appends_of_one_match_in_a_batch_leave_the_second_listing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = open_log(&dir.path().join("log.db")).expect("opens");
+        let first = Append {
+            match_id: "m".into(),
+            first_seq: 0,
+            records: vec![vec![0]],
+            summary: summary("m", MatchStatus::Open, 1),
+        };
+        let second =
+            Append { first_seq: 1, summary: summary("m", MatchStatus::Live, 1), ..first.clone() };
+        // Both queued before the writer wakes, so one transaction holds both.
+        let (a, b) = (log.append(first), log.append(second));
+        assert!(a.blocking_recv().expect("answered").is_ok());
+        assert!(b.blocking_recv().expect("answered").is_ok());
+        let listed = log.summary("m").expect("reads").expect("listed");
+        assert_eq!((listed.status, listed.head_seq), (MatchStatus::Live, 1));
     }
 }
