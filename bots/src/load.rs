@@ -23,6 +23,9 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64Mcg;
+
 use crate::strategy::{Strategy, StrategyKind};
 
 /// What to run.
@@ -34,8 +37,13 @@ pub struct LoadConfig {
     pub matches: usize,
     /// How long to run.
     pub duration: Duration,
-    /// Each bot waits this long before moving.
+    /// Each bot waits this long before moving, on average.
     pub think: Duration,
+    /// How far each wait strays from `think`, as a fraction of it: each wait is drawn
+    /// uniformly from `think × [1 − spread, 1 + spread]` (seeded). Without it, bots whose
+    /// events arrive in one group commit all answer at the same instant, and the load turns
+    /// into waves that real players do not make. 0 keeps the lockstep.
+    pub think_spread: f64,
     /// Spectators per match.
     pub spectators: usize,
     /// The bots' strategy.
@@ -222,6 +230,15 @@ struct Driver {
     n: usize,
 }
 
+/// One wait, drawn uniformly from `think × [1 − spread, 1 + spread]`.
+fn think_time(think: Duration, spread: f64, thinking: &mut Pcg64Mcg) -> Duration {
+    let spread = if spread.is_finite() { spread.clamp(0.0, 1.0) } else { 0.0 };
+    if spread == 0.0 || think.is_zero() {
+        return think;
+    }
+    think.mul_f64(thinking.random_range(1.0 - spread..=1.0 + spread))
+}
+
 /// One connection and what it knows of the current match.
 struct Bot {
     socket: Socket,
@@ -246,9 +263,10 @@ impl Driver {
         for i in 0..self.config.spectators {
             bots.push(self.connect(&watcher, StrategyKind::Random.player(i as u64)).await?);
         }
+        let mut thinking = Pcg64Mcg::seed_from_u64(self.config.seed ^ (self.n as u64) << 32);
         while Instant::now() < deadline {
             let match_id = self.new_match(&tokens).await?;
-            match self.play(&match_id, &mut bots, deadline).await {
+            match self.play(&match_id, &mut bots, deadline, &mut thinking).await {
                 Ok(true) => {
                     self.counters.matches.fetch_add(1, Ordering::Relaxed);
                 }
@@ -317,7 +335,13 @@ impl Driver {
     }
 
     /// Plays one match to its end (true) or to the deadline (false).
-    async fn play(&self, match_id: &str, bots: &mut [Bot], deadline: Instant) -> Result<bool> {
+    async fn play(
+        &self,
+        match_id: &str,
+        bots: &mut [Bot],
+        deadline: Instant,
+        thinking: &mut Pcg64Mcg,
+    ) -> Result<bool> {
         for (i, bot) in bots.iter_mut().enumerate() {
             bot.seat = (i < 2).then_some(i as u8);
             bot.replica = crate::Replica::new();
@@ -359,7 +383,9 @@ impl Driver {
                     if self.observe(bot, event)? {
                         over[i] = true;
                     } else if self.my_turn(bot) {
-                        due = Some((i, tokio::time::Instant::now() + self.config.think));
+                        let think =
+                            think_time(self.config.think, self.config.think_spread, thinking);
+                        due = Some((i, tokio::time::Instant::now() + think));
                     }
                 }
                 ServerMsg::Verdict(v) => match v.result {
@@ -491,5 +517,36 @@ async fn next_message(bots: &mut [Bot]) -> Result<(usize, ServerMsg)> {
         Some(Ok(_)) => Ok((i, ServerMsg::Pong(protocol::v1::Ping { nonce: 0 }))),
         Some(Err(e)) => bail!("connection {i}: {e}"),
         None => bail!("connection {i} ended"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn think_times_stay_within_the_spread_and_follow_the_seed() {
+        let think = Duration::from_millis(50);
+        let draw = |seed| {
+            let mut rng = Pcg64Mcg::seed_from_u64(seed);
+            (0..1000).map(|_| think_time(think, 0.5, &mut rng)).collect::<Vec<_>>()
+        };
+        let times = draw(7);
+        assert!(times.iter().all(|t| (25..=75).contains(&t.as_millis())), "{times:?}");
+        // Spread out, not one value: both halves of the range are drawn.
+        assert!(
+            times.iter().any(|t| t.as_millis() < 40) && times.iter().any(|t| t.as_millis() > 60)
+        );
+        assert_eq!(times, draw(7));
+        assert_ne!(times, draw(8));
+    }
+
+    #[test]
+    fn no_spread_or_no_think_is_exact() {
+        let mut rng = Pcg64Mcg::seed_from_u64(1);
+        let think = Duration::from_millis(50);
+        assert_eq!(think_time(think, 0.0, &mut rng), think);
+        assert_eq!(think_time(think, f64::NAN, &mut rng), think);
+        assert_eq!(think_time(Duration::ZERO, 0.5, &mut rng), Duration::ZERO);
     }
 }

@@ -34,6 +34,10 @@ pub struct Metrics {
     pub batch_records: Histogram,
     /// Seconds per group commit.
     pub commit_seconds: Histogram,
+    /// From a room handing an append to the log to the room hearing it is durable: queueing
+    /// behind the commit in flight, the commit, and the wake-up. Every move waits this long
+    /// before anyone hears of it.
+    pub append_wait_seconds: Histogram,
     /// Connections closed for a slow reader.
     pub slow_consumers: Counter<u64, AtomicU64>,
     /// Rooms that panicked.
@@ -63,6 +67,12 @@ impl Default for Metrics {
         );
         let commit_seconds = Histogram::new(exponential_buckets(0.000_05, 2.0, 14));
         registry.register("append_commit_seconds", "Group commit latency", commit_seconds.clone());
+        let append_wait_seconds = Histogram::new(exponential_buckets(0.000_05, 2.0, 14));
+        registry.register(
+            "append_wait_seconds",
+            "Time from a room's append to its durability, as the room sees it",
+            append_wait_seconds.clone(),
+        );
         let slow_consumers = Counter::default();
         registry.register(
             "slow_consumers",
@@ -83,6 +93,7 @@ impl Default for Metrics {
             batch_appends,
             batch_records,
             commit_seconds,
+            append_wait_seconds,
             slow_consumers,
             room_panics,
         }

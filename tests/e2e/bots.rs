@@ -22,6 +22,7 @@ async fn a_short_load_run_has_no_errors_and_no_desyncs() -> Result<()> {
         matches: 4,
         duration: Duration::from_secs(2),
         think: Duration::ZERO,
+        think_spread: 0.5,
         spectators: 1,
         strategy: StrategyKind::Greedy,
         seed: 9,

@@ -36,13 +36,19 @@ pub fn bench(args: &[String]) -> Result<()> {
     let bots = release.join("bots");
 
     let mut rows = Vec::new();
-    for (name, matches, think) in
-        [("fixed ~2,000 moves/s", "100", "50"), ("saturation", "200", "0")]
-    {
+    // The lockstep row is the load the issue names (every bot answers exactly 50 ms after
+    // its event); the spread row draws each think time from 25..75 ms, as players do.
+    for (name, matches, think, spread) in [
+        ("fixed ~2,000 moves/s, lockstep", "100", "50", "0"),
+        ("fixed ~2,000 moves/s, think ±50%", "100", "50", "0.5"),
+        ("saturation", "200", "0", "0"),
+    ] {
         eprintln!("== {name}");
         let cpu_before = server.cpu_us()?;
-        let report = run_load(&bots, &url, matches, think, secs, pin)?;
+        let log_before = LogFigures::scrape(&addr)?;
+        let report = run_load(&bots, &url, matches, think, spread, secs, pin)?;
         let cpu = server.cpu_us()? - cpu_before;
+        let log = LogFigures::scrape(&addr)?.since(&log_before);
         let moves = report["moves"].as_u64().unwrap_or(0).max(1);
         rows.push(Row {
             name,
@@ -50,6 +56,7 @@ pub fn bench(args: &[String]) -> Result<()> {
             think,
             cpu_per_move_us: cpu as f64 / moves as f64,
             rss_mib: server.rss_kib()? as f64 / 1024.0,
+            log,
             report,
         });
     }
@@ -76,7 +83,56 @@ struct Row {
     think: &'static str,
     cpu_per_move_us: f64,
     rss_mib: f64,
+    log: LogFigures,
     report: Value,
+}
+
+/// The server's own view of its log, from `/metrics`: how many group commits, how many
+/// appends they carried, and how long rooms waited for durability.
+#[derive(Debug, Default, Clone, Copy)]
+struct LogFigures {
+    commits: f64,
+    appends: f64,
+    wait_s: f64,
+    waits: f64,
+}
+
+impl LogFigures {
+    fn scrape(addr: &str) -> Result<LogFigures> {
+        let mut stream = TcpStream::connect(addr)?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+        let mut text = String::new();
+        stream.read_to_string(&mut text)?;
+        let value = |name: &str| -> f64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+                .unwrap_or(0.0)
+        };
+        Ok(LogFigures {
+            commits: value("arbiter_append_batch_appends_count"),
+            appends: value("arbiter_append_batch_appends_sum"),
+            wait_s: value("arbiter_append_wait_seconds_sum"),
+            waits: value("arbiter_append_wait_seconds_count"),
+        })
+    }
+
+    fn since(&self, before: &LogFigures) -> LogFigures {
+        LogFigures {
+            commits: self.commits - before.commits,
+            appends: self.appends - before.appends,
+            wait_s: self.wait_s - before.wait_s,
+            waits: self.waits - before.waits,
+        }
+    }
+
+    fn appends_per_commit(&self) -> f64 {
+        self.appends / self.commits.max(1.0)
+    }
+
+    fn mean_wait_us(&self) -> f64 {
+        self.wait_s * 1e6 / self.waits.max(1.0)
+    }
 }
 
 fn two_cores() -> bool {
@@ -181,6 +237,7 @@ fn run_load(
     url: &str,
     matches: &str,
     think: &str,
+    spread: &str,
     secs: &str,
     pin: bool,
 ) -> Result<Value> {
@@ -193,6 +250,8 @@ fn run_load(
             matches,
             "--think-ms",
             think,
+            "--think-spread",
+            spread,
             "--duration",
             secs,
             "--json",
@@ -238,12 +297,12 @@ fn hold_idle(
 
 fn render(rows: &[Row], held: u64, per_conn_kib: f64, pin: bool, quick: bool) -> String {
     let mut t = String::new();
-    t.push_str("| scenario | matches | think ms | moves/s | p50 µs | p99 µs | p99.9 µs | max µs | server CPU µs/move | server RSS MiB |\n");
-    t.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
+    t.push_str("| scenario | matches | think ms | moves/s | p50 µs | p99 µs | p99.9 µs | max µs | server CPU µs/move | appends per commit | durability wait µs (mean) | server RSS MiB |\n");
+    t.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for r in rows {
         let q = &r.report;
         t.push_str(&format!(
-            "| {} | {} | {} | {:.0} | {} | {} | {} | {} | {:.1} | {:.1} |\n",
+            "| {} | {} | {} | {:.0} | {} | {} | {} | {} | {:.1} | {:.1} | {:.0} | {:.1} |\n",
             r.name,
             r.matches,
             r.think,
@@ -253,6 +312,8 @@ fn render(rows: &[Row], held: u64, per_conn_kib: f64, pin: bool, quick: bool) ->
             q["latency_us_p999"],
             q["latency_us_max"],
             r.cpu_per_move_us,
+            r.log.appends_per_commit(),
+            r.log.mean_wait_us(),
             r.rss_mib
         ));
     }

@@ -68,9 +68,14 @@ struct LoadArgs {
     /// How long to run: `30s`, `2m`, `500ms`.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     duration: Duration,
-    /// Each bot thinks this many ms before moving.
+    /// Each bot thinks this many ms before moving, on average.
     #[arg(long, default_value_t = 0)]
     think_ms: u64,
+    /// How far each think time strays from `--think-ms`, as a fraction: drawn uniformly
+    /// from T×[1−S, 1+S], seeded. 0 (the default) makes every bot answer exactly T after
+    /// its event, which groups the load into waves.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_spread)]
+    think_spread: f64,
     /// Spectators per match.
     #[arg(long, default_value_t = 0)]
     spectators: usize,
@@ -147,6 +152,13 @@ fn main() -> Result<()> {
     }
 }
 
+fn parse_spread(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a fraction from 0 to 1")),
+    }
+}
+
 fn load(args: LoadArgs) -> Result<()> {
     if args.transport != "ws" {
         bail!("transport {:?} is not supported yet (only ws)", args.transport);
@@ -156,6 +168,7 @@ fn load(args: LoadArgs) -> Result<()> {
         matches: args.matches,
         duration: args.duration,
         think: Duration::from_millis(args.think_ms),
+        think_spread: args.think_spread,
         spectators: args.spectators,
         strategy: args.strategy,
         seed: args.seed,

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
+use prometheus_client::metrics::histogram::Histogram;
 use protocol::Encoding;
 use protocol::v1::{ErrorMsg, ServerMsg};
 use tokio::sync::{mpsc, oneshot};
@@ -129,8 +130,13 @@ struct Driver {
 type AppendWait =
     std::pin::Pin<Box<dyn std::future::Future<Output = (u64, Result<(), AppendError>)> + Send>>;
 
-fn wait_append(first_seq: u64, ticket: AppendTicket) -> AppendWait {
-    Box::pin(async move { (first_seq, ticket.await.unwrap_or(Err(AppendError::Closed))) })
+fn wait_append(first_seq: u64, ticket: AppendTicket, waited: Histogram) -> AppendWait {
+    let asked = Instant::now();
+    Box::pin(async move {
+        let result = ticket.await.unwrap_or(Err(AppendError::Closed));
+        waited.observe(asked.elapsed().as_secs_f64());
+        (first_seq, result)
+    })
 }
 
 /// Runs a room until it stops, is unloaded, or panics.
@@ -357,7 +363,9 @@ impl Driver {
                 }
                 Output::Append(append) => {
                     let first_seq = append.first_seq;
-                    self.appends.push_back(wait_append(first_seq, self.ctx.log.append(append)));
+                    let waited = self.ctx.metrics.append_wait_seconds.clone();
+                    let ticket = self.ctx.log.append(append);
+                    self.appends.push_back(wait_append(first_seq, ticket, waited));
                 }
                 Output::Backfill { conn, from_seq, to_seq } => {
                     if !self.backfill(conn, from_seq, to_seq).await {
