@@ -2,8 +2,9 @@
 //! a separate connection for reads.
 //!
 //! Group commit: the writer takes every append queued while the previous transaction ran and
-//! commits them together, so N rooms moving at once pay for one fsync, not N. Each append runs
-//! under its own savepoint, so one bad append (a seq conflict) fails alone.
+//! commits them together, so N rooms moving at once pay for one fsync, not N. Every append of a
+//! batch is checked against the heads the writer knows before anything is written, so one bad
+//! append (a seq conflict) fails alone. Events are stored in append order (see [`SCHEMA`]).
 
 use std::collections::HashMap;
 use std::path::Path;
