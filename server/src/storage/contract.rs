@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use super::*;
 
-fn summary(match_id: &str, status: MatchStatus, created_at_ms: u64) -> MatchSummary {
+/// A listing for tests (the SQLite-only tests use it too).
+pub(super) fn summary(match_id: &str, status: MatchStatus, created_at_ms: u64) -> MatchSummary {
     MatchSummary {
         match_id: match_id.into(),
         game: "dots".into(),

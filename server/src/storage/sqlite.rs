@@ -539,6 +539,7 @@ impl Drop for SqliteLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::contract::summary;
     use crate::storage::{NoObserver, read_all};
 
     /// Session 1's layout, as a database written by that version has it.
@@ -554,18 +555,6 @@ mod tests {
         CREATE INDEX matches_by_status ON matches (status, created_at_ms);
         PRAGMA user_version = 1;
     ";
-
-    fn summary(match_id: &str, status: MatchStatus, created_at_ms: u64) -> MatchSummary {
-        MatchSummary {
-            match_id: match_id.into(),
-            game: "dots".into(),
-            status,
-            seats: vec![None, None],
-            head_seq: 0,
-            created_at_ms,
-            outcome: None,
-        }
-    }
 
     fn open_log(path: &Path) -> Result<SqliteLog, ReadError> {
         SqliteLog::open(path, Durability::Normal, Arc::new(NoObserver))
