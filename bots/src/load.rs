@@ -461,10 +461,11 @@ impl Driver {
     }
 }
 
-/// A small read buffer: tungstenite zero-fills it on every read (see the server's ws.rs).
+/// A small read buffer: tungstenite zero-fills it before every read attempt (see the
+/// server's ws.rs); 1 KiB holds the usual event and verdict, larger frames take more reads.
 fn socket_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
     tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-        .read_buffer_size(4096)
+        .read_buffer_size(1024)
         .write_buffer_size(0)
 }
 

@@ -51,13 +51,24 @@ impl DecodeError {
     }
 }
 
+/// Bytes reserved before encoding: most messages (an event, a verdict) fit, so the buffer is
+/// not regrown and copied several times per message.
+const ENCODE_CAPACITY: usize = 256;
+
 /// Encodes a message. Messages are plain data with string keys, so encoding cannot fail.
 pub fn encode<T: Serialize>(message: &T, encoding: Encoding) -> Vec<u8> {
     match encoding {
         Encoding::MsgPack => {
-            rmp_serde::to_vec_named(message).expect("messages encode as MessagePack")
+            let mut out = Vec::with_capacity(ENCODE_CAPACITY);
+            rmp_serde::encode::write_named(&mut out, message)
+                .expect("messages encode as MessagePack");
+            out
         }
-        Encoding::Json => serde_json::to_vec(message).expect("messages encode as JSON"),
+        Encoding::Json => {
+            let mut out = Vec::with_capacity(ENCODE_CAPACITY);
+            serde_json::to_writer(&mut out, message).expect("messages encode as JSON");
+            out
+        }
     }
 }
 

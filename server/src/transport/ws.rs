@@ -35,8 +35,10 @@ const COALESCE_FRAMES: usize = 64;
 /// Frames are buffered up to this before a write, so that feeding several frames and
 /// flushing once makes one syscall (with 0, tungstenite writes on every feed).
 const WRITE_BUFFER_BYTES: usize = 16 * 1024;
-/// Socket read buffer per connection.
-const READ_BUFFER_BYTES: usize = 4096;
+/// Most bytes one socket read takes. tungstenite zero-fills this much before every read
+/// attempt (also the attempts that find nothing), so it is sized to client messages (a move
+/// is under 100 bytes) rather than to the largest frame, which simply takes several reads.
+const READ_BUFFER_BYTES: usize = 512;
 
 /// Close codes (RFC 6455) used with a reason.
 mod close {
