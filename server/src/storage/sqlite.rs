@@ -4,7 +4,8 @@
 //! Group commit: the writer takes every append queued while the previous transaction ran and
 //! commits them together, so N rooms moving at once pay for one fsync, not N. Every append of a
 //! batch is checked against the heads the writer knows before anything is written, so one bad
-//! append (a seq conflict) fails alone. Events are stored in append order (see [`SCHEMA`]).
+//! append (a seq conflict) fails alone. Events are stored in append order and indexed by match
+//! in bulk, behind the appends (see [`SCHEMA`]).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -54,12 +55,18 @@ fn read_err(e: rusqlite::Error) -> ReadError {
     ReadError::Storage(e.to_string())
 }
 
-/// Schema version 2. Events are stored in append order (`pos`, the rowid), so a group commit
-/// dirties the table's last page or two instead of one page per match; the index that reads a
-/// match back holds only small integers. Matches get a dense `match_no` so that index stays
-/// compact. Against version 1 (events keyed by the text id, one B-tree page per match) it
-/// writes 8.5 WAL frames per commit instead of ~20 (docs/PERFORMANCE.md, item 8).
-const SCHEMA_VERSION: i64 = 2;
+/// Schema version 3.
+///
+/// Events are stored in append order (`pos`, the rowid), so a group commit dirties the table's
+/// last page or two. Version 2 also kept a unique index on `(match_no, seq)` up to date in
+/// every commit, and that cost one more dirty B-tree page per match in the batch: the marginal
+/// cost of an append was ~9 µs against ~2 µs without it (docs/PERFORMANCE.md, item 14).
+///
+/// `event_index` maps `(match_no, seq)` to `pos` for every event up to `index_head.upto`. The
+/// writer extends it in bulk (see [`Writer::index`]), when it is idle or the unindexed tail
+/// grows long, so one page write covers many events of a match. Reads take a match's events
+/// from the index and from the short tail past `upto`, in one statement (one snapshot).
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
     CREATE TABLE matches (
@@ -77,18 +84,25 @@ const SCHEMA: &str = "
         seq INTEGER NOT NULL,
         record BLOB NOT NULL
     );
-    CREATE UNIQUE INDEX events_by_match ON events (match_no, seq);
+    CREATE TABLE event_index (
+        match_no INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        pos INTEGER NOT NULL,
+        PRIMARY KEY (match_no, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE index_head (upto INTEGER NOT NULL);
+    INSERT INTO index_head VALUES (0);
 ";
 
-/// Version 1 (session 1's layout) to version 2, in one transaction: matches are numbered in
-/// creation order and events copied in match order.
-const MIGRATE_1_TO_2: &str = "
+/// Version 1 (session 1's layout): tables renamed aside, then copied into the current schema.
+const MIGRATE_1: &str = "
     ALTER TABLE events RENAME TO events_v1;
     ALTER TABLE matches RENAME TO matches_v1;
     DROP INDEX matches_by_status;
 ";
 
-const COPY_1_TO_2: &str = "
+/// Matches are numbered in creation order and events copied in match order.
+const COPY_1: &str = "
     INSERT INTO matches (match_id, game, status, created_at_ms, summary)
         SELECT match_id, game, status, created_at_ms, summary FROM matches_v1
         ORDER BY created_at_ms, match_id;
@@ -97,6 +111,19 @@ const COPY_1_TO_2: &str = "
         ORDER BY m.match_no, e.seq;
     DROP TABLE events_v1;
     DROP TABLE matches_v1;
+";
+
+/// Version 2 to 3: the per-commit index becomes the bulk one, covering every event.
+const MIGRATE_2: &str = "
+    DROP INDEX events_by_match;
+    CREATE TABLE event_index (
+        match_no INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        pos INTEGER NOT NULL,
+        PRIMARY KEY (match_no, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE index_head (upto INTEGER NOT NULL);
+    INSERT INTO index_head VALUES (0);
 ";
 
 /// Brings the database to [`SCHEMA_VERSION`]: creates it when empty, migrates older versions,
@@ -112,18 +139,23 @@ fn prepare_schema(conn: &mut Connection) -> Result<(), ReadError> {
         1 => {
             let count = |sql: &str| tx.query_row(sql, [], |r| r.get::<_, i64>(0)).map_err(read_err);
             let before = count("SELECT count(*) FROM events")?;
-            tx.execute_batch(MIGRATE_1_TO_2).map_err(read_err)?;
+            tx.execute_batch(MIGRATE_1).map_err(read_err)?;
             tx.execute_batch(SCHEMA).map_err(read_err)?;
-            tx.execute_batch(COPY_1_TO_2).map_err(read_err)?;
+            tx.execute_batch(COPY_1).map_err(read_err)?;
             // Events of a match without a listing would not survive the join: refuse (the
             // transaction rolls back) rather than drop them.
             let after = count("SELECT count(*) FROM events")?;
             if after != before {
                 return Err(ReadError::Storage(format!(
-                    "migrating to schema version 2 would keep {after} of {before} events \
-                     (some have no match row); the database is left as it was"
+                    "migrating to schema version {SCHEMA_VERSION} would keep {after} of \
+                     {before} events (some have no match row); the database is left as it was"
                 )));
             }
+            index_everything(&tx).map_err(read_err)?;
+        }
+        2 => {
+            tx.execute_batch(MIGRATE_2).map_err(read_err)?;
+            index_everything(&tx).map_err(read_err)?;
         }
         newer => {
             return Err(ReadError::Storage(format!(
@@ -134,6 +166,48 @@ fn prepare_schema(conn: &mut Connection) -> Result<(), ReadError> {
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(read_err)?;
     tx.commit().map_err(read_err)
+}
+
+/// Indexes every event of a migrated database in one go.
+fn index_everything(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    let last: i64 = tx.query_row("SELECT coalesce(max(pos), 0) FROM events", [], |r| r.get(0))?;
+    index_range(tx, 0, last)
+}
+
+/// Adds the events with `after < pos <= upto` to the index and moves its head to `upto`. In
+/// key order, so each index page is written once per call.
+fn index_range(conn: &Connection, after: i64, upto: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO event_index (match_no, seq, pos)
+         SELECT match_no, seq, pos FROM events WHERE pos > ?1 AND pos <= ?2
+         ORDER BY match_no, seq",
+    )?
+    .execute(params![after, upto])?;
+    conn.prepare_cached("UPDATE index_head SET upto = ?1")?.execute([upto])?;
+    Ok(())
+}
+
+/// The highest seq of a match (by `match_no`), from the index and the tail.
+fn head_of(conn: &Connection, match_no: i64) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached(
+        "SELECT max(s) FROM (
+            SELECT max(seq) AS s FROM event_index WHERE match_no = ?1
+            UNION ALL
+            SELECT max(seq) FROM events
+            WHERE pos > (SELECT upto FROM index_head) AND match_no = ?1
+        )",
+    )?
+    .query_row([match_no], |r| r.get(0))
+}
+
+/// The highest seq of every match with events in the tail, from one scan of it.
+fn tail_heads(conn: &Connection) -> rusqlite::Result<HashMap<i64, i64>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT match_no, max(seq) FROM events
+         WHERE pos > (SELECT upto FROM index_head) GROUP BY match_no",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
 }
 
 fn open(path: &Path, durability: Durability) -> rusqlite::Result<Connection> {
@@ -155,13 +229,26 @@ impl SqliteLog {
         durability: Durability,
         observer: Arc<dyn CommitObserver>,
     ) -> Result<SqliteLog, ReadError> {
+        SqliteLog::open_with(path, durability, observer, INDEX_LIMITS)
+    }
+
+    fn open_with(
+        path: &Path,
+        durability: Durability,
+        observer: Arc<dyn CommitObserver>,
+        limits: IndexLimits,
+    ) -> Result<SqliteLog, ReadError> {
         let mut writer_conn = open(path, durability).map_err(read_err)?;
         prepare_schema(&mut writer_conn)?;
+        let mut writer = Writer::new(writer_conn, limits).map_err(read_err)?;
+        // What an earlier run left unindexed is indexed before anything reads, so rooms
+        // loaded after a restart read the index alone.
+        writer.index(Indexing::All);
         let reader = open(path, durability).map_err(read_err)?;
         let (sender, receiver) = mpsc::channel(QUEUE);
         let writer = std::thread::Builder::new()
             .name("arbiter-log-writer".into())
-            .spawn(move || write_loop(writer_conn, receiver, observer.as_ref()))
+            .spawn(move || write_loop(writer, receiver, observer.as_ref()))
             .map_err(|e| ReadError::Storage(format!("starting the writer thread: {e}")))?;
         Ok(SqliteLog {
             sender: Mutex::new(Some(sender)),
@@ -187,6 +274,48 @@ struct Known {
 struct Writer {
     conn: Connection,
     known: HashMap<String, Known>,
+    /// Events up to this `pos` are in `event_index`.
+    indexed: i64,
+    /// The last `pos` written.
+    last_pos: i64,
+    /// No indexing is tried below this `last_pos` (set after a failed attempt, so a failing
+    /// index is not retried on every commit).
+    retry_at: i64,
+    limits: IndexLimits,
+}
+
+/// When the writer extends the index.
+#[derive(Clone, Copy)]
+struct IndexLimits {
+    /// With no append waiting, it indexes once the tail is this long...
+    idle: i64,
+    /// ...and with appends waiting, once it is this long. Reads scan the tail, so this bounds
+    /// their extra work (~2 MB of rows at most).
+    busy: i64,
+}
+
+impl IndexLimits {
+    /// Whether a tail of `tail` events is due for indexing.
+    fn due(self, tail: i64, busy: bool) -> bool {
+        tail >= if busy { self.busy } else { self.idle }
+    }
+}
+
+/// The tail lengths the server runs with: at 2,000 moves/s the idle writer indexes about
+/// every two seconds, each index page written covering ~40 events of a match when 100 are
+/// live.
+const INDEX_LIMITS: IndexLimits = IndexLimits { idle: 4096, busy: 16_384 };
+
+/// What [`Writer::index`] should do.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Indexing {
+    /// Index the tail if it is long enough for how busy the writer is.
+    IfDue {
+        /// Whether appends are waiting.
+        busy: bool,
+    },
+    /// Index the whole tail (on open and on close).
+    All,
 }
 
 /// When the whole process has been using at least this share of the cores it may run on, the
@@ -255,8 +384,7 @@ fn cpu_ticks(stat: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
-fn write_loop(conn: Connection, mut jobs: mpsc::Receiver<Job>, observer: &dyn CommitObserver) {
-    let mut writer = Writer { conn, known: HashMap::new() };
+fn write_loop(mut writer: Writer, mut jobs: mpsc::Receiver<Job>, observer: &dyn CommitObserver) {
     let mut saturation = Saturation::new();
     while let Some(first) = jobs.blocking_recv() {
         if saturation.update(Instant::now()) {
@@ -276,10 +404,48 @@ fn write_loop(conn: Connection, mut jobs: mpsc::Receiver<Job>, observer: &dyn Co
         for ((_, reply), result) in batch.into_iter().zip(results) {
             let _ = reply.send(result);
         }
+        // After the replies, so no move waits for it.
+        writer.index(Indexing::IfDue { busy: !jobs.is_empty() });
     }
+    // A clean stop leaves nothing unindexed for the next start.
+    writer.index(Indexing::All);
 }
 
 impl Writer {
+    fn new(conn: Connection, limits: IndexLimits) -> rusqlite::Result<Writer> {
+        let indexed = conn.query_row("SELECT upto FROM index_head", [], |r| r.get(0))?;
+        let last_pos = last_pos(&conn)?;
+        Ok(Writer { conn, known: HashMap::new(), indexed, last_pos, retry_at: 0, limits })
+    }
+
+    /// Extends the index over the tail, in its own transaction, when `how` says it is due. A
+    /// failure is logged and retried only after another `busy` events: reads stay correct
+    /// without it, just slower.
+    fn index(&mut self, how: Indexing) {
+        let tail = self.last_pos - self.indexed;
+        let due = match how {
+            Indexing::All => tail > 0,
+            Indexing::IfDue { busy } => {
+                self.limits.due(tail, busy) && self.last_pos >= self.retry_at
+            }
+        };
+        if !due {
+            return;
+        }
+        let upto = self.last_pos;
+        let result = self.conn.transaction().and_then(|tx| {
+            index_range(&tx, self.indexed, upto)?;
+            tx.commit()
+        });
+        match result {
+            Ok(()) => self.indexed = upto,
+            Err(error) => {
+                tracing::warn!(%error, tail, "could not extend the event index; reads scan more");
+                self.retry_at = self.last_pos + self.limits.busy;
+            }
+        }
+    }
+
     /// Writes a batch in one transaction; returns one result per append. Appends are checked
     /// against the known heads before anything is written, so a refused append writes nothing
     /// and the others still commit; a database error fails the whole batch.
@@ -307,6 +473,9 @@ impl Writer {
             Err(e) => {
                 // The transaction rolled back: what we cached may be ahead of disk.
                 self.known.clear();
+                if let Ok(pos) = last_pos(&self.conn) {
+                    self.last_pos = pos;
+                }
                 let e = storage(e);
                 return batch.iter().map(|_| Err(e.clone())).collect();
             }
@@ -334,14 +503,13 @@ impl Writer {
         if let Some(known) = self.known.get(match_id) {
             return Ok(Some(known.head));
         }
-        let head: Option<i64> = self
+        let match_no: Option<i64> = self
             .conn
-            .prepare_cached(
-                "SELECT max(seq) FROM events
-                 WHERE match_no = (SELECT match_no FROM matches WHERE match_id = ?1)",
-            )?
-            .query_row([match_id], |r| r.get(0))?;
-        Ok(head.map(|h| h as u64))
+            .prepare_cached("SELECT match_no FROM matches WHERE match_id = ?1")?
+            .query_row([match_id], |r| r.get(0))
+            .optional()?;
+        let Some(match_no) = match_no else { return Ok(None) };
+        Ok(head_of(&self.conn, match_no)?.map(|h| h as u64))
     }
 
     /// Writes the refused-or-not appends in one transaction. Returns the `match_no` of every
@@ -352,6 +520,7 @@ impl Writer {
         verdicts: &[Result<(), AppendError>],
     ) -> rusqlite::Result<HashMap<String, i64>> {
         let mut numbers: HashMap<String, i64> = HashMap::new();
+        let mut last_pos = self.last_pos;
         let tx = self.conn.transaction()?;
         {
             let mut insert = tx
@@ -398,12 +567,19 @@ impl Writer {
                         (append.first_seq + i as u64) as i64,
                         record
                     ])?;
+                    last_pos = tx.last_insert_rowid();
                 }
             }
         }
         tx.commit()?;
+        self.last_pos = last_pos;
         Ok(numbers)
     }
+}
+
+/// The last `pos` in the log (0 when empty). Events are never deleted, so rowids only grow.
+fn last_pos(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("SELECT coalesce(max(pos), 0) FROM events", [], |r| r.get(0))
 }
 
 /// Whether two summaries differ only in their head (which listing reads from the events).
@@ -429,19 +605,12 @@ fn check(append: &Append, head: Option<u64>) -> Result<(), AppendError> {
 
 /// A stored summary with its head read from the events (the row is not rewritten per move).
 fn decode_summary(
-    conn: &Connection,
     match_id: &str,
     bytes: &[u8],
+    head: Option<i64>,
 ) -> Result<MatchSummary, ReadError> {
     let mut summary: MatchSummary =
         rmp_serde::from_slice(bytes).map_err(|_| ReadError::Corrupt(match_id.to_string()))?;
-    let head: Option<i64> = conn
-        .prepare_cached(
-            "SELECT max(seq) FROM events
-             WHERE match_no = (SELECT match_no FROM matches WHERE match_id = ?1)",
-        )
-        .and_then(|mut stmt| stmt.query_row([match_id], |r| r.get(0)))
-        .map_err(read_err)?;
     summary.head_seq = head.map_or(0, |h| h as u64);
     Ok(summary)
 }
@@ -478,12 +647,21 @@ impl EventLog for SqliteLog {
         limit: usize,
     ) -> Result<Vec<StoredRecord>, ReadError> {
         let conn = self.reader();
+        // One statement, so the index and the tail are read at one snapshot: events the
+        // writer indexes meanwhile are neither missed nor read twice.
         let mut stmt = conn
             .prepare_cached(
-                "SELECT seq, record FROM events
-                 WHERE match_no = (SELECT match_no FROM matches WHERE match_id = ?1)
-                   AND seq >= ?2
-                 ORDER BY seq LIMIT ?3",
+                "SELECT seq, record FROM (
+                    SELECT e.seq AS seq, e.record AS record
+                    FROM event_index i JOIN events e ON e.pos = i.pos
+                    WHERE i.match_no = (SELECT match_no FROM matches WHERE match_id = ?1)
+                      AND i.seq >= ?2
+                    UNION ALL
+                    SELECT seq, record FROM events
+                    WHERE pos > (SELECT upto FROM index_head)
+                      AND match_no = (SELECT match_no FROM matches WHERE match_id = ?1)
+                      AND seq >= ?2
+                 ) ORDER BY seq LIMIT ?3",
             )
             .map_err(read_err)?;
         let from = i64::try_from(from_seq).unwrap_or(i64::MAX);
@@ -497,19 +675,28 @@ impl EventLog for SqliteLog {
     }
 
     fn summary(&self, match_id: &str) -> Result<Option<MatchSummary>, ReadError> {
-        let conn = self.reader();
-        let bytes: Option<Vec<u8>> = conn
-            .query_row("SELECT summary FROM matches WHERE match_id = ?1", [match_id], |r| r.get(0))
+        let mut conn = self.reader();
+        // One read transaction: the row and the head at one snapshot.
+        let tx = conn.transaction().map_err(read_err)?;
+        let row: Option<(i64, Vec<u8>)> = tx
+            .query_row(
+                "SELECT match_no, summary FROM matches WHERE match_id = ?1",
+                [match_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()
             .map_err(read_err)?;
-        bytes.map(|b| decode_summary(&conn, match_id, &b)).transpose()
+        let Some((match_no, bytes)) = row else { return Ok(None) };
+        let head = head_of(&tx, match_no).map_err(read_err)?;
+        decode_summary(match_id, &bytes, head).map(Some)
     }
 
     fn list(&self, filter: &ListFilter) -> Result<Vec<MatchSummary>, ReadError> {
-        let conn = self.reader();
-        let mut stmt = conn
+        let mut conn = self.reader();
+        let tx = conn.transaction().map_err(read_err)?;
+        let mut stmt = tx
             .prepare_cached(
-                "SELECT match_id, summary FROM matches
+                "SELECT match_no, match_id, summary FROM matches
                  WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR game = ?2)
                  ORDER BY created_at_ms DESC, match_id DESC LIMIT ?3",
             )
@@ -517,12 +704,24 @@ impl EventLog for SqliteLog {
         let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
         let rows = stmt
             .query_map(params![filter.status.map(MatchStatus::as_str), filter.game, limit], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, Vec<u8>>(2)?))
             })
             .map_err(read_err)?;
-        let rows: Vec<(String, Vec<u8>)> = rows.collect::<Result<_, _>>().map_err(read_err)?;
+        let rows: Vec<(i64, String, Vec<u8>)> = rows.collect::<Result<_, _>>().map_err(read_err)?;
         drop(stmt);
-        rows.iter().map(|(id, bytes)| decode_summary(&conn, id, bytes)).collect()
+        // One scan of the tail for every match listed, then one index lookup each.
+        let tail = tail_heads(&tx).map_err(read_err)?;
+        let mut indexed = tx
+            .prepare_cached("SELECT max(seq) FROM event_index WHERE match_no = ?1")
+            .map_err(read_err)?;
+        rows.iter()
+            .map(|(match_no, id, bytes)| {
+                let from_index: Option<i64> =
+                    indexed.query_row([match_no], |r| r.get(0)).map_err(read_err)?;
+                let head = from_index.max(tail.get(match_no).copied());
+                decode_summary(id, bytes, head)
+            })
+            .collect()
     }
 
     fn unfinished(&self) -> Result<Vec<String>, ReadError> {
@@ -571,8 +770,154 @@ mod tests {
         PRAGMA user_version = 1;
     ";
 
+    /// Session 2's layout: events in append order, indexed in every commit.
+    const SCHEMA_V2: &str = "
+        CREATE TABLE matches (
+            match_no INTEGER PRIMARY KEY, match_id TEXT NOT NULL UNIQUE, game TEXT NOT NULL,
+            status TEXT NOT NULL, created_at_ms INTEGER NOT NULL, summary BLOB NOT NULL
+        );
+        CREATE INDEX matches_by_status ON matches (status, created_at_ms);
+        CREATE TABLE events (
+            pos INTEGER PRIMARY KEY, match_no INTEGER NOT NULL, seq INTEGER NOT NULL,
+            record BLOB NOT NULL
+        );
+        CREATE UNIQUE INDEX events_by_match ON events (match_no, seq);
+        PRAGMA user_version = 2;
+    ";
+
     fn open_log(path: &Path) -> Result<SqliteLog, ReadError> {
         SqliteLog::open(path, Durability::Normal, Arc::new(NoObserver))
+    }
+
+    /// (events indexed, the index head, events in all).
+    fn index_state(path: &Path) -> (i64, i64, i64) {
+        let conn = Connection::open(path).expect("opens");
+        let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).expect("reads");
+        (
+            count("SELECT count(*) FROM event_index"),
+            count("SELECT upto FROM index_head"),
+            count("SELECT count(*) FROM events"),
+        )
+    }
+
+    fn one(match_id: &str, seq: u64, status: MatchStatus) -> Append {
+        Append {
+            match_id: match_id.into(),
+            first_seq: seq,
+            records: vec![vec![seq as u8]],
+            summary: summary(match_id, status, 1),
+        }
+    }
+
+    #[test]
+    fn reads_join_the_index_and_the_unindexed_tail() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("log.db");
+        // Equal limits: whether the writer sees the next append waiting does not matter.
+        let limits = IndexLimits { idle: 3, busy: 3 };
+        let log = SqliteLog::open_with(&path, Durability::Normal, Arc::new(NoObserver), limits)
+            .expect("opens");
+        // One at a time: the writer indexes at 3 and 6 events.
+        for seq in 0..7 {
+            let append = one("m", seq, MatchStatus::Live);
+            assert!(log.append(append).blocking_recv().expect("answered").is_ok());
+        }
+        assert!(log.append(one("other", 0, MatchStatus::Live)).blocking_recv().is_ok());
+        assert_eq!(index_state(&path), (6, 6, 8), "six indexed, two in the tail");
+        let seqs = |from| {
+            log.read("m", from, 100).expect("reads").iter().map(|r| r.seq).collect::<Vec<_>>()
+        };
+        assert_eq!(seqs(0), [0, 1, 2, 3, 4, 5, 6]);
+        assert_eq!(seqs(4), [4, 5, 6], "from the index into the tail");
+        assert_eq!(
+            log.read("m", 2, 3).expect("reads").iter().map(|r| r.seq).collect::<Vec<_>>(),
+            [2, 3, 4]
+        );
+        assert_eq!(log.read("m", 6, 1).expect("reads")[0].bytes, vec![6]);
+        assert_eq!(log.summary("m").expect("reads").expect("listed").head_seq, 6);
+        let listed = log.list(&ListFilter { limit: 10, ..ListFilter::default() }).expect("lists");
+        let heads: Vec<(&str, u64)> =
+            listed.iter().map(|m| (m.match_id.as_str(), m.head_seq)).collect();
+        assert!(heads.contains(&("m", 6)) && heads.contains(&("other", 0)), "{heads:?}");
+        // After a restart the writer reads the head back, and still refuses a gap.
+        drop(log);
+        let log = SqliteLog::open_with(&path, Durability::Normal, Arc::new(NoObserver), limits)
+            .expect("reopens");
+        assert!(matches!(
+            log.append(one("m", 8, MatchStatus::Live)).blocking_recv().expect("answered"),
+            Err(AppendError::SeqConflict { expected: 7, .. })
+        ));
+    }
+
+    #[test]
+    fn a_busy_writer_lets_the_tail_grow_longer_before_indexing() {
+        let limits = IndexLimits { idle: 4, busy: 16 };
+        assert!(!limits.due(3, false));
+        assert!(limits.due(4, false));
+        assert!(!limits.due(15, true), "appends waiting come first");
+        assert!(limits.due(16, true), "but the tail reads scan stays bounded");
+    }
+
+    #[test]
+    fn a_stop_and_a_start_leave_nothing_unindexed() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("log.db");
+        let log = open_log(&path).expect("opens");
+        for seq in 0..3 {
+            assert!(log.append(one("m", seq, MatchStatus::Live)).blocking_recv().is_ok());
+        }
+        assert_eq!(index_state(&path), (0, 0, 3), "short tail: not indexed yet");
+        drop(log);
+        assert_eq!(index_state(&path), (3, 3, 3), "indexed on close");
+        // A crash leaves a tail behind (written here by hand); the next start indexes it.
+        Connection::open(&path)
+            .expect("opens")
+            .execute("INSERT INTO events (match_no, seq, record) VALUES (1, 3, x'03')", [])
+            .expect("writes");
+        let log = open_log(&path).expect("reopens");
+        assert_eq!(index_state(&path), (4, 4, 4), "indexed on open");
+        assert_eq!(read_all(&log, "m").expect("reads").len(), 4);
+    }
+
+    #[test]
+    fn a_version_2_database_is_migrated_with_every_event_indexed() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("log.db");
+        {
+            let conn = Connection::open(&path).expect("opens");
+            conn.execute_batch(SCHEMA_V2).expect("v2 schema");
+            for (no, id) in [(1, "a"), (2, "b")] {
+                let s =
+                    rmp_serde::to_vec_named(&summary(id, MatchStatus::Live, no)).expect("encodes");
+                conn.execute(
+                    "INSERT INTO matches VALUES (?1, ?2, 'dots', 'live', ?1, ?3)",
+                    params![no as i64, id, s],
+                )
+                .expect("match row");
+            }
+            // Interleaved, as a server writes them.
+            for (no, seq) in [(1, 0), (2, 0), (1, 1), (2, 1), (1, 2)] {
+                conn.execute(
+                    "INSERT INTO events (match_no, seq, record) VALUES (?1, ?2, ?3)",
+                    params![no, seq, vec![no as u8, seq as u8]],
+                )
+                .expect("event row");
+            }
+        }
+        let log = open_log(&path).expect("migrates");
+        assert_eq!(index_state(&path), (5, 5, 5));
+        let a = read_all(&log, "a").expect("reads");
+        assert_eq!(a.iter().map(|r| r.bytes.clone()).collect::<Vec<_>>(), [[1, 0], [1, 1], [1, 2]]);
+        assert_eq!(log.summary("b").expect("reads").expect("listed").head_seq, 1);
+        assert!(
+            log.append(one("b", 2, MatchStatus::Live)).blocking_recv().expect("answered").is_ok()
+        );
+        drop(log);
+        let version: i64 = Connection::open(&path)
+            .expect("opens")
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("reads");
+        assert_eq!(version, SCHEMA_VERSION);
     }
 
     #[test]
