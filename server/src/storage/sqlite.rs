@@ -84,6 +84,10 @@ const SCHEMA: &str = "
         seq INTEGER NOT NULL,
         record BLOB NOT NULL
     );
+";
+
+/// The rest of the version 3 schema: the bulk index (apart, as the version 2 migration adds it).
+const INDEX_SCHEMA: &str = "
     CREATE TABLE event_index (
         match_no INTEGER NOT NULL,
         seq INTEGER NOT NULL,
@@ -113,18 +117,8 @@ const COPY_1: &str = "
     DROP TABLE matches_v1;
 ";
 
-/// Version 2 to 3: the per-commit index becomes the bulk one, covering every event.
-const MIGRATE_2: &str = "
-    DROP INDEX events_by_match;
-    CREATE TABLE event_index (
-        match_no INTEGER NOT NULL,
-        seq INTEGER NOT NULL,
-        pos INTEGER NOT NULL,
-        PRIMARY KEY (match_no, seq)
-    ) WITHOUT ROWID;
-    CREATE TABLE index_head (upto INTEGER NOT NULL);
-    INSERT INTO index_head VALUES (0);
-";
+/// Version 2 to 3: the per-commit index gives way to the bulk one ([`INDEX_SCHEMA`]).
+const MIGRATE_2: &str = "DROP INDEX events_by_match;";
 
 /// Brings the database to [`SCHEMA_VERSION`]: creates it when empty, migrates older versions,
 /// and refuses one written by a newer Arbiter.
@@ -135,12 +129,16 @@ fn prepare_schema(conn: &mut Connection) -> Result<(), ReadError> {
     let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(read_err)?;
     match version {
         SCHEMA_VERSION => return Ok(()),
-        0 => tx.execute_batch(SCHEMA).map_err(read_err)?,
+        0 => {
+            tx.execute_batch(SCHEMA).map_err(read_err)?;
+            tx.execute_batch(INDEX_SCHEMA).map_err(read_err)?;
+        }
         1 => {
             let count = |sql: &str| tx.query_row(sql, [], |r| r.get::<_, i64>(0)).map_err(read_err);
             let before = count("SELECT count(*) FROM events")?;
             tx.execute_batch(MIGRATE_1).map_err(read_err)?;
             tx.execute_batch(SCHEMA).map_err(read_err)?;
+            tx.execute_batch(INDEX_SCHEMA).map_err(read_err)?;
             tx.execute_batch(COPY_1).map_err(read_err)?;
             // Events of a match without a listing would not survive the join: refuse (the
             // transaction rolls back) rather than drop them.
@@ -155,6 +153,7 @@ fn prepare_schema(conn: &mut Connection) -> Result<(), ReadError> {
         }
         2 => {
             tx.execute_batch(MIGRATE_2).map_err(read_err)?;
+            tx.execute_batch(INDEX_SCHEMA).map_err(read_err)?;
             index_everything(&tx).map_err(read_err)?;
         }
         newer => {
