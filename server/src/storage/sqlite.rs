@@ -433,14 +433,22 @@ impl Writer {
         }
         let upto = self.last_pos;
         let result = self.conn.transaction().and_then(|tx| {
-            index_range(&tx, self.indexed, upto)?;
+            // From the head on disk, not the one remembered: a commit that reported an error
+            // may still have landed, and its rows must not be indexed twice.
+            let indexed = tx.query_row("SELECT upto FROM index_head", [], |r| r.get(0))?;
+            index_range(&tx, indexed, upto)?;
             tx.commit()
         });
         match result {
             Ok(()) => self.indexed = upto,
             Err(error) => {
-                tracing::warn!(%error, tail, "could not extend the event index; reads scan more");
+                tracing::error!(%error, tail, "could not extend the event index; reads scan more");
                 self.retry_at = self.last_pos + self.limits.busy;
+                if let Ok(indexed) =
+                    self.conn.query_row("SELECT upto FROM index_head", [], |r| r.get(0))
+                {
+                    self.indexed = indexed;
+                }
             }
         }
     }
@@ -647,11 +655,13 @@ impl EventLog for SqliteLog {
     ) -> Result<Vec<StoredRecord>, ReadError> {
         let conn = self.reader();
         // One statement, so the index and the tail are read at one snapshot: events the
-        // writer indexes meanwhile are neither missed nor read twice.
+        // writer indexes meanwhile are neither missed nor read twice. `i.seq`, not `e.seq`,
+        // so the index's order serves the ORDER BY and LIMIT stops early (no sort of the
+        // match's whole history).
         let mut stmt = conn
             .prepare_cached(
                 "SELECT seq, record FROM (
-                    SELECT e.seq AS seq, e.record AS record
+                    SELECT i.seq AS seq, e.record AS record
                     FROM event_index i JOIN events e ON e.pos = i.pos
                     WHERE i.match_no = (SELECT match_no FROM matches WHERE match_id = ?1)
                       AND i.seq >= ?2
