@@ -60,7 +60,7 @@ fn read_err(e: rusqlite::Error) -> ReadError {
 /// Events are stored in append order (`pos`, the rowid), so a group commit dirties the table's
 /// last page or two. Version 2 also kept a unique index on `(match_no, seq)` up to date in
 /// every commit, and that cost one more dirty B-tree page per match in the batch: the marginal
-/// cost of an append was ~9 µs against ~2 µs without it (docs/PERFORMANCE.md, item 14).
+/// cost of an append was ~9 µs against ~2 µs without it (docs/PERFORMANCE.md, item 15).
 ///
 /// `event_index` maps `(match_no, seq)` to `pos` for every event up to `index_head.upto`. The
 /// writer extends it in bulk (see [`Writer::index`]), when it is idle or the unindexed tail
@@ -798,6 +798,13 @@ mod tests {
         SqliteLog::open(path, Durability::Normal, Arc::new(NoObserver))
     }
 
+    fn user_version(path: &Path) -> i64 {
+        Connection::open(path)
+            .expect("opens")
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("reads")
+    }
+
     /// (events indexed, the index head, events in all).
     fn index_state(path: &Path) -> (i64, i64, i64) {
         let conn = Connection::open(path).expect("opens");
@@ -922,11 +929,7 @@ mod tests {
             log.append(one("b", 2, MatchStatus::Live)).blocking_recv().expect("answered").is_ok()
         );
         drop(log);
-        let version: i64 = Connection::open(&path)
-            .expect("opens")
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .expect("reads");
-        assert_eq!(version, SCHEMA_VERSION);
+        assert_eq!(user_version(&path), SCHEMA_VERSION);
     }
 
     #[test]
@@ -978,11 +981,7 @@ mod tests {
             Err(AppendError::SeqConflict { expected: 4, .. })
         ));
         drop(log);
-        let version: i64 = Connection::open(&path)
-            .expect("opens")
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .expect("reads");
-        assert_eq!(version, SCHEMA_VERSION);
+        assert_eq!(user_version(&path), SCHEMA_VERSION);
     }
 
     #[test]
