@@ -610,7 +610,8 @@ fn check(append: &Append, head: Option<u64>) -> Result<(), AppendError> {
     Ok(())
 }
 
-/// A stored summary with its head read from the events (the row is not rewritten per move).
+/// A stored summary with `head`, which the caller read from the events (the row is not
+/// rewritten per move).
 fn decode_summary(
     match_id: &str,
     bytes: &[u8],
