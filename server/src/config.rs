@@ -109,6 +109,13 @@ pub struct Config {
     /// crash but may lose the last commits on power loss.
     #[arg(long, env = "ARBITER_DURABILITY", value_enum, default_value_t = Durability::Full)]
     pub durability: Durability,
+    /// The longest, in µs, an append waits for others to share its SQLite commit. The writer
+    /// commits as soon as the server has no other work ready, so this matters only while it
+    /// stays busy (a wave of moves, or saturation): then it trades that much latency for
+    /// fewer fsyncs. Used by `arbiter serve`, whose runtime reports when it is idle.
+    #[arg(long, env = "ARBITER_COMMIT_WINDOW_US", default_value_t = 1_000,
+          value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    pub commit_window_us: u64,
     /// Token signing key, 64 hex digits. Default: generated into the data dir on first start.
     #[arg(long, env = "ARBITER_SIGNING_KEY", hide_env_values = true)]
     pub signing_key: Option<String>,
@@ -139,6 +146,7 @@ impl Config {
             http: SocketAddr::from(([127, 0, 0, 1], 0)),
             store: StoreKind::Memory,
             durability: Durability::Full,
+            commit_window_us: 1_000,
             signing_key: None,
             token_ttl_s: 3600,
             turn_timeout_ms: None,

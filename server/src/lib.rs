@@ -7,6 +7,7 @@ pub mod botseat;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod idle;
 pub mod metrics;
 pub mod replay;
 pub mod room;

@@ -3,6 +3,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use server::config::LogFormat;
+use server::idle::RuntimeIdle;
 use server::{Config, Server, StartError};
 use tracing_subscriber::EnvFilter;
 
@@ -45,9 +46,15 @@ fn serve(config: Config) -> anyhow::Result<()> {
         Ok(limit) => tracing::debug!(limit, "open files limit"),
         Err(e) => tracing::warn!(error = %e, "could not raise the open files limit"),
     }
-    let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
+    // The default worker count, made explicit: the idle gate must know how many there are.
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let idle = RuntimeIdle::new(workers);
+    let runtime = idle
+        .install(tokio::runtime::Builder::new_multi_thread().enable_all())
+        .build()
+        .context("starting the tokio runtime")?;
     runtime.block_on(async move {
-        let server = Server::start(config).await.context("starting the server")?;
+        let server = Server::start_with(config, Some(idle)).await.context("starting the server")?;
         // Unfinished matches need no warming: a room loads from the log on its first use.
         tracing::info!(addr = %server.addr(), "ready");
         wait_for_signal().await?;

@@ -24,10 +24,11 @@ use tracing::{info, warn};
 use crate::app::App;
 use crate::auth::Keys;
 use crate::config::{Config, StoreKind};
+use crate::idle::RuntimeIdle;
 use crate::metrics::Metrics;
 use crate::room::RoomSettings;
 use crate::rooms::{RoomContext, Rooms};
-use crate::storage::{EventLog, MemoryLog, SharedLog, SqliteLog};
+use crate::storage::{EventLog, MemoryLog, Pacing, SharedLog, SqliteLog};
 
 /// How long shutdown waits for connections to close before going on.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
@@ -67,10 +68,20 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts a server with `config`.
+    /// Starts a server with `config`. Its SQLite writer commits as soon as it is free.
     pub async fn start(config: Config) -> Result<Server, StartError> {
+        Server::start_with(config, None).await
+    }
+
+    /// Starts a server with `config` whose SQLite writer holds each commit open until `idle`
+    /// (the hooks of the runtime it runs on) says that runtime has no work ready, or for
+    /// `config.commit_window_us` at most.
+    pub async fn start_with(
+        config: Config,
+        idle: Option<Arc<RuntimeIdle>>,
+    ) -> Result<Server, StartError> {
         let metrics = Arc::new(Metrics::default());
-        let (log, keys) = open_store(&config, metrics.clone())?;
+        let (log, keys) = open_store(&config, metrics.clone(), idle)?;
         let settings = RoomSettings {
             turn_timeout_ms: config.turn_timeout_ms,
             idle_unload_ms: config.room_idle_ms,
@@ -142,7 +153,11 @@ fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-fn open_store(config: &Config, observer: Arc<Metrics>) -> Result<(SharedLog, Keys), StartError> {
+fn open_store(
+    config: &Config,
+    observer: Arc<Metrics>,
+    idle: Option<Arc<RuntimeIdle>>,
+) -> Result<(SharedLog, Keys), StartError> {
     let configured = config.signing_key.as_deref().map(parse_key).transpose()?;
     match config.store {
         StoreKind::Memory => {
@@ -157,7 +172,15 @@ fn open_store(config: &Config, observer: Arc<Metrics>) -> Result<(SharedLog, Key
                 Some(key) => key,
                 None => load_or_create_key(&dir.join("signing.key")).map_err(data_dir)?,
             };
-            let log = SqliteLog::open(&dir.join("arbiter.db"), config.durability, observer)?;
+            let pacing = match idle {
+                Some(idle) => Pacing::UntilIdle {
+                    idle,
+                    window: Duration::from_micros(config.commit_window_us),
+                },
+                None => Pacing::Eager,
+            };
+            let path = dir.join("arbiter.db");
+            let log = SqliteLog::open_paced(&path, config.durability, observer, pacing)?;
             Ok((Arc::new(log), Keys::new(key)))
         }
     }

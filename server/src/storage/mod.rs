@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 
 pub use memory::MemoryLog;
 pub use record::{Record, RecordError};
-pub use sqlite::{Durability, SqliteLog};
+pub use sqlite::{Durability, Pacing, SqliteLog};
 
 /// Where a match stands, for listing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -11,10 +11,12 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
+
+use crate::idle::RuntimeIdle;
 
 use super::{
     Append, AppendError, AppendTicket, CommitObserver, EventLog, ListFilter, MatchStatus,
@@ -217,7 +219,7 @@ fn open(path: &Path, durability: Durability) -> rusqlite::Result<Connection> {
         Durability::Normal => "NORMAL",
     };
     conn.pragma_update(None, "synchronous", sync)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.busy_timeout(Duration::from_secs(5))?;
     Ok(conn)
 }
 
@@ -228,7 +230,17 @@ impl SqliteLog {
         durability: Durability,
         observer: Arc<dyn CommitObserver>,
     ) -> Result<SqliteLog, ReadError> {
-        SqliteLog::open_with(path, durability, observer, INDEX_LIMITS)
+        SqliteLog::open_with(path, durability, observer, INDEX_LIMITS, Pacing::Eager)
+    }
+
+    /// Opens the log with its writer starting commits as `pacing` says.
+    pub fn open_paced(
+        path: &Path,
+        durability: Durability,
+        observer: Arc<dyn CommitObserver>,
+        pacing: Pacing,
+    ) -> Result<SqliteLog, ReadError> {
+        SqliteLog::open_with(path, durability, observer, INDEX_LIMITS, pacing)
     }
 
     fn open_with(
@@ -236,6 +248,7 @@ impl SqliteLog {
         durability: Durability,
         observer: Arc<dyn CommitObserver>,
         limits: IndexLimits,
+        pacing: Pacing,
     ) -> Result<SqliteLog, ReadError> {
         let mut writer_conn = open(path, durability).map_err(read_err)?;
         prepare_schema(&mut writer_conn)?;
@@ -247,7 +260,7 @@ impl SqliteLog {
         let (sender, receiver) = mpsc::channel(QUEUE);
         let writer = std::thread::Builder::new()
             .name("arbiter-log-writer".into())
-            .spawn(move || write_loop(writer, receiver, observer.as_ref()))
+            .spawn(move || write_loop(writer, receiver, observer.as_ref(), &pacing))
             .map_err(|e| ReadError::Storage(format!("starting the writer thread: {e}")))?;
         Ok(SqliteLog {
             sender: Mutex::new(Some(sender)),
@@ -323,9 +336,9 @@ enum Indexing {
 /// at once and latency is untouched.
 const SATURATED: f64 = 0.9;
 /// How long a writer of a saturated server waits for more appends.
-const LINGER: std::time::Duration = std::time::Duration::from_millis(1);
+const LINGER: Duration = Duration::from_millis(1);
 /// How often the writer looks at the process's CPU time.
-const CPU_SAMPLE: std::time::Duration = std::time::Duration::from_millis(100);
+const CPU_SAMPLE: Duration = Duration::from_millis(100);
 
 /// Whether the process is CPU-bound, from `/proc/self/stat` sampled every [`CPU_SAMPLE`].
 /// Where that file does not exist, the process never counts as saturated.
@@ -360,7 +373,7 @@ impl Saturation {
 }
 
 /// Whether `ticks` of CPU over `wall` is at least [`SATURATED`] of `cores`.
-fn saturated(ticks: u64, wall: std::time::Duration, cores: f64) -> bool {
+fn saturated(ticks: u64, wall: Duration, cores: f64) -> bool {
     // Linux reports CPU time in clock ticks of 10 ms (USER_HZ = 100).
     let cpu = ticks as f64 / 100.0;
     let wall = wall.as_secs_f64();
@@ -383,11 +396,39 @@ fn cpu_ticks(stat: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
-fn write_loop(mut writer: Writer, mut jobs: mpsc::Receiver<Job>, observer: &dyn CommitObserver) {
+/// When the writer starts a commit once an append is waiting.
+#[derive(Debug, Clone, Default)]
+pub enum Pacing {
+    /// As soon as it has one, lingering [`LINGER`] first while the process is CPU-bound.
+    #[default]
+    Eager,
+    /// Once the runtime has run out of ready work, so every append its rooms had to make is
+    /// in, or `window` after the writer took the first append, whichever comes first.
+    UntilIdle {
+        /// The runtime's park hooks.
+        idle: Arc<RuntimeIdle>,
+        /// The longest an append waits for others to join its commit.
+        window: Duration,
+    },
+}
+
+fn write_loop(
+    mut writer: Writer,
+    mut jobs: mpsc::Receiver<Job>,
+    observer: &dyn CommitObserver,
+    pacing: &Pacing,
+) {
     let mut saturation = Saturation::new();
     while let Some(first) = jobs.blocking_recv() {
-        if saturation.update(Instant::now()) {
-            std::thread::sleep(LINGER);
+        match pacing {
+            Pacing::Eager => {
+                if saturation.update(Instant::now()) {
+                    std::thread::sleep(LINGER);
+                }
+            }
+            Pacing::UntilIdle { idle, window } => {
+                idle.wait_until(Instant::now() + *window);
+            }
         }
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -799,6 +840,10 @@ mod tests {
         SqliteLog::open(path, Durability::Normal, Arc::new(NoObserver))
     }
 
+    fn open_limited(path: &Path, limits: IndexLimits) -> Result<SqliteLog, ReadError> {
+        SqliteLog::open_with(path, Durability::Normal, Arc::new(NoObserver), limits, Pacing::Eager)
+    }
+
     fn user_version(path: &Path) -> i64 {
         Connection::open(path)
             .expect("opens")
@@ -832,8 +877,7 @@ mod tests {
         let path = dir.path().join("log.db");
         // Equal limits: whether the writer sees the next append waiting does not matter.
         let limits = IndexLimits { idle: 3, busy: 3 };
-        let log = SqliteLog::open_with(&path, Durability::Normal, Arc::new(NoObserver), limits)
-            .expect("opens");
+        let log = open_limited(&path, limits).expect("opens");
         // One at a time: the writer indexes at 3 and 6 events.
         for seq in 0..7 {
             let append = one("m", seq, MatchStatus::Live);
@@ -858,8 +902,7 @@ mod tests {
         assert!(heads.contains(&("m", 6)) && heads.contains(&("other", 0)), "{heads:?}");
         // After a restart the writer reads the head back, and still refuses a gap.
         drop(log);
-        let log = SqliteLog::open_with(&path, Durability::Normal, Arc::new(NoObserver), limits)
-            .expect("reopens");
+        let log = open_limited(&path, limits).expect("reopens");
         assert!(matches!(
             log.append(one("m", 8, MatchStatus::Live)).blocking_recv().expect("answered"),
             Err(AppendError::SeqConflict { expected: 7, .. })
@@ -1017,7 +1060,7 @@ mod tests {
 
     #[test]
     fn saturation_is_cpu_time_against_the_cores_available() {
-        let second = std::time::Duration::from_secs(1);
+        let second = Duration::from_secs(1);
         assert!(saturated(95, second, 1.0));
         assert!(!saturated(60, second, 1.0));
         assert!(!saturated(95, second, 2.0), "one busy core of two is not saturation");
@@ -1035,6 +1078,86 @@ mod tests {
             .expect("sets");
         let err = open_log(&path).err().expect("refused");
         assert!(err.to_string().contains("schema version 9"), "{err}");
+    }
+
+    /// The number of appends in each commit, in order.
+    #[derive(Default)]
+    struct Commits(Mutex<Vec<usize>>);
+
+    impl CommitObserver for Commits {
+        fn committed(&self, appends: usize, _records: usize, _micros: u64) {
+            self.0.lock().expect("not poisoned").push(appends);
+        }
+    }
+
+    /// The ticket's answer if it comes within `limit`.
+    fn answer_within(mut ticket: AppendTicket, limit: Duration) -> Option<Result<(), AppendError>> {
+        let until = Instant::now() + limit;
+        loop {
+            match ticket.try_recv() {
+                Ok(answer) => return Some(answer),
+                Err(oneshot::error::TryRecvError::Empty) if Instant::now() < until => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
+    fn paced_log(
+        path: &Path,
+        idle: &Arc<RuntimeIdle>,
+        window: Duration,
+    ) -> (SqliteLog, Arc<Commits>) {
+        let commits = Arc::new(Commits::default());
+        let pacing = Pacing::UntilIdle { idle: idle.clone(), window };
+        let log = SqliteLog::open_paced(path, Durability::Normal, commits.clone(), pacing)
+            .expect("opens");
+        (log, commits)
+    }
+
+    #[test]
+    fn a_busy_runtime_holds_a_commit_open_for_its_window() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let idle = RuntimeIdle::new(1);
+        let window = Duration::from_millis(300);
+        let (log, commits) = paced_log(&dir.path().join("log.db"), &idle, window);
+        let started = Instant::now();
+        let first = log.append(one("m", 0, MatchStatus::Live));
+        std::thread::sleep(Duration::from_millis(50));
+        // Queued while the writer holds the first append: the same commit takes them.
+        let later = [
+            log.append(one("m", 1, MatchStatus::Live)),
+            log.append(one("n", 0, MatchStatus::Live)),
+        ];
+        for ticket in std::iter::once(first).chain(later) {
+            assert!(answer_within(ticket, Duration::from_secs(30)).expect("answered").is_ok());
+        }
+        assert!(started.elapsed() >= window, "committed before the window closed");
+        assert_eq!(*commits.0.lock().expect("not poisoned"), [3]);
+    }
+
+    #[test]
+    fn an_idle_runtime_lets_a_commit_start_at_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let idle = RuntimeIdle::new(1);
+        // A window no test waits out: each commit here must start because the runtime idles.
+        let (log, commits) = paced_log(&dir.path().join("log.db"), &idle, Duration::from_secs(60));
+        idle.parked();
+        let answer =
+            answer_within(log.append(one("m", 0, MatchStatus::Live)), Duration::from_secs(30));
+        assert!(answer.expect("committed while idle").is_ok());
+        // Busy again: the next append waits, until the worker parks.
+        idle.unparked();
+        let ticket = log.append(one("m", 1, MatchStatus::Live));
+        std::thread::sleep(Duration::from_millis(50));
+        let mut ticket = ticket;
+        assert!(ticket.try_recv().is_err(), "committed while the runtime was busy");
+        idle.parked();
+        assert!(
+            answer_within(ticket, Duration::from_secs(30)).expect("committed once idle").is_ok()
+        );
+        assert_eq!(*commits.0.lock().expect("not poisoned"), [1, 1]);
     }
 
     #[test]
