@@ -21,7 +21,8 @@ async fn a_short_load_run_has_no_errors_and_no_desyncs() -> Result<()> {
         server: instance.http.base.clone(),
         matches: 4,
         duration: Duration::from_secs(2),
-        think: Duration::ZERO,
+        // Waits drawn from 1–3 ms: the spread path runs, and the run still plays many matches.
+        think: Duration::from_millis(2),
         think_spread: 0.5,
         spectators: 1,
         strategy: StrategyKind::Greedy,
