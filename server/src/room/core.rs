@@ -8,6 +8,7 @@
 //! was pending with `storage_error` and asks to be rebuilt from the log, which never holds
 //! an event that was not acknowledged.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use game_rules::{Mode, Seat, Status, Viewer};
@@ -192,6 +193,12 @@ pub enum Output {
         /// What.
         msg: ServerMsg,
     },
+    /// A move was decided: count it once (`accepted` or the rejection code). A retried move
+    /// id answered from memory is not decided again, so it has none.
+    Decided {
+        /// `accepted` or the rejection code.
+        result: Cow<'static, str>,
+    },
     /// Answer an HTTP request.
     Reply {
         /// Which.
@@ -374,7 +381,7 @@ impl Room {
     /// Remembers an accepted move found in the log, so a retry after a restart gets its
     /// original verdict.
     pub fn remember_accepted(&mut self, seat: Seat, move_id: MoveId, seq: u64) {
-        self.remember(seat, move_id, VerdictResult::Accepted { seq });
+        let _ = self.remember(seat, move_id, VerdictResult::Accepted { seq });
     }
 
     /// The match id.
@@ -459,7 +466,7 @@ impl Room {
         };
         match input {
             Input::Move { from, move_id, .. } => {
-                self.send_verdict(from, move_id, VerdictResult::Rejected(body()))
+                self.decide(from, move_id, VerdictResult::Rejected(body()))
             }
             Input::TakeSeat { request, .. } => {
                 let reply = Reply::Unavailable { code: "room_restarting" };
@@ -660,7 +667,7 @@ impl Room {
                 code: "not_seated".into(),
                 message: "you hold no seat in this match".into(),
             };
-            self.send_verdict(from, move_id, VerdictResult::Rejected(body));
+            self.decide(from, move_id, VerdictResult::Rejected(body));
             return;
         };
         if let Client::Conn(conn) = from
@@ -670,7 +677,7 @@ impl Room {
                 code: "spectator".into(),
                 message: "spectators cannot move; join as player".into(),
             };
-            self.send_verdict(from, move_id, VerdictResult::Rejected(body));
+            self.decide(from, move_id, VerdictResult::Rejected(body));
             return;
         }
         if let Some(verdict) = self.verdicts.get(&(seat, move_id)).cloned() {
@@ -692,7 +699,7 @@ impl Room {
                 code: "waiting_for_players".into(),
                 message: "the match starts when every seat is taken".into(),
             };
-            self.send_verdict(from, move_id, VerdictResult::Rejected(body));
+            self.decide(from, move_id, VerdictResult::Rejected(body));
             return;
         }
         match self.m.state.mode() {
@@ -727,7 +734,7 @@ impl Room {
     fn reject(&mut self, from: Client, seat: Seat, move_id: MoveId, code: &str, message: String) {
         let verdict = VerdictResult::Rejected(ErrorBody { code: code.into(), message });
         self.remember(seat, move_id, verdict.clone());
-        self.send_verdict(from, move_id, verdict);
+        self.decide(from, move_id, verdict);
     }
 
     // ----- the clock -----
@@ -804,8 +811,12 @@ impl Room {
         }
         for (from, seat, move_id, seq) in done.verdicts {
             let verdict = VerdictResult::Accepted { seq };
-            self.remember(seat, move_id, verdict.clone());
-            self.send_verdict(from, move_id, verdict);
+            // A retry that waited on this append gets the verdict too, but it is one move.
+            if self.remember(seat, move_id, verdict.clone()) {
+                self.decide(from, move_id, verdict);
+            } else {
+                self.send_verdict(from, move_id, verdict);
+            }
         }
         for (request, reply) in done.replies {
             self.outputs.push_back(Output::Reply { request, reply });
@@ -820,9 +831,17 @@ impl Room {
         self.poisoned = true;
         let message = error.to_string();
         for pending in std::mem::take(&mut self.pending) {
-            for (from, _, move_id, _) in pending.verdicts {
+            let mut refused = Vec::new();
+            for (from, seat, move_id, _) in pending.verdicts {
                 let body = ErrorBody { code: "storage_error".into(), message: message.clone() };
-                self.send_verdict(from, move_id, VerdictResult::Rejected(body));
+                let verdict = VerdictResult::Rejected(body);
+                // Retries that waited on the same move are answered, not counted again.
+                if refused.contains(&(seat, move_id)) {
+                    self.send_verdict(from, move_id, verdict);
+                } else {
+                    refused.push((seat, move_id));
+                    self.decide(from, move_id, verdict);
+                }
             }
             for (request, _) in pending.replies {
                 let reply = Reply::Seat(Err(RoomError::Storage(message.clone())));
@@ -899,15 +918,28 @@ impl Room {
         }
     }
 
-    fn remember(&mut self, seat: Seat, move_id: MoveId, verdict: VerdictResult) {
-        if self.verdicts.insert((seat, move_id), verdict).is_none() {
-            self.verdict_order.push_back((seat, move_id));
-            if self.verdict_order.len() > self.settings.verdict_cap
-                && let Some(old) = self.verdict_order.pop_front()
-            {
-                self.verdicts.remove(&old);
-            }
+    /// Remembers a verdict for retries; false if this move id already had one.
+    fn remember(&mut self, seat: Seat, move_id: MoveId, verdict: VerdictResult) -> bool {
+        if self.verdicts.insert((seat, move_id), verdict).is_some() {
+            return false;
         }
+        self.verdict_order.push_back((seat, move_id));
+        if self.verdict_order.len() > self.settings.verdict_cap
+            && let Some(old) = self.verdict_order.pop_front()
+        {
+            self.verdicts.remove(&old);
+        }
+        true
+    }
+
+    /// Sends a verdict reached just now, and says it was reached (for counting).
+    fn decide(&mut self, to: Client, move_id: MoveId, result: VerdictResult) {
+        let counted = match &result {
+            VerdictResult::Accepted { .. } => Cow::Borrowed("accepted"),
+            VerdictResult::Rejected(body) => Cow::Owned(body.code.clone()),
+        };
+        self.outputs.push_back(Output::Decided { result: counted });
+        self.send_verdict(to, move_id, result);
     }
 
     fn send_verdict(&mut self, to: Client, move_id: MoveId, result: VerdictResult) {

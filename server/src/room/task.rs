@@ -353,10 +353,8 @@ impl Driver {
                 Output::SendBatch { conn, msgs } => self.send_batch(conn, &msgs),
                 Output::Detach { conn } => self.detach(conn),
                 Output::Broadcast { conns, msg } => self.broadcast(&conns, &msg, room),
+                Output::Decided { result } => self.ctx.metrics.count_move(&result),
                 Output::Reply { request, reply } => {
-                    if let Reply::Verdict(result) = &reply {
-                        self.count_verdict(result);
-                    }
                     if let Some(tx) = self.requests.remove(&request) {
                         let _ = tx.send(reply);
                     }
@@ -394,20 +392,10 @@ impl Driver {
     }
 
     fn send(&mut self, conn: ConnId, msg: &ServerMsg) {
-        if let ServerMsg::Verdict(v) = msg {
-            self.count_verdict(&v.result);
-        }
         let Some(sink) = self.conns.get(&conn) else { return };
         let frame =
             Outgoing::Frame(Bytes::from(protocol::encode(msg, sink.encoding)), sink.encoding);
         self.push(conn, frame);
-    }
-
-    fn count_verdict(&self, result: &protocol::v1::VerdictResult) {
-        match result {
-            protocol::v1::VerdictResult::Accepted { .. } => self.ctx.metrics.count_move("accepted"),
-            protocol::v1::VerdictResult::Rejected(body) => self.ctx.metrics.count_move(&body.code),
-        }
     }
 
     fn send_batch(&mut self, conn: ConnId, msgs: &[ServerMsg]) {

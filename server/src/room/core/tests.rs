@@ -25,6 +25,8 @@ struct Harness {
     auto_ack: bool,
     detached: Vec<ConnId>,
     bots: Vec<u8>,
+    /// Every move decision the room reported, in order (what `/metrics` counts).
+    decided: Vec<String>,
 }
 
 fn player(id: &str) -> PlayerRef {
@@ -64,6 +66,7 @@ impl Harness {
             auto_ack: true,
             detached: Vec::new(),
             bots: Vec::new(),
+            decided: Vec::new(),
         };
         h.drain();
         h
@@ -110,6 +113,7 @@ impl Harness {
                     self.backfills.push((conn, from_seq, to_seq))
                 }
                 Output::Stop { reason } => self.stopped = Some(reason),
+                Output::Decided { result } => self.decided.push(result.into_owned()),
             }
         }
         if self.auto_ack {
@@ -227,6 +231,8 @@ fn retried_move_ids_get_the_original_verdict_and_apply_once() {
         "a retried rejection stays rejected"
     );
     assert_eq!(h.durable.len(), records + 1);
+    // Five answers, three moves decided: retries are not counted again.
+    assert_eq!(h.decided, ["accepted", "not_your_turn", "accepted"]);
 }
 
 #[test]
@@ -238,6 +244,7 @@ fn a_retry_while_the_original_is_in_flight_waits_for_it() {
     assert_eq!(h.unacked.len(), 1, "the retry appends nothing");
     h.ack_all();
     assert_eq!(verdicts(&h.take(1)), vec![(7, VerdictResult::Accepted { seq: 3 }); 2]);
+    assert_eq!(h.decided, ["accepted"], "one move, answered twice");
 }
 
 #[test]
@@ -313,6 +320,7 @@ fn a_failed_append_publishes_nothing_and_stops_the_room() {
     h.auto_ack = false;
     h.play(1, "a", 1, edge("h", 0, 0));
     h.play(2, "b", 1, edge("h", 0, 1));
+    h.play(1, "a", 1, edge("h", 0, 0)); // a retry, waiting on the same append
     h.room.handle(
         0,
         Input::AppendDone { first_seq: 3, result: Err(AppendError::Storage("disk full".into())) },
@@ -326,6 +334,11 @@ fn a_failed_append_publishes_nothing_and_stops_the_room() {
     assert!(rejected("storage_error")(&verdicts(&h.take(2))[0].1), "later pending moves fail too");
     h.play(1, "a", 2, edge("h", 0, 0));
     assert!(rejected("room_restarting")(&verdicts(&h.take(1))[0].1));
+    assert_eq!(
+        h.decided,
+        ["storage_error", "storage_error", "room_restarting"],
+        "a's move and its retry are one decision"
+    );
 }
 
 #[test]
