@@ -109,10 +109,11 @@ pub struct Config {
     /// crash but may lose the last commits on power loss.
     #[arg(long, env = "ARBITER_DURABILITY", value_enum, default_value_t = Durability::Full)]
     pub durability: Durability,
-    /// The longest, in µs, an append waits for others to share its SQLite commit. The writer
-    /// commits as soon as the server has no other work ready, so this matters only while it
-    /// stays busy (a wave of moves, or saturation): then it trades that much latency for
-    /// fewer fsyncs. Used by `arbiter serve`, whose runtime reports when it is idle.
+    /// The longest, in µs, the SQLite writer holds an append it has picked up for others to
+    /// share its commit. It commits as soon as the server has no other work ready, so this
+    /// matters only while it stays busy (a wave of moves, or saturation): then it trades that
+    /// much latency for fewer fsyncs. Used by `arbiter serve`, whose runtime reports when it
+    /// is idle.
     #[arg(long, env = "ARBITER_COMMIT_WINDOW_US", default_value_t = 1_000,
           value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
     pub commit_window_us: u64,

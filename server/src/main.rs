@@ -33,11 +33,17 @@ fn main() -> std::process::ExitCode {
             // One line with its causes, not a backtrace: this is for operators.
             eprintln!("arbiter: {error:#}");
             let invalid_setting =
-                matches!(error.downcast_ref::<StartError>(), Some(StartError::SigningKey));
+                matches!(error.downcast_ref::<StartError>(), Some(StartError::SigningKey))
+                    || error.is::<BadWorkerCount>();
             std::process::ExitCode::from(if invalid_setting { 2 } else { 1 })
         }
     }
 }
+
+/// `TOKIO_WORKER_THREADS` is set to something other than a positive integer.
+#[derive(Debug, thiserror::Error)]
+#[error("TOKIO_WORKER_THREADS must be a positive integer, not {0:?}")]
+struct BadWorkerCount(String);
 
 fn serve(config: Config) -> anyhow::Result<()> {
     init_tracing(config.log_format);
@@ -46,8 +52,15 @@ fn serve(config: Config) -> anyhow::Result<()> {
         Ok(limit) => tracing::debug!(limit, "open files limit"),
         Err(e) => tracing::warn!(error = %e, "could not raise the open files limit"),
     }
-    // The default worker count, made explicit: the idle gate must know how many there are.
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Tokio's own default worker count, made explicit: the idle gate must know how many there
+    // are (and setting it would otherwise hide TOKIO_WORKER_THREADS).
+    let workers = match std::env::var("TOKIO_WORKER_THREADS") {
+        Ok(value) => match value.trim().parse::<usize>() {
+            Ok(n) if n > 0 => n,
+            _ => return Err(BadWorkerCount(value).into()),
+        },
+        Err(_) => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
     let idle = RuntimeIdle::new(workers);
     let runtime = idle
         .install(tokio::runtime::Builder::new_multi_thread().enable_all())

@@ -68,7 +68,8 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts a server with `config`. Its SQLite writer commits as soon as it is free.
+    /// Starts a server with `config`. Its SQLite writer commits as soon as it is free
+    /// (lingering 1 ms first while the process is CPU-bound).
     pub async fn start(config: Config) -> Result<Server, StartError> {
         Server::start_with(config, None).await
     }

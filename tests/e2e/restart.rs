@@ -1,4 +1,5 @@
-//! The real `arbiter` binary, killed with SIGKILL mid-match and restarted on the same data dir.
+//! The real `arbiter` binary: killed with SIGKILL mid-match and restarted on the same data dir,
+//! and refusing bad settings.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -139,5 +140,30 @@ async fn sigkill_mid_match_loses_no_acknowledged_move() -> Result<()> {
         players[1].events.last().is_some_and(|e| e.status.is_over()),
         "the match finished after the restart"
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_settings_exit_with_code_2_and_say_what_is_wrong() -> Result<()> {
+    let exe = tokio::task::spawn_blocking(arbiter).await??;
+    let dir = tempfile::tempdir()?;
+    /// Flags, an environment variable, and what the message must name.
+    type Case = (&'static [&'static str], Option<(&'static str, &'static str)>, &'static str);
+    let cases: [Case; 3] = [
+        (&["--commit-window-us", "5000000"], None, "--commit-window-us"),
+        (&["--signing-key", "nothex"], None, "signing key"),
+        (&[], Some(("TOKIO_WORKER_THREADS", "0")), "TOKIO_WORKER_THREADS"),
+    ];
+    for (flags, env, named) in cases {
+        let mut command = Command::new(&exe);
+        command.args(["serve", "--http", "127.0.0.1:0", "--data-dir"]).arg(dir.path()).args(flags);
+        if let Some((key, value)) = env {
+            command.env(key, value);
+        }
+        let out = tokio::task::spawn_blocking(move || command.output()).await??;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flags:?} {env:?}: {stderr}");
+        assert!(stderr.contains(named), "{flags:?} {env:?} should name {named}: {stderr}");
+    }
     Ok(())
 }

@@ -399,11 +399,12 @@ fn cpu_ticks(stat: &str) -> Option<u64> {
 /// When the writer starts a commit once an append is waiting.
 #[derive(Debug, Clone, Default)]
 pub enum Pacing {
-    /// As soon as it has one, lingering [`LINGER`] first while the process is CPU-bound.
+    /// As soon as it has one, lingering 1 ms first while the process is CPU-bound.
     #[default]
     Eager,
     /// Once the runtime has run out of ready work, so every append its rooms had to make is
-    /// in, or `window` after the writer took the first append, whichever comes first.
+    /// in, or `window` after the writer took the first append, whichever comes first. (An
+    /// append queued during a commit waits for that commit, then its window.)
     UntilIdle {
         /// The runtime's park hooks.
         idle: Arc<RuntimeIdle>,
@@ -418,16 +419,17 @@ fn write_loop(
     observer: &dyn CommitObserver,
     pacing: &Pacing,
 ) {
-    let mut saturation = Saturation::new();
+    let mut saturation = matches!(pacing, Pacing::Eager).then(Saturation::new);
     while let Some(first) = jobs.blocking_recv() {
         match pacing {
             Pacing::Eager => {
-                if saturation.update(Instant::now()) {
+                if saturation.as_mut().is_some_and(|s| s.update(Instant::now())) {
                     std::thread::sleep(LINGER);
                 }
             }
             Pacing::UntilIdle { idle, window } => {
-                idle.wait_until(Instant::now() + *window);
+                // A window too long to add to now is no deadline at all.
+                idle.wait_until(Instant::now().checked_add(*window));
             }
         }
         let mut batch = vec![first];
@@ -1124,7 +1126,9 @@ mod tests {
         let (log, commits) = paced_log(&dir.path().join("log.db"), &idle, window);
         let started = Instant::now();
         let first = log.append(one("m", 0, MatchStatus::Live));
-        std::thread::sleep(Duration::from_millis(50));
+        while idle.waiters() == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         // Queued while the writer holds the first append: the same commit takes them.
         let later = [
             log.append(one("m", 1, MatchStatus::Live)),
