@@ -166,7 +166,9 @@ mod tests {
             let idle = idle.clone();
             std::thread::spawn(move || idle.wait_until(within(Duration::from_secs(30))))
         };
-        while idle.waiting.load(Ordering::SeqCst) == 0 {
+        let give_up = Instant::now() + Duration::from_secs(30);
+        while idle.waiters() == 0 {
+            assert!(Instant::now() < give_up, "the waiter never waited");
             std::thread::sleep(Duration::from_millis(1));
         }
         // Park and unpark at once: the woken waiter usually finds the runtime busy again.

@@ -397,10 +397,9 @@ fn cpu_ticks(stat: &str) -> Option<u64> {
 }
 
 /// When the writer starts a commit once an append is waiting.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub enum Pacing {
     /// As soon as it has one, lingering 1 ms first while the process is CPU-bound.
-    #[default]
     Eager,
     /// Once the runtime has run out of ready work, so every append its rooms had to make is
     /// in, or `window` after the writer took the first append, whichever comes first. (An
@@ -1126,7 +1125,9 @@ mod tests {
         let (log, commits) = paced_log(&dir.path().join("log.db"), &idle, window);
         let started = Instant::now();
         let first = log.append(one("m", 0, MatchStatus::Live));
+        let give_up = Instant::now() + Duration::from_secs(30);
         while idle.waiters() == 0 {
+            assert!(Instant::now() < give_up, "the writer never waited for the runtime");
             std::thread::sleep(Duration::from_millis(1));
         }
         // Queued while the writer holds the first append: the same commit takes them.
