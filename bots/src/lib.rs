@@ -2,12 +2,10 @@
 //! legal moves, read no clock and draw randomness only from their seed, so a bot's game
 //! replays exactly. The `bots` binary adds the tournament and the load-test tool.
 
-pub mod replica;
 pub mod strategy;
 pub mod tournament;
 
 #[cfg(feature = "tools")]
 pub mod load;
 
-pub use replica::{Replica, ReplicaError, first_desync};
 pub use strategy::{Strategy, StrategyKind};

@@ -243,7 +243,7 @@ fn think_time(think: Duration, spread: f64, thinking: &mut Pcg64Mcg) -> Duration
 struct Bot {
     socket: Socket,
     seat: Option<u8>,
-    replica: crate::Replica,
+    replica: protocol::Replica,
     events: Vec<Event>,
     strategy: Strategy,
     /// Move id → when it was sent.
@@ -298,7 +298,7 @@ impl Driver {
         Ok(Bot {
             socket,
             seat: None,
-            replica: crate::Replica::new(),
+            replica: protocol::Replica::new(),
             events: Vec::new(),
             strategy,
             sent: HashMap::new(),
@@ -344,7 +344,7 @@ impl Driver {
     ) -> Result<bool> {
         for (i, bot) in bots.iter_mut().enumerate() {
             bot.seat = (i < 2).then_some(i as u8);
-            bot.replica = crate::Replica::new();
+            bot.replica = protocol::Replica::new();
             bot.events.clear();
             bot.sent.clear();
             let role = if i < 2 { Role::Player } else { Role::Spectator };
@@ -417,7 +417,7 @@ impl Driver {
         let over = event.status.is_over();
         bot.events.push(event);
         if let Err(e) = reduced {
-            if matches!(e, crate::ReplicaError::Desync { .. }) {
+            if matches!(e, protocol::ReplicaError::Desync { .. }) {
                 self.counters.desyncs.fetch_add(1, Ordering::Relaxed);
             }
             bail!("{e}");

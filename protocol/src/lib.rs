@@ -6,6 +6,8 @@
 mod codec;
 #[cfg(test)]
 mod golden;
+pub mod replica;
 pub mod v1;
 
 pub use codec::{DecodeError, Encoding, MAX_DEPTH, MAX_FRAME_BYTES, decode, encode};
+pub use replica::{Replica, ReplicaError, first_desync};

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bots::Replica;
 use game_rules::{Seat, Status, Viewer};
 use protocol::Encoding;
+use protocol::Replica;
 use protocol::v1::{Role, ServerMsg};
 use tokio::sync::mpsc;
 use tracing::{Instrument, debug, info_span};

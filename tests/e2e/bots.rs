@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use anyhow::Result;
 use bots::StrategyKind;
-use bots::first_desync;
 use bots::load::{LoadConfig, run};
+use protocol::first_desync;
 use protocol::v1::{EventBody, ServerMsg};
 use tests::{Instance, WsClient, all_edges};
 

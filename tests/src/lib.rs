@@ -150,7 +150,7 @@ pub struct WsClient {
     /// Every event received, in order.
     pub events: Vec<Event>,
     /// The local replica, reduced from events and checked against every state hash.
-    pub replica: bots::Replica,
+    pub replica: protocol::Replica,
 }
 
 impl WsClient {
@@ -163,7 +163,7 @@ impl WsClient {
             socket,
             encoding: Encoding::MsgPack,
             events: Vec::new(),
-            replica: bots::Replica::new(),
+            replica: protocol::Replica::new(),
         };
         match client.recv().await? {
             ServerMsg::Welcome(_) => Ok(client),
@@ -178,7 +178,7 @@ impl WsClient {
             socket,
             encoding: Encoding::MsgPack,
             events: Vec::new(),
-            replica: bots::Replica::new(),
+            replica: protocol::Replica::new(),
         })
     }
 
@@ -288,7 +288,7 @@ impl WsClient {
         match msg {
             // A snapshot replaces history: the replica restarts with the next join from 0.
             ServerMsg::Snapshot(_) => {
-                self.replica = bots::Replica::new();
+                self.replica = protocol::Replica::new();
                 self.events.clear();
             }
             ServerMsg::Event(e) => {
