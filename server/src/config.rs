@@ -69,7 +69,8 @@ pub struct Limits {
     /// Unfinished matches one player may create.
     #[arg(long, env = "ARBITER_MATCHES_PER_PLAYER", default_value_t = 32)]
     pub matches_per_player: usize,
-    /// Extra browser origins allowed to open WebSockets (same-origin and localhost always are).
+    /// Extra browser origins allowed to open WebSockets and call the HTTP API from another
+    /// origin (same-origin and localhost always are).
     #[arg(long = "allow-origin", env = "ARBITER_ALLOW_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
 }
@@ -131,6 +132,10 @@ pub struct Config {
     #[arg(long, env = "ARBITER_ROOM_IDLE_MS", default_value_t = 60_000,
           value_parser = clap::value_parser!(u64).range(1..=86400000))]
     pub room_idle_ms: u64,
+    /// A directory of static files served at `/` and every path outside the API: the built web
+    /// client (`cargo xtask run` builds it into target/web). Unset: `/` says how to build it.
+    #[arg(long, env = "ARBITER_WEB_DIR")]
+    pub web_dir: Option<PathBuf>,
     /// Log format.
     #[arg(long, env = "ARBITER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
@@ -152,6 +157,7 @@ impl Config {
             token_ttl_s: 3600,
             turn_timeout_ms: None,
             room_idle_ms: 60_000,
+            web_dir: None,
             log_format: LogFormat::Human,
             limits: Limits::default(),
         }

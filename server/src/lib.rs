@@ -9,12 +9,14 @@ pub mod error;
 pub mod http;
 pub mod idle;
 pub mod metrics;
+pub mod origin;
 pub mod replay;
 pub mod room;
 pub mod rooms;
 pub mod server;
 pub mod storage;
 pub mod transport;
+pub mod web;
 
 pub use config::{Config, Limits, StoreKind};
 pub use server::{Server, StartError};

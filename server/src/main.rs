@@ -32,9 +32,10 @@ fn main() -> std::process::ExitCode {
         Err(error) => {
             // One line with its causes, not a backtrace: this is for operators.
             eprintln!("arbiter: {error:#}");
-            let invalid_setting =
-                matches!(error.downcast_ref::<StartError>(), Some(StartError::SigningKey))
-                    || error.is::<BadWorkerCount>();
+            let invalid_setting = matches!(
+                error.downcast_ref::<StartError>(),
+                Some(StartError::SigningKey | StartError::WebDir { .. })
+            ) || error.is::<BadWorkerCount>();
             std::process::ExitCode::from(if invalid_setting { 2 } else { 1 })
         }
     }

@@ -2,14 +2,14 @@
 //! serves; [`Server::shutdown`] stops accepting, closes sockets with a reason, lets rooms finish
 //! their appends and closes the log. Nothing is global: tests start hundreds side by side.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::routing::get;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -29,6 +29,7 @@ use crate::metrics::Metrics;
 use crate::room::RoomSettings;
 use crate::rooms::{RoomContext, Rooms};
 use crate::storage::{EventLog, MemoryLog, Pacing, SharedLog, SqliteLog};
+use crate::web::WebClient;
 
 /// How long shutdown waits for connections to close before going on.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
@@ -50,6 +51,14 @@ pub enum StartError {
     /// The store did not open.
     #[error("opening the event log: {0}")]
     Store(#[from] crate::storage::ReadError),
+    /// The web client directory does not exist or is not a directory.
+    #[error("web client directory (--web-dir) {path}")]
+    WebDir {
+        /// The directory.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
     /// The address could not be bound.
     #[error("binding {addr}: {source}")]
     Bind {
@@ -81,6 +90,11 @@ impl Server {
         config: Config,
         idle: Option<Arc<RuntimeIdle>>,
     ) -> Result<Server, StartError> {
+        let web_dir = config.web_dir.as_deref();
+        let web = WebClient::open(web_dir).map_err(|source| StartError::WebDir {
+            path: web_dir.map(|d| d.display().to_string()).unwrap_or_default(),
+            source,
+        })?;
         let metrics = Arc::new(Metrics::default());
         let (log, keys) = open_store(&config, metrics.clone(), idle)?;
         let settings = RoomSettings {
@@ -111,9 +125,13 @@ impl Server {
             per_ip: Default::default(),
             created_by: Default::default(),
         });
-        let router = router(app.clone());
+        let serves_client = web.is_served();
+        let router = router(app.clone(), web);
         let accept = tokio::spawn(accept_loop(listener, router, app.clone()));
         info!(%addr, "arbiter listening");
+        if serves_client {
+            info!("web client at http://{}/", browsable(addr));
+        }
         Ok(Server { addr, app, accept })
     }
 
@@ -145,13 +163,27 @@ impl Server {
     }
 }
 
-fn router(app: Arc<App>) -> Router {
+/// The API, the WebSocket and, on every other path, the web client. CORS wraps every route
+/// so that a preflight is answered before routing, whatever methods the route takes.
+fn router(app: Arc<App>, web: WebClient) -> Router {
     crate::http::routes()
         .route("/ws", get(crate::transport::ws::upgrade))
-        .fallback(crate::http::not_found)
+        .fallback(move |req: Request| web.serve(req))
         .method_not_allowed_fallback(crate::http::method_not_allowed)
+        .layer(crate::origin::cors(&app.config.limits.allowed_origins))
         .layer(DefaultBodyLimit::max(app.config.limits.max_body_bytes))
         .with_state(app)
+}
+
+/// An address a browser on this machine can open: a wildcard bind is reachable at localhost.
+fn browsable(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::from(([127, 0, 0, 1], addr.port())),
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::from((Ipv6Addr::LOCALHOST, addr.port()))
+        }
+        _ => addr,
+    }
 }
 
 fn open_store(

@@ -3,6 +3,8 @@
 mod abuse;
 mod api;
 mod bots;
+mod browser;
 mod isolation;
 mod play;
 mod restart;
+mod web;

@@ -149,9 +149,10 @@ async fn bad_settings_exit_with_code_2_and_say_what_is_wrong() -> Result<()> {
     let dir = tempfile::tempdir()?;
     /// Flags, an environment variable, and what the message must name.
     type Case = (&'static [&'static str], Option<(&'static str, &'static str)>, &'static str);
-    let cases: [Case; 3] = [
+    let cases: [Case; 4] = [
         (&["--commit-window-us", "5000000"], None, "--commit-window-us"),
         (&["--signing-key", "nothex"], None, "signing key"),
+        (&["--web-dir", "/nonexistent/arbiter-web"], None, "--web-dir"),
         (&[], Some(("TOKIO_WORKER_THREADS", "0")), "TOKIO_WORKER_THREADS"),
     ];
     for (flags, env, named) in cases {

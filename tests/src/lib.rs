@@ -2,6 +2,8 @@
 //! client, and a WebSocket client that reduces every event with the real rules and checks its
 //! state hash. Harness code, so failures are `anyhow` errors with context.
 
+pub mod browser;
+
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};

@@ -1,16 +1,19 @@
-//! Project automation, run locally exactly as CI runs it: `cargo xtask run | test | bench`.
+//! Project automation, run locally exactly as CI runs it: `cargo xtask run | test | web | bench`.
 //!
-//! Each command installs what it needs first (the wasm target), so a fresh machine needs
-//! nothing but the Rust toolchain.
+//! Each command installs what it needs first (the wasm target, the wasm-bindgen CLI, Chromium
+//! for the browser tests), so a fresh machine needs nothing but the Rust toolchain (and root,
+//! or Chromium already installed, for `test`).
 #![allow(clippy::print_stdout)] // A command-line tool reports on stdout.
 
+use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
 mod bench;
+mod web;
 
-const USAGE: &str = "usage: cargo xtask <run [serve flags] | test | bench [--quick]>";
+const USAGE: &str = "usage: cargo xtask <run [serve flags] | test | web | bench [--quick]>";
 
 /// Crates that must build for the browser: they do no IO, so they must not need a platform.
 const WASM_CRATES: [&str; 2] = ["game-rules", "protocol"];
@@ -20,6 +23,8 @@ fn main() -> Result<()> {
     match args.next().as_deref() {
         Some("run") => run(args.collect()),
         Some("test") => test(),
+        // The client alone: a running server serves the new build on the next page load.
+        Some("web") => web::build_web().map(|_| ()),
         Some("bench") => bench::bench(&args.collect::<Vec<_>>()),
         _ => {
             eprintln!("{USAGE}");
@@ -28,13 +33,26 @@ fn main() -> Result<()> {
     }
 }
 
+/// The workspace root: xtask's manifest sits one level below it.
+pub(crate) fn root() -> &'static Path {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest)
+}
+
 /// Runs a command, echoing it, and fails if it fails.
 pub(crate) fn sh(program: &str, args: &[&str]) -> Result<()> {
-    eprintln!("$ {program} {}", args.join(" "));
-    let status =
-        Command::new(program).args(args).status().with_context(|| format!("starting {program}"))?;
+    run_command(Command::new(program).args(args))
+}
+
+/// Runs `command`, echoing it, and fails if it fails.
+pub(crate) fn run_command(command: &mut Command) -> Result<()> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let args: Vec<_> = command.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+    let shown = format!("{program} {}", args.join(" "));
+    eprintln!("$ {shown}");
+    let status = command.status().with_context(|| format!("starting {program}"))?;
     if !status.success() {
-        bail!("`{program} {}` failed: {status}", args.join(" "));
+        bail!("`{shown}` failed: {status}");
     }
     Ok(())
 }
@@ -47,15 +65,31 @@ fn ensure_wasm_target() -> Result<()> {
     Ok(())
 }
 
-/// Builds and starts the server on the embedded defaults.
+/// Builds the web client and the server, and serves the client with the embedded defaults
+/// (`extra` flags go to `arbiter serve`; a `--web-dir` among them replaces the fresh build).
 fn run(extra: Vec<String>) -> Result<()> {
-    let mut args =
-        vec!["run", "--release", "--package", "server", "--bin", "arbiter", "--", "serve"];
-    args.extend(extra.iter().map(String::as_str));
-    sh("cargo", &args)
+    let web = web::build_web()?;
+    let mut command = Command::new("cargo");
+    command.current_dir(root()).args(["run", "--release", "--package", "server"]);
+    command.args(["--bin", "arbiter", "--", "serve"]);
+    if !extra.iter().any(|a| a == "--web-dir" || a.starts_with("--web-dir=")) {
+        command.arg("--web-dir").arg(&web);
+    }
+    command.args(&extra);
+    println!("open http://{}/ once the server logs \"web client at\"", http_addr(&extra));
+    run_command(&mut command)
 }
 
-/// Every check CI makes: formatting, lints, the wasm build of the pure crates, all tests.
+/// The address `arbiter serve` will listen on, as `--http` or `ARBITER_HTTP` set it.
+fn http_addr(extra: &[String]) -> String {
+    let flag = extra.iter().position(|a| a == "--http").and_then(|i| extra.get(i + 1)).cloned();
+    let joined = extra.iter().find_map(|a| a.strip_prefix("--http=")).map(str::to_string);
+    let addr = flag.or(joined).or_else(|| std::env::var("ARBITER_HTTP").ok());
+    addr.unwrap_or_else(|| "127.0.0.1:8080".to_string())
+}
+
+/// Every check CI makes: formatting, lints, the wasm build of the pure crates and of the web
+/// client, all tests (the browser tests find the built client in `ARBITER_WEB_DIR`).
 fn test() -> Result<()> {
     ensure_wasm_target()?;
     sh("cargo", &["fmt", "--all", "--", "--check"])?;
@@ -65,8 +99,10 @@ fn test() -> Result<()> {
         wasm.extend(["--package", krate]);
     }
     sh("cargo", &wasm)?;
-    let (mut passed, mut failed) = cargo_test(&["--workspace", "--doc"])?;
-    let (p, f) = cargo_test(&["--workspace", "--all-targets"])?;
+    let web = web::build_web()?;
+    web::ensure_chromium()?;
+    let (mut passed, mut failed) = cargo_test(&["--workspace", "--doc"], &web)?;
+    let (p, f) = cargo_test(&["--workspace", "--all-targets"], &web)?;
     passed += p;
     failed += f;
     // One closing line for the whole run: the last binary's own line may be "0 passed".
@@ -78,12 +114,14 @@ fn test() -> Result<()> {
 }
 
 /// Runs `cargo test` with `args`, echoing its output, and totals its `test result` lines.
-fn cargo_test(args: &[&str]) -> Result<(u64, u64)> {
+/// The tests find the built web client in `ARBITER_WEB_DIR` (`web`).
+fn cargo_test(args: &[&str], web: &Path) -> Result<(u64, u64)> {
     use std::io::{BufRead, BufReader};
-    eprintln!("$ cargo test {}", args.join(" "));
+    eprintln!("$ ARBITER_WEB_DIR={} cargo test {}", web.display(), args.join(" "));
     let mut child = Command::new("cargo")
         .arg("test")
         .args(args)
+        .env("ARBITER_WEB_DIR", web)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .context("starting cargo test")?;

@@ -24,6 +24,7 @@ use crate::app::{App, IpSlot, unix_s, valid_match_id};
 use crate::auth::Claims;
 use crate::error::ApiError;
 use crate::http::bearer;
+use crate::origin;
 use crate::room::task::{ConnSink, Kick, Outgoing, RoomMsg};
 use crate::room::{Client, ConnId, Input, PlayerRef};
 
@@ -101,23 +102,13 @@ fn token_of(headers: &HeaderMap) -> Option<&str> {
     protocols.split(',').map(str::trim).find_map(|p| p.strip_prefix(TOKEN_PREFIX))
 }
 
-/// Browsers send `Origin`; only the server's own origin, localhost, and configured origins may
-/// open sockets. Non-browser clients send none and are allowed.
+/// Browsers send `Origin`; only origins the policy in [`crate::origin`] allows may open
+/// sockets. Non-browser clients send none and are allowed.
 fn check_origin(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
         return Ok(());
     };
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
-    let authority = origin.split_once("://").map_or(origin, |(_, rest)| rest);
-    // `host`, `host:port`, `[v6]` or `[v6]:port`.
-    let hostname = match authority.strip_prefix('[') {
-        Some(v6) => v6.split_once(']').map_or(authority, |(h, _)| h),
-        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
-    };
-    let allowed = authority == host
-        || matches!(hostname, "localhost" | "127.0.0.1" | "::1")
-        || app.config.limits.allowed_origins.iter().any(|o| o == origin);
-    if allowed {
+    if origin::is_allowed(origin, origin::host_of(headers), &app.config.limits.allowed_origins) {
         Ok(())
     } else {
         Err(ApiError::new(

@@ -1,0 +1,17 @@
+//! Arbiter's client. [`core`] is the sans-IO connection and match state machine, [`replay`]
+//! steps through a match's history, and [`view`] is what both show a page. In the browser,
+//! the `wasm` shell drives them with a WebSocket, timers and `fetch`; its exports are the
+//! JavaScript SDK (docs/CLIENT.md).
+
+pub mod core;
+pub mod replay;
+pub mod view;
+
+#[cfg(test)]
+mod testlog;
+
+#[cfg(target_arch = "wasm32")]
+mod wasm;
+
+pub use core::{ConnState, Core, MoveError, SocketAction, Update};
+pub use replay::{Replay, ReplayError};

@@ -1,0 +1,70 @@
+//! The TypeScript types of the SDK's plain objects, written into the generated `arbiter.d.ts`
+//! beside the types wasm-bindgen derives from the exports.
+
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &'static str = r#"
+/** A game value: a move, a config or a view, in the game's own JSON shape. */
+export type GameValue = any;
+/** Where a match stands. */
+export type Status =
+  | "waiting"
+  | "simultaneous"
+  | { turn: number }
+  | { over: { scores: number[]; winners: number[] } };
+export type ConnectionState = "idle" | "connecting" | "authenticated" | "reconnecting" | "closed";
+export type Role = "player" | "spectator";
+export interface Guest { token: string; player_id: string; name: string; expires_at: number; }
+export interface GameInfo {
+  id: string; name: string; rules_version: number; min_seats: number; max_seats: number;
+  default_config: GameValue;
+}
+export interface SeatHolder { player_id: string; name: string; }
+export interface MatchSummary {
+  match_id: string; game: string; status: "open" | "live" | "finished";
+  seats: (SeatHolder | null)[]; head_seq: number; created_at_ms: number;
+  outcome?: { scores: number[]; winners: number[] } | null;
+}
+export interface BotSeat { seat?: number; strategy?: "greedy" | "random"; think_ms?: number; }
+export interface CreateMatch { game: string; config?: GameValue; bots?: BotSeat[]; }
+export interface Created { match_id: string; bot_seats: number[]; }
+export interface CreatedBody {
+  game: string; rules_version: number; config: GameValue; seed: string; seats: number;
+}
+export type EventBody =
+  | { created: CreatedBody }
+  | { seated: { seat: number; player_id: string; name: string } }
+  | { move: { seat: number; move: GameValue; move_id: number } }
+  | { tick: { inputs: { seat: number; move: GameValue }[] } };
+export interface Event {
+  match_id: string; seq: number; state_hash: string; status: Status;
+  body?: EventBody; view?: GameValue;
+}
+export interface Snapshot {
+  match_id: string; seq: number; state_hash: string; status: Status; view: GameValue;
+  created: CreatedBody;
+}
+export interface LastMove { seq: number; seat: number; move: GameValue; }
+/** A match's state after one event. */
+export interface StateView {
+  seq: number; state_hash: string; status: Status; view: GameValue;
+  seats: (SeatHolder | null)[]; last_move?: LastMove;
+}
+/** A followed match, as a `Client` has reduced it. */
+export interface MatchState extends StateView {
+  match_id: string; game: string; role: Role; seat?: number;
+  caught_up: boolean; my_turn: boolean; desyncs: number;
+}
+export type VerdictResult = { accepted: { seq: number } } | { rejected: { code: string; message: string } };
+export type Update =
+  | { kind: "connection"; state: ConnectionState; attempt?: number; retry_in_ms?: number }
+  | { kind: "joined"; match_id: string; role: Role; seat?: number; head_seq: number }
+  | { kind: "event"; match_id: string; event: Event }
+  | { kind: "caught_up"; match_id: string; seq: number }
+  | { kind: "verdict"; match_id: string; move_id: number; result: VerdictResult }
+  | { kind: "error"; code: string; message: string; match_id?: string }
+  | { kind: "desync"; match_id: string; seq: number; local: string; server: string };
+/** How an HTTP helper rejects: an `Error` with the HTTP status (0: no answer) and a stable code. */
+export interface ApiError extends Error { status: number; code: string; }
+"#;

@@ -1,0 +1,1799 @@
+/*
+ * Arbiter web UI: one ES module over the JavaScript SDK (./pkg/arbiter.js, docs/CLIENT.md).
+ * No framework, no bundler, no dependencies. Everything here goes through the SDK, except
+ * one plain `fetch` of a match summary (GET /api/matches/{id}, PROTOCOL.md 9.8), which the
+ * SDK has no helper for.
+ *
+ * Routes (location.hash):
+ *   #/              lobby: name, create a match, open / live / finished matches
+ *   #/match/ID      play (if you hold a seat) or watch a match live
+ *   #/replay/ID     replay a match with a scrubber; follows it while it is live
+ *
+ * The identity {token, player_id, name, expires_at} is kept in localStorage under
+ * "arbiter.identity"; a missing or expired one (or a token the server refuses) asks for a name.
+ *
+ * ── Test hooks (stable; automated browser tests rely on them) ──────────────────────────────
+ * Name:     #name-input, #name-save (a submit button; the name form shows on any route while
+ *           there is no valid identity), #change-name (header).
+ * Lobby:    #create-form, #create-game (select), #create-width, #create-height,
+ *           #create-players (number inputs), #bot-seat-N (checkbox: seat N, 0-based, is a bot),
+ *           #bot-strategy-N (select greedy|random), #bot-think-N (number, ms), #create-config
+ *           (JSON textarea, games other than dots), #create-submit, #create-error, #quick-bot.
+ *           #open-matches, #live-matches, #finished-matches: <ul>s whose items are
+ *           li[data-match-id], with buttons [data-action="join"|"watch"|"replay"].
+ *           #lobby-updated ("updated N s ago"), #lobby-message.
+ * Match:    #board (the canvas; focusable: arrows move an edge cursor, Enter/Space draws),
+ *           #turn (whose turn; data-seat = seat to move, data-my-turn = "true"|"false"),
+ *           #scores (one [data-seat=N] per seat, with the score in .score),
+ *           #conn-status (data-state = the SDK's connection state), #message (last
+ *           rejection/info text; data-kind = "error"|"info"), #match-over (hidden unless the
+ *           match is over), #take-seat, #toggle-view (Dots: board <-> raw view),
+ *           #generic-view, #legal-moves (buttons with data-move = the move's JSON; a click sends
+ *           it), #gv-status, #gv-view, #gv-events (li[data-seq]), #last-move, #join-link,
+ *           #copy-link, #copy-invite, #role ("playing as …" | "watching"), #board-status
+ *           (screen-reader text for the keyboard cursor).
+ *           A click on the board draws the nearest free edge within half a cell of the pointer.
+ * Replay:   #replay-range (0..head), #replay-seq, #replay-hash (state_hash of the shown
+ *           state), #replay-live, #replay-play, #replay-back, #replay-forward,
+ *           #replay-speed (select: 0.5, 1, 2, 4), #replay-caption; also #board, #scores,
+ *           #conn-status (while following a live match).
+ * window.arbiterUI = {
+ *   edgePoint(move) -> {x, y} | null   viewport (client) coordinates of the centre of Dots
+ *                                      edge `move` ({dir, x, y}) on the current #board canvas
+ *                                      (scrolls the page first if that point is off-screen or
+ *                                      under the sticky header),
+ *   client      the current sdk.Client (match page, or the live follower of a replay) or null,
+ *   matchId     the match shown, or null,
+ *   replay      the current sdk.Replay on the replay page, or null,
+ *   seq         on the replay page, the seq shown,
+ * }
+ * ───────────────────────────────────────────────────────────────────────────────────────────
+ */
+import init, * as sdk from "./pkg/arbiter.js";
+
+const SERVER = ""; // same origin
+const COLORS = ["#e4572e", "#2e86ab", "#7fb800", "#9b5de5", "#f4a259", "#3d5a80", "#c9184a", "#2a9d8f"];
+// Darker companions of COLORS for text on white (contrast ≥ 4.5:1).
+const INKS = ["#b5391a", "#1c6686", "#4a6b00", "#7339c4", "#a35a12", "#3d5a80", "#a0133a", "#1d6f66"];
+const POLL_MS = 2000;
+const ID_KEY = "arbiter.identity";
+const AUTH_CODES = new Set(["token_invalid", "token_expired", "token_malformed", "token_missing"]);
+const FRIENDLY = {
+  not_your_turn: "It is not your turn.",
+  already_taken: "That line is already drawn.",
+  out_of_range: "That is off the board.",
+  match_over: "The match is over.",
+  not_a_seat: "That seat does not exist.",
+  malformed_move: "That move is not understood.",
+  illegal_move: "That move is not allowed.",
+  waiting_for_players: "Waiting for every seat to be taken.",
+  not_joined: "Not following this match (yet).",
+  not_seated: "You hold no seat in this match.",
+  spectator: "You are watching this match.",
+  match_full: "Every seat of that match is taken.",
+  unknown_match: "No such match.",
+  too_many_matches: "You have too many unfinished matches.",
+  bad_name: "A name is 1 to 32 printable characters.",
+};
+
+const $ = (sel, root = document) => root.querySelector(sel);
+const seatColor = (s) => COLORS[((s % COLORS.length) + COLORS.length) % COLORS.length];
+const seatInk = (s) => INKS[((s % INKS.length) + INKS.length) % INKS.length];
+
+// ── small helpers ────────────────────────────────────────────────────────────────────────────
+
+/** Creates an element. Props: class, text, on<event>, value/checked/disabled/hidden/selected
+ * (set as properties), anything else as an attribute. Children: nodes, strings, arrays. */
+function h(tag, props, ...kids) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(props || {})) {
+    if (v == null || v === false) continue;
+    if (k === "class") el.className = v;
+    else if (k === "text") el.textContent = v;
+    else if (k === "style") el.style.cssText = v;
+    else if (k.startsWith("on") && typeof v === "function") el.addEventListener(k.slice(2), v);
+    else if (["value", "checked", "disabled", "hidden", "selected"].includes(k)) el[k] = v;
+    else el.setAttribute(k, v === true ? "" : String(v));
+  }
+  append(el, kids);
+  return el;
+}
+function append(el, kids) {
+  for (const k of kids.flat(Infinity)) {
+    if (k == null || k === false) continue;
+    el.append(k instanceof Node ? k : String(k));
+  }
+}
+
+/** SDK values as plain JSON-like data (Maps to objects, BigInts to numbers), whatever the
+ * serializer of the wasm shell produced. */
+function plain(v) {
+  if (v instanceof Map) {
+    const o = {};
+    for (const [k, x] of v) o[k] = plain(x);
+    return o;
+  }
+  if (Array.isArray(v)) return v.map(plain);
+  if (typeof v === "bigint") return Number(v);
+  if (v && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype) {
+    const o = {};
+    for (const k of Object.keys(v)) o[k] = plain(v[k]);
+    return o;
+  }
+  return v;
+}
+
+const codeOf = (e) => (e && typeof e === "object" && typeof e.code === "string" ? e.code : null);
+function errText(e) {
+  if (e == null) return "Something went wrong.";
+  const code = codeOf(e);
+  if (code) return `${FRIENDLY[code] ?? e.message ?? code} (${code})`;
+  if (e instanceof Error) return e.message;
+  if (typeof e === "string") return e;
+  try { return JSON.stringify(e); } catch { return String(e); }
+}
+
+const turnOf = (st) => (st && typeof st === "object" && "turn" in st ? Number(st.turn) : null);
+const overOf = (st) => (st && typeof st === "object" && st.over ? st.over : null);
+const statusWord = (st) => (typeof st === "string" ? st : st && typeof st === "object" ? Object.keys(st)[0] : "unknown");
+
+function ago(ms) {
+  const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
+  if (s < 45) return "just now";
+  const m = Math.round(s / 60);
+  if (m < 60) return `${m} min ago`;
+  const hr = Math.round(m / 60);
+  if (hr < 24) return `${hr} h ago`;
+  return new Date(ms).toLocaleDateString();
+}
+
+const edgeLabel = (e) => (e && e.dir ? `${e.dir}(${e.x},${e.y})` : JSON.stringify(e));
+const sameEdge = (a, b) => !!a && !!b && a.dir === b.dir && a.x === b.x && a.y === b.y;
+const shortId = (id) => (id.length > 9 ? id.slice(0, 7) + "…" : id);
+const matchLink = (id) => `${location.origin}${location.pathname}#/match/${id}`;
+
+const ICONS = {
+  back: '<path d="M6 5v14" /><path d="M18 6 9 12l9 6z" fill="currentColor" />',
+  forward: '<path d="M18 5v14" /><path d="m6 6 9 6-9 6z" fill="currentColor" />',
+  play: '<path d="M8 5.5v13l11-6.5z" fill="currentColor" />',
+  pause: '<path d="M8 5v14M16 5v14" stroke-width="3.2" />',
+  trophy: '<path d="M8 21h8M12 17v4M7 4h10v5a5 5 0 0 1-10 0z" /><path d="M17 5h3v2a3 3 0 0 1-3 3M7 5H4v2a3 3 0 0 0 3 3" />',
+  draw: '<circle cx="9" cy="12" r="5.5" /><circle cx="15" cy="12" r="5.5" />',
+};
+/** A decorative inline SVG icon. */
+function icon(name, size = 20) {
+  const span = document.createElement("span");
+  span.className = `icon icon-${name}`;
+  span.setAttribute("aria-hidden", "true");
+  span.innerHTML = `<svg viewBox="0 0 24 24" width="${size}" height="${size}" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" focusable="false">${ICONS[name]}</svg>`;
+  return span;
+}
+
+function swatch(seat) {
+  return h("span", { class: "swatch", style: `--c:${seatColor(seat)}`, "aria-hidden": "true" });
+}
+
+// ── identity ─────────────────────────────────────────────────────────────────────────────────
+
+function loadIdentity() {
+  try {
+    const v = JSON.parse(localStorage.getItem(ID_KEY) || "null");
+    if (v && v.token && v.player_id && Number(v.expires_at) * 1000 > Date.now() + 60_000) return v;
+  } catch { /* ignore */ }
+  return null;
+}
+function lastName() {
+  try { return JSON.parse(localStorage.getItem(ID_KEY) || "null")?.name ?? ""; } catch { return ""; }
+}
+let me = loadIdentity();
+let renamingFrom = null; // set while "Change name" is open
+// A one-off message for the next page (e.g. "session expired").
+let notice = !me && lastName() ? "Your guest session has expired. Pick a name to continue." : null;
+
+function saveIdentity(g) {
+  me = { token: g.token, player_id: g.player_id, name: g.name, expires_at: Number(g.expires_at) };
+  localStorage.setItem(ID_KEY, JSON.stringify(me));
+  renderHeader();
+}
+function expireIdentity(why) {
+  me = null;
+  notice = why;
+  renderHeader();
+  route();
+}
+/** If `e` says our token is no good, asks for a name again and returns true. */
+function authFailed(e) {
+  const code = codeOf(e);
+  if (code && AUTH_CODES.has(code)) {
+    expireIdentity("Your guest session has ended. Pick a name to continue.");
+    return true;
+  }
+  return false;
+}
+
+function renderHeader() {
+  const box = $("#me");
+  if (!box) return;
+  box.replaceChildren();
+  if (!me) return;
+  box.append(
+    h("span", { class: "me-name", title: `player ${me.player_id}` },
+      h("span", { class: "me-avatar", "aria-hidden": "true" }, (me.name[0] || "?").toUpperCase()),
+      h("span", { class: "me-text" }, me.name)),
+    h("button", {
+      id: "change-name", type: "button", class: "btn ghost small",
+      onclick: () => { renamingFrom = location.hash || "#/"; route(); },
+    }, "Change name"),
+  );
+}
+
+// ── API helpers ──────────────────────────────────────────────────────────────────────────────
+
+let gamesCache = null;
+async function games() {
+  if (!gamesCache) {
+    gamesCache = Promise.resolve(sdk.listGames(SERVER)).then((g) => {
+      const list = plain(g);
+      return Array.isArray(list) ? list : list.games || [];
+    });
+    gamesCache.catch(() => { gamesCache = null; });
+  }
+  return gamesCache;
+}
+async function gameName(id) {
+  try { return (await games()).find((g) => g.id === id)?.name ?? id; } catch { return id; }
+}
+function shortGameName(name) {
+  // "Clouds & Edges (Dots and Boxes)" → keep as is but allow the parenthesis to wrap.
+  return name;
+}
+
+/** A match summary (PROTOCOL.md 9.8). The SDK has no helper for it. */
+async function fetchSummary(id) {
+  if (typeof sdk.getMatch === "function") return plain(await sdk.getMatch(SERVER, id));
+  const r = await fetch(`${SERVER}/api/matches/${encodeURIComponent(id)}`, { headers: { accept: "application/json" } });
+  const body = await r.json().catch(() => null);
+  if (!r.ok) {
+    const err = body?.error ?? {};
+    throw { status: r.status, code: err.code ?? "http_" + r.status, message: err.message ?? r.statusText };
+  }
+  return body;
+}
+
+async function listMatches(status, limit) {
+  const res = plain(await sdk.listMatches(SERVER, { status, limit }));
+  return Array.isArray(res) ? res : res?.matches ?? [];
+}
+
+// ── router ───────────────────────────────────────────────────────────────────────────────────
+
+const arbiterUI = {
+  client: null,
+  matchId: null,
+  replay: null,
+  seq: null,
+  board: null, // the current DotsBoard
+  edgePoint(move) {
+    return this.board ? this.board.edgePoint(move) : null;
+  },
+};
+window.arbiterUI = arbiterUI;
+
+let page = null;
+function route() {
+  try { page?.destroy?.(); } catch (e) { console.error(e); }
+  page = null;
+  Object.assign(arbiterUI, { client: null, matchId: null, replay: null, seq: null, board: null });
+  document.title = "Arbiter";
+  const app = $("#app");
+  app.replaceChildren();
+  const hash = location.hash || "#/";
+  markNav(hash);
+  if (me && me.expires_at * 1000 <= Date.now() + 60_000) {
+    me = null;
+    notice = "Your guest session has expired. Pick a name to continue.";
+    renderHeader();
+  }
+  if (!me || renamingFrom) {
+    page = namePage(app);
+    return;
+  }
+  let m;
+  if ((m = hash.match(/^#\/match\/([A-Za-z0-9_-]{1,64})\/?$/))) page = matchPage(app, m[1]);
+  else if ((m = hash.match(/^#\/replay\/([A-Za-z0-9_-]{1,64})\/?$/))) page = replayPage(app, m[1]);
+  else page = lobbyPage(app);
+}
+function markNav(hash) {
+  for (const a of document.querySelectorAll(".topnav a")) {
+    if (a.getAttribute("href") === "#/" && (hash === "#/" || hash === "#" || hash === "")) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+}
+function takeNotice() {
+  const n = notice;
+  notice = null;
+  return n;
+}
+
+// ── name page ────────────────────────────────────────────────────────────────────────────────
+
+function namePage(app) {
+  const input = h("input", {
+    id: "name-input", type: "text", maxlength: "32", autocomplete: "nickname", required: true,
+    spellcheck: "false", value: me?.name ?? lastName(), placeholder: "e.g. Ada",
+  });
+  const err = h("p", { id: "name-error", class: "error", role: "alert" });
+  const save = h("button", { id: "name-save", type: "submit", class: "btn primary" }, "Continue");
+  const cancel = renamingFrom && me
+    ? h("button", { type: "button", class: "btn ghost", onclick: () => { const to = renamingFrom; renamingFrom = null; if (location.hash === to) route(); else location.hash = to; } }, "Cancel")
+    : null;
+  const n = takeNotice();
+  const form = h("form", { class: "card name-card", "aria-labelledby": "name-title", novalidate: true },
+    h("h1", { id: "name-title" }, renamingFrom && me ? "Change your name" : "Welcome to Arbiter"),
+    renamingFrom && me ? null : h("p", { class: "muted" }, "Play Dots and Boxes and other turn-based games, live, against friends or bots. Pick a name to get started — no account needed."),
+    n ? h("p", { class: "notice" }, n) : null,
+    renamingFrom && me ? h("p", { class: "hint" }, "A new name makes you a new guest: seats you hold now stay with your current name.") : null,
+    h("label", { for: "name-input" }, "Your name"),
+    h("div", { class: "row name-row" }, input, save),
+    cancel,
+    err,
+  );
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const name = input.value.trim();
+    err.textContent = "";
+    if (!name) { err.textContent = "Please enter a name."; input.focus(); return; }
+    save.disabled = true;
+    save.textContent = "Saving…";
+    try {
+      const g = plain(await sdk.guest(SERVER, name));
+      saveIdentity(g);
+      const to = renamingFrom;
+      renamingFrom = null;
+      if (to && to !== (location.hash || "#/")) location.hash = to;
+      else route();
+    } catch (e) {
+      err.textContent = errText(e);
+      save.disabled = false;
+      save.textContent = "Continue";
+    }
+  });
+  app.append(h("div", { class: "center-page" }, form));
+  input.focus();
+  input.select();
+  return { destroy() {} };
+}
+
+// ── lobby ────────────────────────────────────────────────────────────────────────────────────
+
+function lobbyPage(app) {
+  let alive = true;
+  let lastOk = 0;
+  let inflight = false;
+  let failures = 0;
+  const gameNames = new Map();
+
+  const lobbyMsg = h("p", { id: "lobby-message", class: "notice", role: "status", hidden: true });
+  const n = takeNotice();
+  if (n) { lobbyMsg.textContent = n; lobbyMsg.hidden = false; }
+  const updated = h("span", { id: "lobby-updated", class: "updated", "aria-live": "off" },
+    h("span", { class: "pulse", "aria-hidden": "true" }), h("span", { class: "updated-text" }, "loading…"));
+
+  const sections = {};
+  const listCol = h("div", { class: "lists" });
+  const defs = [
+    ["open", "Open matches", "No open matches right now — create one!"],
+    ["live", "Live now", "Nobody is playing right now."],
+    ["finished", "Recently finished", "No finished matches yet."],
+  ];
+  for (const [status, title, empty] of defs) {
+    const ul = h("ul", { id: `${status}-matches`, class: "match-list", "aria-labelledby": `${status}-title` });
+    const emptyP = h("p", { class: "empty", hidden: true }, empty);
+    const count = h("span", { class: "count", "aria-hidden": "true" });
+    sections[status] = { ul, emptyP, count };
+    listCol.append(h("section", { class: `card list-card list-${status}` },
+      h("h2", { id: `${status}-title` }, title, " ", count), ul, emptyP));
+  }
+
+  const createCard = createForm();
+  app.append(h("div", { class: "lobby" },
+    h("div", { class: "lobby-head" },
+      h("div", {}, h("h1", {}, "Lobby"), h("p", { class: "muted" }, "Join a match, watch one live, or start your own.")),
+      h("div", { class: "lobby-head-tools" },
+        updated,
+        h("button", {
+          type: "button", class: "btn small primary jump-new",
+          onclick: () => { createCard.scrollIntoView({ behavior: "smooth", block: "start" }); $("#create-game", createCard)?.focus({ preventScroll: true }); },
+        }, "New match"))),
+    lobbyMsg,
+    h("div", { class: "lobby-grid" }, createCard, listCol)));
+
+  games().then((gs) => { for (const g of gs) gameNames.set(g.id, g.name); }).catch(() => {});
+
+  async function refresh() {
+    if (!alive || inflight) return;
+    inflight = true;
+    try {
+      const [open, live, finished] = await Promise.all([
+        listMatches("open", 50), listMatches("live", 50), listMatches("finished", 20),
+      ]);
+      if (!alive) return;
+      renderList("open", open);
+      renderList("live", live);
+      renderList("finished", finished);
+      lastOk = Date.now();
+      failures = 0;
+      updated.classList.remove("stale");
+      tick();
+    } catch (e) {
+      failures++;
+      if (!alive) return;
+      updated.classList.add("stale");
+      $(".updated-text", updated).textContent = `can't reach the server — retrying (${errText(e)})`;
+    } finally {
+      inflight = false;
+    }
+  }
+  function tick() {
+    if (!lastOk || failures) return;
+    const s = Math.floor((Date.now() - lastOk) / 1000);
+    $(".updated-text", updated).textContent = s < 1 ? "live · updated just now" : `live · updated ${s} s ago`;
+  }
+
+  function renderList(status, matches) {
+    const { ul, emptyP, count } = sections[status];
+    // My matches first, then as the server ordered them (newest first).
+    const mine = (m) => (m.seats || []).some((s) => s && s.player_id === me.player_id);
+    matches = [...matches.filter(mine), ...matches.filter((m) => !mine(m))];
+    const old = new Map();
+    for (const li of ul.children) old.set(li.dataset.matchId, li);
+    const keep = new Set();
+    let ref = ul.firstChild;
+    for (const m of matches) {
+      const sig = JSON.stringify(m) + "|" + (gameNames.get(m.game) ?? "");
+      let li = old.get(m.match_id);
+      if (!li || li._sig !== sig) {
+        const fresh = matchItem(m, status);
+        fresh._sig = sig;
+        if (li) {
+          const focused = li.contains(document.activeElement) ? document.activeElement.dataset.action : null;
+          li.replaceWith(fresh);
+          if (ref === li) ref = fresh;
+          if (focused) $(`[data-action="${focused}"]`, fresh)?.focus();
+        }
+        li = fresh;
+      }
+      keep.add(li);
+      if (li === ref) ref = ref.nextSibling;
+      else ul.insertBefore(li, ref);
+    }
+    for (const li of [...ul.children]) if (!keep.has(li)) li.remove();
+    emptyP.hidden = matches.length > 0;
+    count.textContent = matches.length ? String(matches.length) : "";
+  }
+
+  function matchItem(m, status) {
+    const seats = m.seats || [];
+    const mySeat = seats.findIndex((s) => s && s.player_id === me.player_id);
+    const free = seats.filter((s) => !s).length;
+    const chips = seats.map((s, i) => s
+      ? h("li", { class: "chip" + (i === mySeat ? " me" : ""), title: s.bot ? `${s.bot.strategy} bot, thinks ${s.bot.think_ms} ms` : s.name },
+          swatch(i), h("span", {}, i === mySeat ? `${s.name} (you)` : s.name), s.bot ? h("span", { class: "bot-tag" }, "bot") : null)
+      : h("li", { class: "chip free" }, swatch(i), h("span", {}, "open seat")));
+    const out = m.outcome || null;
+    let meta;
+    if (status === "finished" && out) meta = resultText(out, seats, mySeat);
+    else if (status === "open") meta = `${free} open seat${free === 1 ? "" : "s"} · created ${ago(m.created_at_ms)}`;
+    else meta = `${m.head_seq} events · started ${ago(m.created_at_ms)}`;
+
+    const actions = [];
+    const go = (hash) => () => { location.hash = hash; };
+    if (status === "open") {
+      actions.push(h("button", {
+        type: "button", class: "btn primary small", "data-action": "join",
+        "aria-label": `${mySeat >= 0 ? "Resume" : "Join"} match ${m.match_id}`,
+        onclick: async (ev) => {
+          const b = ev.currentTarget;
+          b.disabled = true;
+          b.textContent = "Joining…";
+          try {
+            await sdk.takeSeat(SERVER, me.token, m.match_id);
+            location.hash = `#/match/${m.match_id}`;
+          } catch (e) {
+            if (authFailed(e)) return;
+            b.disabled = false;
+            b.textContent = mySeat >= 0 ? "Resume" : "Join";
+            lobbyMsg.textContent = `Could not join: ${errText(e)}`;
+            lobbyMsg.hidden = false;
+            refresh();
+          }
+        },
+      }, mySeat >= 0 ? "Resume" : "Join"));
+      actions.push(h("button", { type: "button", class: "btn small", "data-action": "watch", "aria-label": `Watch match ${m.match_id}`, onclick: go(`#/match/${m.match_id}`) }, "Watch"));
+    } else if (status === "live") {
+      actions.push(h("button", {
+        type: "button", class: "btn small" + (mySeat >= 0 ? " primary" : ""), "data-action": "watch",
+        "aria-label": `${mySeat >= 0 ? "Resume" : "Watch"} match ${m.match_id}`, onclick: go(`#/match/${m.match_id}`),
+      }, mySeat >= 0 ? "Resume" : "Watch"));
+      actions.push(h("button", { type: "button", class: "btn ghost small", "data-action": "replay", "aria-label": `Replay match ${m.match_id} from the start`, onclick: go(`#/replay/${m.match_id}`) }, "Replay"));
+    } else {
+      actions.push(h("button", { type: "button", class: "btn small", "data-action": "replay", "aria-label": `Replay match ${m.match_id}`, onclick: go(`#/replay/${m.match_id}`) }, "Replay"));
+    }
+    const name = gameNames.get(m.game) ?? m.game;
+    return h("li", { class: "match-item", "data-match-id": m.match_id, "data-status": status },
+      h("div", { class: "mi-main" },
+        h("div", { class: "mi-title" },
+          h("span", { class: "game-name" }, shortGameName(name)),
+          h("span", { class: "mid", title: m.match_id }, shortId(m.match_id)),
+          mySeat >= 0 ? h("span", { class: "badge" }, "your match") : null,
+          status === "live" ? h("span", { class: "badge live" }, "live") : null),
+        h("ul", { class: "chips", "aria-label": "Seats" }, chips),
+        h("div", { class: "mi-meta" }, meta)),
+      h("div", { class: "mi-actions" }, actions));
+  }
+
+  refresh();
+  const poll = setInterval(refresh, POLL_MS);
+  const ticker = setInterval(tick, 1000);
+  return {
+    destroy() {
+      alive = false;
+      clearInterval(poll);
+      clearInterval(ticker);
+    },
+  };
+}
+
+function resultText(out, seats, mySeat) {
+  const winners = out.winners || [];
+  const scores = (out.scores || []).join("–");
+  const nameOf = (s) => (s === mySeat ? "You" : seats[s]?.name ?? `Seat ${s + 1}`);
+  if (winners.length === 1) return `${nameOf(winners[0])} won${scores ? " · " + scores : ""}`;
+  if (winners.length > 1) return `Draw: ${winners.map(nameOf).join(" & ")}${scores ? " · " + scores : ""}`;
+  return scores ? `Over · ${scores}` : "Over";
+}
+
+// ── create form ──────────────────────────────────────────────────────────────────────────────
+
+function createForm() {
+  const gameSel = h("select", { id: "create-game", name: "game" }, h("option", { value: "dots" }, "Loading games…"));
+  const num = (id, label, min, max, value) => h("div", { class: "field" },
+    h("label", { for: id }, label),
+    h("input", { id, name: id, type: "number", min, max, step: "1", value: String(value), inputmode: "numeric", required: true }));
+  const dotsFields = h("div", { class: "dots-fields three" },
+    num("create-width", "Width", 1, 16, 5), num("create-height", "Height", 1, 16, 5), num("create-players", "Players", 2, 4, 2));
+  const cfgArea = h("textarea", { id: "create-config", rows: "4", spellcheck: "false", class: "mono" }, "{}");
+  const genericFields = h("div", { class: "field generic-fields", hidden: true },
+    h("label", { for: "create-config" }, "Config (JSON)"), cfgArea,
+    h("p", { class: "hint" }, "The game's default config; edit it as you like."));
+  const seatsBox = h("div", { class: "seat-rows" });
+  const seatsField = h("fieldset", { class: "seats" },
+    h("legend", {}, "Seats"),
+    h("p", { class: "hint" }, "Tick the seats a bot should play. You take the first free seat."),
+    seatsBox);
+  const err = h("p", { id: "create-error", class: "error", role: "alert" });
+  const submit = h("button", { id: "create-submit", type: "submit", class: "btn primary wide" }, "Create match");
+  const quick = h("button", { id: "quick-bot", type: "button", class: "btn wide" }, "Quick game: 5×5 vs a bot");
+  const form = h("form", { id: "create-form", class: "card create-card", "aria-labelledby": "create-title", novalidate: true },
+    h("h2", { id: "create-title" }, "New match"),
+    h("div", { class: "field" }, h("label", { for: "create-game" }, "Game"), gameSel),
+    dotsFields, genericFields, seatsField, err,
+    h("div", { class: "actions-col" }, submit, quick));
+
+  let gameList = [];
+  const botState = new Map(); // seat -> {on, strategy, think}
+
+  function currentGame() { return gameList.find((g) => g.id === gameSel.value) || { id: gameSel.value, min_seats: 2, max_seats: 2, default_config: {} }; }
+  function seatCount() {
+    const g = currentGame();
+    if (g.id === "dots") {
+      const p = parseInt($("#create-players", form).value, 10);
+      return Number.isFinite(p) ? Math.min(4, Math.max(2, p)) : 2;
+    }
+    return Math.max(1, g.min_seats || 2);
+  }
+  function saveBots() {
+    for (const row of seatsBox.children) {
+      const n = Number(row.dataset.botSeat);
+      botState.set(n, {
+        on: $(`#bot-seat-${n}`, row).checked,
+        strategy: $(`#bot-strategy-${n}`, row).value,
+        think: $(`#bot-think-${n}`, row).value,
+      });
+    }
+  }
+  function renderSeats() {
+    saveBots();
+    seatsBox.replaceChildren();
+    const n = seatCount();
+    for (let i = 0; i < n; i++) {
+      const st = botState.get(i) || { on: false, strategy: "greedy", think: "500" };
+      const cb = h("input", { type: "checkbox", id: `bot-seat-${i}`, checked: st.on });
+      const strat = h("select", { id: `bot-strategy-${i}`, "aria-label": `Seat ${i + 1} bot strategy` },
+        h("option", { value: "greedy", selected: st.strategy === "greedy" }, "greedy"),
+        h("option", { value: "random", selected: st.strategy === "random" }, "random"));
+      const think = h("input", { type: "number", id: `bot-think-${i}`, min: "0", max: "60000", step: "100", value: st.think, inputmode: "numeric", "aria-label": `Seat ${i + 1} bot think time in milliseconds` });
+      const who = h("span", { class: "seat-who" });
+      const opts = h("span", { class: "bot-opts" }, strat, think, h("span", { class: "unit", "aria-hidden": "true" }, "ms"));
+      const row = h("div", { class: "seat-row", "data-bot-seat": String(i) },
+        h("span", { class: "seat-name" }, swatch(i), `Seat ${i + 1}`),
+        h("label", { class: "check", for: `bot-seat-${i}` }, cb, "Bot"),
+        opts, who);
+      cb.addEventListener("change", updateSeats);
+      seatsBox.append(row);
+    }
+    updateSeats();
+  }
+  function updateSeats() {
+    const rows = [...seatsBox.children];
+    let firstHuman = -1;
+    rows.forEach((row, i) => {
+      const on = $(`#bot-seat-${i}`, row).checked;
+      row.classList.toggle("is-bot", on);
+      $(".bot-opts", row).hidden = !on;
+      if (!on && firstHuman < 0) firstHuman = i;
+      $(".seat-who", row).textContent = on ? "" : "";
+    });
+    rows.forEach((row, i) => {
+      const on = $(`#bot-seat-${i}`, row).checked;
+      $(".seat-who", row).textContent = on ? "" : i === firstHuman ? "you" : "a player";
+    });
+    const allBots = firstHuman < 0;
+    err.textContent = allBots ? "Leave at least one seat for a person." : "";
+    submit.disabled = allBots;
+  }
+  function showGameFields() {
+    const g = currentGame();
+    const dots = g.id === "dots";
+    dotsFields.hidden = !dots;
+    genericFields.hidden = dots;
+    for (const i of dotsFields.querySelectorAll("input")) i.disabled = !dots;
+    cfgArea.disabled = dots;
+    if (!dots) cfgArea.value = JSON.stringify(g.default_config ?? {}, null, 2);
+    else {
+      const d = g.default_config || {};
+      if (d.width) $("#create-width", form).value = d.width;
+      if (d.height) $("#create-height", form).value = d.height;
+      if (d.players) $("#create-players", form).value = d.players;
+    }
+    renderSeats();
+  }
+  gameSel.addEventListener("change", showGameFields);
+  $("#create-players", form).addEventListener("input", renderSeats);
+
+  games().then((gs) => {
+    gameList = gs;
+    gameSel.replaceChildren(...gs.map((g) => h("option", { value: g.id }, g.name)));
+    gameSel.value = gs.some((g) => g.id === "dots") ? "dots" : gs[0]?.id ?? "";
+    showGameFields();
+  }).catch((e) => {
+    gameSel.replaceChildren(h("option", { value: "dots" }, "Dots and Boxes"));
+    err.textContent = `Could not load the games: ${errText(e)}`;
+    renderSeats();
+  });
+  renderSeats();
+
+  async function create(req, button) {
+    err.textContent = "";
+    const label = button.textContent;
+    button.disabled = true;
+    button.textContent = "Creating…";
+    try {
+      const res = plain(await sdk.createMatch(SERVER, me.token, req));
+      await sdk.takeSeat(SERVER, me.token, res.match_id);
+      location.hash = `#/match/${res.match_id}`;
+    } catch (e) {
+      if (authFailed(e)) return;
+      err.textContent = errText(e);
+      button.disabled = false;
+      button.textContent = label;
+    }
+  }
+
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const g = currentGame();
+    let config;
+    if (g.id === "dots") {
+      const read = (id, lo, hi, label) => {
+        const v = Number($(id, form).value);
+        if (!Number.isInteger(v) || v < lo || v > hi) throw new Error(`${label} must be a whole number from ${lo} to ${hi}.`);
+        return v;
+      };
+      try {
+        config = { width: read("#create-width", 1, 16, "Width"), height: read("#create-height", 1, 16, "Height"), players: read("#create-players", 2, 4, "Players") };
+      } catch (e) { err.textContent = e.message; return; }
+    } else {
+      try { config = JSON.parse(cfgArea.value || "null"); } catch (e) { err.textContent = `The config is not valid JSON: ${e.message}`; return; }
+    }
+    const bots = [];
+    const n = seatsBox.children.length;
+    for (let i = 0; i < n; i++) {
+      if (!$(`#bot-seat-${i}`, form).checked) continue;
+      const think = Number($(`#bot-think-${i}`, form).value);
+      if (!Number.isInteger(think) || think < 0 || think > 60000) { err.textContent = `Seat ${i + 1}: think time is 0 to 60000 ms.`; return; }
+      bots.push({ seat: i, strategy: $(`#bot-strategy-${i}`, form).value, think_ms: think });
+    }
+    if (bots.length >= n) { err.textContent = "Leave at least one seat for a person."; return; }
+    create({ game: g.id, config, bots }, submit);
+  });
+  quick.addEventListener("click", () => create({
+    game: "dots", config: { width: 5, height: 5, players: 2 }, bots: [{ seat: 1, strategy: "greedy", think_ms: 500 }],
+  }, quick));
+  return form;
+}
+
+// ── connection pill ──────────────────────────────────────────────────────────────────────────
+
+class ConnPill {
+  constructor() {
+    this.el = h("span", { id: "conn-status", class: "conn", "data-state": "idle", title: "connection" },
+      h("span", { class: "conn-dot", "aria-hidden": "true" }), this.text = h("span", { class: "conn-text" }, "idle"));
+    this.timer = null;
+  }
+  set(u) {
+    const state = u.state;
+    this.el.dataset.state = state;
+    clearInterval(this.timer);
+    this.timer = null;
+    const labels = { idle: "idle", connecting: "connecting…", authenticated: "connected", reconnecting: "reconnecting…", closed: "offline" };
+    this.text.textContent = labels[state] ?? state;
+    this.el.title = `Connection: ${labels[state] ?? state}${u.attempt ? ` (attempt ${u.attempt})` : ""}`;
+    if (state === "reconnecting" && u.retry_in_ms != null) {
+      const until = Date.now() + Number(u.retry_in_ms);
+      const show = () => {
+        const left = Math.max(0, until - Date.now());
+        this.text.textContent = left > 0 ? `reconnecting in ${Math.ceil(left / 1000)} s` : "reconnecting…";
+        if (left <= 0) { clearInterval(this.timer); this.timer = null; }
+      };
+      show();
+      this.timer = setInterval(show, 250);
+    }
+  }
+  destroy() { clearInterval(this.timer); }
+}
+
+// ── the Dots board (canvas) ──────────────────────────────────────────────────────────────────
+
+const isDrawn = (v, e) => (e.dir === "h" ? !!v.h_edges[e.y * v.width + e.x] : !!v.v_edges[e.y * (v.width + 1) + e.x]);
+const edgeExists = (v, e) => e && (e.dir === "h"
+  ? e.x >= 0 && e.x < v.width && e.y >= 0 && e.y <= v.height
+  : e.x >= 0 && e.x <= v.width && e.y >= 0 && e.y < v.height);
+function firstFreeEdge(v) {
+  for (let y = 0; y <= v.height; y++) for (let x = 0; x < v.width; x++) if (!v.h_edges[y * v.width + x]) return { dir: "h", x, y };
+  for (let y = 0; y < v.height; y++) for (let x = 0; x <= v.width; x++) if (!v.v_edges[y * (v.width + 1) + x]) return { dir: "v", x, y };
+  return { dir: "h", x: 0, y: 0 };
+}
+/** The keyboard cursor's next edge. Left/Right walk a row band: v(0,y) h(0,y) v(1,y) h(1,y) …
+ * v(w,y); Up/Down keep the orientation and change the row. */
+function stepEdge(v, e, key) {
+  const W = v.width, H = v.height;
+  let n = { ...e };
+  if (key === "ArrowRight") {
+    if (e.dir === "h") n = e.y < H && e.x + 1 <= W ? { dir: "v", x: e.x + 1, y: e.y } : { dir: "h", x: e.x + 1, y: e.y };
+    else n = { dir: "h", x: e.x, y: e.y };
+  } else if (e.dir === "h" && key === "ArrowLeft") {
+    n = e.y < H ? { dir: "v", x: e.x, y: e.y } : { dir: "h", x: e.x - 1, y: e.y };
+  } else if (key === "ArrowLeft") {
+    n = { dir: "h", x: e.x - 1, y: e.y };
+  } else if (key === "ArrowDown") {
+    n = e.dir === "h" ? { dir: "h", x: e.x, y: e.y + 1 } : e.y + 1 < H ? { dir: "v", x: e.x, y: e.y + 1 } : { dir: "h", x: Math.min(e.x, W - 1), y: H };
+  } else if (key === "ArrowUp") {
+    n = e.dir === "h" ? { dir: "h", x: e.x, y: e.y - 1 } : e.y > 0 ? { dir: "v", x: e.x, y: e.y - 1 } : { dir: "h", x: Math.min(e.x, W - 1), y: 0 };
+  }
+  return edgeExists(v, n) ? n : e;
+}
+function describeEdge(e) {
+  return e.dir === "h"
+    ? `horizontal line ${e.x + 1} in row ${e.y + 1}`
+    : `vertical line ${e.x + 1} in row ${e.y + 1}`;
+}
+
+class DotsBoard {
+  /** `opts.interactive`: hover, click and keyboard input; `onPick(edge)` is called to draw. */
+  constructor(wrap, { interactive = false, onPick = null, canPick = () => false, label = "Dots and Boxes board", maxVh = 0.72 } = {}) {
+    this.wrap = wrap;
+    this.maxVh = maxVh;
+    this.interactive = interactive;
+    this.onPick = onPick;
+    this.canPick = canPick;
+    this.view = null;
+    this.o = {};
+    this.hover = null;
+    this.cursor = null;
+    this.focused = false;
+    this.geo = null;
+    this.canvas = h("canvas", { id: "board", role: "img", "aria-label": label });
+    this.live = h("p", { class: "sr-only", "aria-live": "polite", id: "board-status" });
+    if (interactive) {
+      this.canvas.tabIndex = 0;
+      this.canvas.setAttribute("role", "application");
+      this.canvas.setAttribute("aria-roledescription", "game board");
+      this.canvas.setAttribute("aria-label", `${label}. Arrow keys choose a line, Enter or Space draws it.`);
+      this.canvas.addEventListener("pointermove", (e) => this.onMove(e));
+      this.canvas.addEventListener("pointerleave", () => this.setHover(null));
+      this.canvas.addEventListener("pointerdown", (e) => { this.viaPointer = true; if (e.pointerType !== "mouse") this.onMove(e); });
+      this.canvas.addEventListener("click", (e) => this.onClick(e));
+      this.canvas.addEventListener("keydown", (e) => this.onKey(e));
+      this.canvas.addEventListener("focus", () => {
+        this.focused = true;
+        if (this.viaPointer) return; // a click focuses the board: no keyboard cursor until a key
+        if (this.view && !this.cursor) this.cursor = firstFreeEdge(this.view);
+        this.announce();
+        this.draw();
+      });
+      this.canvas.addEventListener("blur", () => { this.focused = false; this.viaPointer = false; this.draw(); });
+    }
+    wrap.append(this.canvas, this.live);
+    this.lastW = 0;
+    this.ro = new ResizeObserver(() => {
+      const w = this.wrap.clientWidth;
+      if (w !== this.lastW) { this.lastW = w; this.draw(); }
+    });
+    this.ro.observe(wrap);
+    this.onDpr = () => this.draw();
+    window.addEventListener("resize", this.onDpr);
+  }
+  destroy() { this.ro.disconnect(); window.removeEventListener("resize", this.onDpr); }
+
+  /** o: {lastMove:{seat, move}, pending:edge, mySeat, names:[..], active:bool} */
+  update(view, o = {}) {
+    this.view = view && Array.isArray(view.h_edges) ? view : null;
+    this.o = o;
+    if (this.hover && (!this.view || !this.canPick() || isDrawn(this.view, this.hover))) this.hover = null;
+    if (this.cursor && this.view && !edgeExists(this.view, this.cursor)) this.cursor = null;
+    this.draw();
+  }
+
+  layout() {
+    const v = this.view;
+    const W = Math.max(120, this.wrap.clientWidth || 300);
+    const pad = W < 420 ? 14 : 22;
+    const maxH = Math.max(220, Math.min(window.innerHeight * this.maxVh, 780));
+    const cell = Math.max(6, Math.min((W - 2 * pad) / v.width, (maxH - 2 * pad) / v.height, 96));
+    const bw = cell * v.width, bh = cell * v.height;
+    const cssW = Math.round(Math.min(W, bw + 2 * pad + 0)), cssH = Math.round(bh + 2 * pad);
+    const dpr = window.devicePixelRatio || 1;
+    const c = this.canvas;
+    const pw = Math.round(cssW * dpr), ph = Math.round(cssH * dpr);
+    if (c.width !== pw || c.height !== ph) { c.width = pw; c.height = ph; }
+    c.style.width = cssW + "px";
+    c.style.height = cssH + "px";
+    this.geo = { cell, ox: (cssW - bw) / 2, oy: pad, cssW, cssH, dpr };
+    return this.geo;
+  }
+
+  draw() {
+    const v = this.view;
+    if (!v) { this.geo = null; return; }
+    const { cell, ox, oy, cssW, cssH, dpr } = this.layout();
+    const ctx = this.canvas.getContext("2d");
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, cssW, cssH);
+    const P = (x, y) => [ox + x * cell, oy + y * cell];
+    const o = this.o;
+    const names = o.names || [];
+
+    // Boxes: filled in the owner's colour, with the owner's initial.
+    for (let y = 0; y < v.height; y++) for (let x = 0; x < v.width; x++) {
+      const owner = v.owners[y * v.width + x];
+      if (owner == null) continue;
+      const [px, py] = P(x, y);
+      ctx.fillStyle = seatColor(owner);
+      ctx.globalAlpha = 0.26;
+      ctx.fillRect(px, py, cell, cell);
+      ctx.globalAlpha = 1;
+      if (cell >= 22) {
+        ctx.fillStyle = seatInk(owner);
+        ctx.globalAlpha = 0.8;
+        ctx.font = `650 ${Math.round(cell * 0.3)}px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif`;
+        ctx.textAlign = "center";
+        ctx.textBaseline = "middle";
+        ctx.fillText(((names[owner] || "").trim()[0] || String(owner + 1)).toUpperCase(), px + cell / 2, py + cell / 2 + 1);
+        ctx.globalAlpha = 1;
+      }
+    }
+
+    const lw = Math.max(2.5, Math.min(8, cell * 0.085));
+    const line = (e, color, width, alpha = 1, dash = null) => {
+      const [x1, y1] = P(e.x, e.y);
+      const [x2, y2] = e.dir === "h" ? P(e.x + 1, e.y) : P(e.x, e.y + 1);
+      ctx.save();
+      ctx.globalAlpha = alpha;
+      ctx.strokeStyle = color;
+      ctx.lineWidth = width;
+      ctx.lineCap = "round";
+      if (dash) ctx.setLineDash(dash);
+      ctx.beginPath();
+      ctx.moveTo(x1, y1);
+      ctx.lineTo(x2, y2);
+      ctx.stroke();
+      ctx.restore();
+    };
+    const each = (fn) => {
+      for (let y = 0; y <= v.height; y++) for (let x = 0; x < v.width; x++) fn({ dir: "h", x, y }, v.h_edges[y * v.width + x]);
+      for (let y = 0; y < v.height; y++) for (let x = 0; x <= v.width; x++) fn({ dir: "v", x, y }, v.v_edges[y * (v.width + 1) + x]);
+    };
+    // Free edges: a faint guide. Drawn edges: dark.
+    each((e, d) => { if (!d) line(e, "#d5dbe3", Math.max(1, lw * 0.3), 1, cell > 20 ? [2, Math.max(3, cell * 0.08)] : null); });
+    each((e, d) => { if (d) line(e, "#2b3441", lw); });
+
+    const mine = o.mySeat != null && o.mySeat >= 0 ? o.mySeat : 0;
+    // The last move, in its mover's colour with a halo.
+    const lm = o.lastMove;
+    if (lm && lm.move && lm.move.dir && edgeExists(v, lm.move)) {
+      line(lm.move, seatColor(lm.seat), lw * 2.6, 0.25);
+      line(lm.move, seatColor(lm.seat), lw);
+    }
+    if (o.pending && edgeExists(v, o.pending) && !isDrawn(v, o.pending)) line(o.pending, seatColor(mine), lw, 0.55);
+    if (this.hover && !isDrawn(v, this.hover)) {
+      line(this.hover, seatColor(mine), lw * 2.4, 0.18);
+      line(this.hover, seatColor(mine), lw, 0.7);
+    }
+    if (this.focused && !this.viaPointer && this.cursor) {
+      const e = this.cursor;
+      const [x1, y1] = P(e.x, e.y);
+      const half = Math.max(6, lw * 1.6);
+      ctx.save();
+      ctx.strokeStyle = "#1d4ed8";
+      ctx.lineWidth = 2;
+      ctx.setLineDash([4, 3]);
+      if (e.dir === "h") ctx.strokeRect(x1 + 2, y1 - half, cell - 4, half * 2);
+      else ctx.strokeRect(x1 - half, y1 + 2, half * 2, cell - 4);
+      ctx.restore();
+      if (!isDrawn(v, e) && this.canPick()) line(e, seatColor(mine), lw, 0.55);
+    }
+
+    // Dots on top.
+    const r = Math.max(2.5, Math.min(6.5, cell * 0.085));
+    ctx.fillStyle = "#1f2937";
+    for (let y = 0; y <= v.height; y++) for (let x = 0; x <= v.width; x++) {
+      const [px, py] = P(x, y);
+      ctx.beginPath();
+      ctx.arc(px, py, r, 0, Math.PI * 2);
+      ctx.fill();
+    }
+    if (this.interactive) this.canvas.style.cursor = this.hover ? "pointer" : "default";
+  }
+
+  /** The free edge nearest to a viewport point, within half a cell, or null. */
+  edgeAt(clientX, clientY, includeDrawn = false) {
+    const v = this.view, g = this.geo;
+    if (!v || !g) return null;
+    const rect = this.canvas.getBoundingClientRect();
+    const sx = g.cssW / (rect.width || g.cssW), sy = g.cssH / (rect.height || g.cssH);
+    const fx = ((clientX - rect.left) * sx - g.ox) / g.cell;
+    const fy = ((clientY - rect.top) * sy - g.oy) / g.cell;
+    const c = [];
+    const hy = Math.round(fy), hx = Math.floor(fx);
+    if (hy >= 0 && hy <= v.height && hx >= 0 && hx < v.width) c.push({ e: { dir: "h", x: hx, y: hy }, d: Math.abs(fy - hy) });
+    const vx = Math.round(fx), vy = Math.floor(fy);
+    if (vx >= 0 && vx <= v.width && vy >= 0 && vy < v.height) c.push({ e: { dir: "v", x: vx, y: vy }, d: Math.abs(fx - vx) });
+    c.sort((a, b) => a.d - b.d);
+    for (const { e, d } of c) if (d <= 0.5 && (includeDrawn || !isDrawn(v, e))) return e;
+    return null;
+  }
+  edgePoint(move) {
+    const v = this.view, g = this.geo;
+    if (!v || !g || !move) return null;
+    let p = this.pointOf(move);
+    // Scroll the point into the viewport first, so that it can be clicked.
+    const top = (document.querySelector(".topbar")?.getBoundingClientRect().bottom ?? 0) + 8; // sticky header
+    if (p.y < top || p.y > window.innerHeight - 8 || p.x < 0 || p.x > window.innerWidth) {
+      window.scrollBy({ top: p.y - window.innerHeight / 2, left: 0, behavior: "instant" });
+      p = this.pointOf(move);
+    }
+    return p;
+  }
+  pointOf(move) {
+    const g = this.geo;
+    const rect = this.canvas.getBoundingClientRect();
+    const sx = (rect.width || g.cssW) / g.cssW, sy = (rect.height || g.cssH) / g.cssH;
+    const mx = move.dir === "h" ? move.x + 0.5 : move.x;
+    const my = move.dir === "h" ? move.y : move.y + 0.5;
+    return { x: rect.left + (g.ox + mx * g.cell) * sx, y: rect.top + (g.oy + my * g.cell) * sy };
+  }
+
+  setHover(e) {
+    if (!sameEdge(e, this.hover) && !(e == null && this.hover == null)) { this.hover = e; this.draw(); }
+  }
+  onMove(ev) {
+    if (!this.view || !this.canPick()) { this.setHover(null); return; }
+    this.setHover(this.edgeAt(ev.clientX, ev.clientY));
+  }
+  onClick(ev) {
+    if (!this.view || !this.onPick) return;
+    const e = this.edgeAt(ev.clientX, ev.clientY);
+    if (e) { this.cursor = e; this.onPick(e); }
+  }
+  onKey(ev) {
+    if (!this.view) return;
+    const k = ev.key;
+    if (this.viaPointer && (k.startsWith("Arrow") || k === "Enter" || k === " ")) {
+      this.viaPointer = false;
+      if (!this.cursor || isDrawn(this.view, this.cursor)) this.cursor = this.cursor ?? firstFreeEdge(this.view);
+      if (k.startsWith("Arrow")) { ev.preventDefault(); this.announce(); this.draw(); return; }
+    }
+    if (k.startsWith("Arrow")) {
+      ev.preventDefault();
+      this.cursor = this.cursor ? stepEdge(this.view, this.cursor, k) : firstFreeEdge(this.view);
+      this.announce();
+      this.draw();
+    } else if (k === "Enter" || k === " " || k === "Spacebar") {
+      ev.preventDefault();
+      if (!this.cursor) { this.cursor = firstFreeEdge(this.view); this.draw(); return; }
+      this.onPick?.(this.cursor);
+    } else if (k === "Escape") {
+      this.cursor = null;
+      this.draw();
+    }
+  }
+  announce() {
+    if (!this.cursor || !this.view) return;
+    this.live.textContent = `${describeEdge(this.cursor)}, ${isDrawn(this.view, this.cursor) ? "drawn" : "free"}`;
+  }
+}
+
+// ── generic view ─────────────────────────────────────────────────────────────────────────────
+
+/** JSON with two-space indents, but arrays of scalars on one line. */
+function pretty(v) {
+  return JSON.stringify(v ?? null, null, 2).replace(/\[\s+([^\[\]{}]*?)\s+\]/g, (_, inner) => `[${inner.replace(/,\s+/g, ", ")}]`);
+}
+
+class GenericView {
+  constructor(container, { onMove = null, showMoves = true } = {}) {
+    this.onMove = onMove;
+    this.statusPre = h("pre", { class: "mono status-pre", id: "gv-status" });
+    this.viewPre = h("pre", { class: "mono view-pre", id: "gv-view" });
+    this.moves = h("div", { id: "legal-moves", class: "legal-moves" });
+    this.movesNote = h("p", { class: "hint" });
+    this.events = h("ol", { id: "gv-events", class: "events mono" });
+    this.movesSig = null;
+    this.el = h("div", { id: "generic-view", class: "generic" },
+      h("div", { class: "gv-grid" },
+        h("section", {}, h("h3", {}, "Status"), this.statusPre,
+          showMoves ? [h("h3", {}, "Legal moves"), this.moves, this.movesNote] : null),
+        h("section", {}, h("h3", {}, "View"), this.viewPre)),
+      h("section", {}, h("h3", {}, "Events"), this.events));
+    container.append(this.el);
+  }
+  update({ status, view, events = [], legal = [], note = "" }) {
+    this.statusPre.textContent = pretty(status);
+    this.viewPre.textContent = pretty(view);
+    const sig = JSON.stringify(legal);
+    if (sig !== this.movesSig) {
+      this.movesSig = sig;
+      const hadFocus = this.moves.contains(document.activeElement);
+      this.moves.replaceChildren(...legal.map((m) => {
+        const j = JSON.stringify(m);
+        return h("button", { type: "button", class: "btn small mono", "data-move": j, onclick: () => this.onMove?.(m) }, j);
+      }));
+      if (hadFocus) this.moves.firstElementChild?.focus();
+    }
+    this.movesNote.textContent = legal.length ? "" : note;
+    // Events: newest first, at most 300.
+    const shown = events.slice(-300).reverse();
+    const top = this.events.firstElementChild?.dataset.seq;
+    if (String(shown[0]?.seq) !== top || this.events.children.length !== shown.length) {
+      this.events.replaceChildren(...shown.map((ev) => h("li", { "data-seq": String(ev.seq) },
+        h("span", { class: "seq" }, `#${ev.seq}`), " ", h("span", { class: "body" }, JSON.stringify(ev.body ?? { view: ev.view })))));
+    }
+  }
+}
+
+// ── shared match widgets ─────────────────────────────────────────────────────────────────────
+
+function seatsOf(m, summary) {
+  const fromState = Array.isArray(m?.seats) ? m.seats : null;
+  const fromSummary = Array.isArray(summary?.seats) ? summary.seats : null;
+  const n = Math.max(fromState?.length ?? 0, fromSummary?.length ?? 0, m?.view?.players ?? 0);
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const s = fromState?.[i] ?? fromSummary?.[i] ?? null;
+    if (s && !s.bot && fromSummary?.[i]?.bot && fromSummary[i].player_id === s.player_id) out.push({ ...s, bot: fromSummary[i].bot });
+    else out.push(s ? { ...s, bot: s.bot ?? (String(s.player_id).startsWith("bot-") ? {} : undefined) } : null);
+  }
+  return out;
+}
+
+/** Fills #scores: one li[data-seat] per seat, with name, badges and .score. */
+function renderScores(ol, { seats, scores, toMove, mySeat, over }) {
+  const n = seats.length;
+  while (ol.children.length > n) ol.lastElementChild.remove();
+  const winners = new Set(over?.winners ?? []);
+  for (let i = 0; i < n; i++) {
+    let li = ol.children[i];
+    if (!li) {
+      li = h("li", { class: "player", "data-seat": String(i), style: `--c:${seatColor(i)};--ink:${seatInk(i)}` },
+        swatch(i),
+        h("span", { class: "pwho" }, h("span", { class: "pname" }), h("span", { class: "ptags" })),
+        h("span", { class: "score", title: "score" }));
+      ol.append(li);
+    }
+    const s = seats[i];
+    $(".pname", li).textContent = s ? s.name : "Open seat";
+    const tags = [];
+    if (i === mySeat) tags.push(h("span", { class: "tag you" }, "you"));
+    if (s?.bot) tags.push(h("span", { class: "tag" }, "bot"));
+    if (over && winners.has(i)) tags.push(h("span", { class: "tag win" }, winners.size > 1 ? "tie" : "winner"));
+    else if (!over && toMove === i) tags.push(h("span", { class: "tag tomove" }, "to move"));
+    $(".ptags", li).replaceChildren(...tags);
+    const sc = scores?.[i];
+    $(".score", li).textContent = sc == null ? "–" : String(sc);
+    li.classList.toggle("active", !over && toMove === i);
+    li.classList.toggle("free", !s);
+    li.classList.toggle("winner", !!over && winners.has(i));
+  }
+}
+
+function overBanner(el, over, seats, mySeat, extra) {
+  if (!over) { el.hidden = true; el._key = null; return; }
+  const key = JSON.stringify([over, seats.map((s) => s?.name), mySeat]);
+  if (el._key === key && !el.hidden) return;
+  el._key = key;
+  const winners = over.winners || [];
+  const nameOf = (s) => seats[s]?.name ?? `Seat ${s + 1}`;
+  let title;
+  if (winners.length === 1) title = winners[0] === mySeat ? "You win!" : `${nameOf(winners[0])} wins!`;
+  else if (winners.length > 1) title = winners.includes(mySeat) ? `It's a draw — you tie with ${winners.filter((w) => w !== mySeat).map(nameOf).join(" & ")}` : `Draw between ${winners.map(nameOf).join(" & ")}`;
+  else title = "Match over";
+  const scores = (over.scores || []).map((s, i) => h("span", { class: "ov-score", style: `--ink:${seatInk(i)}` }, String(s)));
+  const sep = [];
+  scores.forEach((s, i) => { if (i) sep.push(h("span", { class: "ov-sep", "aria-hidden": "true" }, "–")); sep.push(s); });
+  el.replaceChildren(
+    h("span", { class: "trophy" }, icon(winners.length === 1 ? "trophy" : "draw", 30)),
+    h("div", { class: "ov-text" }, h("strong", {}, title), h("span", { class: "ov-scores" }, "Final score ", sep)),
+    h("div", { class: "ov-actions" }, extra));
+  el.hidden = false;
+}
+
+// ── match page ───────────────────────────────────────────────────────────────────────────────
+
+function matchPage(app, id) {
+  let alive = true;
+  const ui = { client: null, summary: null, role: null, seat: null, events: [], pending: null, generic: false, game: null, free: 0, canPick: false };
+  arbiterUI.matchId = id;
+
+  const conn = new ConnPill();
+  const title = h("h1", {}, "Match");
+  const sub = h("p", { class: "muted sub" }, shortId(id));
+  const role = h("span", { id: "role", class: "role-pill" }, "…");
+  const turn = h("div", { id: "turn", class: "turn", role: "status", "aria-live": "polite" }, "Connecting…");
+  const lastMoveEl = h("p", { id: "last-move", class: "last-move muted" });
+  const message = h("p", { id: "message", class: "toast", role: "status", "aria-live": "assertive" });
+  const over = h("div", { id: "match-over", class: "match-over", hidden: true, role: "status" });
+  const boardWrap = h("div", { class: "board-wrap" });
+  const genericBox = h("div", { class: "generic-box" });
+  const coarse = window.matchMedia?.("(pointer: coarse)").matches;
+  const keyHint = h("p", { class: "hint key-hint" }, coarse
+    ? "Tap a line to draw it."
+    : "Click a line to draw it. Keyboard: Tab to the board, arrow keys choose a line, Enter draws it.");
+  const scores = h("ol", { id: "scores", class: "players" });
+  const takeSeat = h("button", { id: "take-seat", type: "button", class: "btn primary small", hidden: true }, "Take a seat");
+  const toggle = h("button", { id: "toggle-view", type: "button", class: "btn small ghost", hidden: true, "aria-pressed": "false" }, "Raw view");
+  const replayLink = h("a", { class: "btn small", href: `#/replay/${id}` }, "Replay");
+  const linkInput = h("input", { id: "join-link", type: "text", readonly: true, value: matchLink(id), class: "mono", "aria-label": "Link to this match" });
+  const copyBtn = h("button", { id: "copy-link", type: "button", class: "btn small" }, "Copy");
+  const inviteBtn = h("button", { id: "copy-invite", type: "button", class: "btn small", hidden: true }, "Copy invite link");
+
+  const boardCard = h("section", { class: "card board-card", "aria-label": "Board" },
+    h("div", { class: "board-top" }, turn, h("div", { class: "board-tools" }, takeSeat, inviteBtn, toggle)),
+    over,
+    h("div", { class: "board-stage" }, boardWrap, genericBox, message),
+    lastMoveEl, keyHint);
+  const playersCard = h("section", { class: "card players-card", "aria-labelledby": "players-title" },
+    h("h2", { id: "players-title" }, "Players"), scores);
+  const infoCard = h("section", { class: "card info-card", "aria-labelledby": "info-title" },
+    h("h2", { id: "info-title" }, "Invite"),
+    h("p", { class: "hint" }, "Send this link to a friend to play or watch:"),
+    h("div", { class: "row copy-row" }, linkInput, copyBtn),
+    h("div", { class: "row links" }, replayLink, h("a", { class: "btn small ghost", href: "#/" }, "Back to lobby")));
+
+  app.append(h("div", { class: "match-page" },
+    h("div", { class: "page-head" },
+      h("div", { class: "ph-left" }, title, h("div", { class: "ph-sub" }, sub, role)),
+      conn.el),
+    h("div", { class: "match-grid" }, boardCard, h("div", { class: "side" }, playersCard, infoCard))));
+
+  const toast = makeToast(message);
+  copyBtn.addEventListener("click", () => copyText(linkInput, copyBtn));
+  inviteBtn.addEventListener("click", () => copyText(linkInput, inviteBtn));
+
+  let board = null;
+  let generic = null;
+  let rafId = 0;
+  const schedule = () => { if (!rafId) rafId = requestAnimationFrame(() => { rafId = 0; if (alive) render(); }); };
+
+  const state = () => (ui.client ? plain(ui.client.state(id)) : undefined);
+
+  function startClient(role) {
+    if (ui.client) { try { ui.client.close(); } catch { /* ignore */ } }
+    ui.events = [];
+    ui.pending = null;
+    ui.role = role;
+    ui.seat = null;
+    const c = new sdk.Client(SERVER, me.token);
+    ui.client = c;
+    arbiterUI.client = c;
+    c.onUpdate((u) => { if (alive && ui.client === c) onUpdate(c, plain(u)); });
+    c.connect();
+    c.join(id, role);
+    schedule();
+  }
+
+  function onUpdate(c, u) {
+    switch (u.kind) {
+      case "connection":
+        conn.set(u);
+        break;
+      case "joined":
+        if (u.match_id !== id) break;
+        ui.role = u.role;
+        ui.seat = u.seat ?? null;
+        schedule();
+        break;
+      case "event": {
+        if (u.match_id !== id) break;
+        ui.events.push(u.event);
+        if (ui.events.length > 2000) ui.events.splice(0, ui.events.length - 1000);
+        const mv = u.event?.body?.move;
+        if (ui.pending && mv && sameEdge(mv.move, ui.pending.move)) ui.pending = null;
+        if (u.event?.body?.seated && plain(c.state(id))?.caught_up) refreshSummary(); // for bot details
+        schedule();
+        break;
+      }
+      case "caught_up":
+        if (u.match_id === id) schedule();
+        break;
+      case "verdict": {
+        if (u.match_id !== id) break;
+        if (ui.pending && ui.pending.moveId === u.move_id) ui.pending = null;
+        const rej = u.result?.rejected;
+        if (rej) toast(`${FRIENDLY[rej.code] ?? rej.message} (${rej.code})`, "error", rej.message);
+        schedule();
+        break;
+      }
+      case "error":
+        if (u.match_id && u.match_id !== id) break;
+        if (AUTH_CODES.has(u.code)) { try { c.close(); } catch { /* ignore */ } authFailed(u); return; }
+        if (u.code === "not_seated" && ui.role === "player") { toast("You hold no seat here; watching instead.", "info"); startClient("spectator"); return; }
+        toast(`${FRIENDLY[u.code] ?? u.message} (${u.code})`, "error", u.message);
+        if (u.code === "unknown_match") { turn._key = null; turn.textContent = "No such match."; }
+        break;
+      case "desync":
+        if (u.match_id === id) toast(`Resynced with the server (state mismatch at #${u.seq}).`, "info");
+        schedule();
+        break;
+      default:
+        break;
+    }
+  }
+
+  async function refreshSummary() {
+    try { ui.summary = await fetchSummary(id); schedule(); } catch { /* keep the old one */ }
+  }
+
+  function mySeat(m) {
+    if (m?.role === "player" && m.seat != null) return Number(m.seat);
+    if (ui.role === "player" && ui.seat != null) return ui.seat;
+    return -1;
+  }
+
+  function sendMove(move) {
+    const c = ui.client;
+    const m = state();
+    if (!c || !m) return;
+    if ((m.role ?? ui.role) !== "player") { toast("You are watching this match. Take a seat to play.", "info"); return; }
+    if (overOf(m.status)) { toast("The match is over.", "info"); return; }
+    if (seatsOf(m, ui.summary).some((x) => !x)) { toast("Waiting for every seat to be taken — share the link!", "info"); return; }
+    if (ui.game === "dots" && m.view && move.dir && isDrawn(m.view, move)) { toast("That line is already drawn.", "info"); return; }
+    try {
+      const moveId = plain(c.move(id, move));
+      if (m.my_turn) ui.pending = { move, moveId };
+      schedule();
+    } catch (e) {
+      toast(errText(e), "error");
+    }
+  }
+
+  function ensureRenderers(game) {
+    if (ui.game === game) return;
+    ui.game = game;
+    if (game === "dots") {
+      board = new DotsBoard(boardWrap, {
+        interactive: true,
+        canPick: () => ui.canPick, // as of the last render
+        onPick: (e) => sendMove(e),
+      });
+      arbiterUI.board = board;
+      toggle.hidden = false;
+      toggle.addEventListener("click", () => {
+        ui.generic = !ui.generic;
+        toggle.setAttribute("aria-pressed", String(ui.generic));
+        toggle.textContent = ui.generic ? "Board view" : "Raw view";
+        schedule();
+      });
+    } else {
+      keyHint.hidden = true;
+      ui.generic = true;
+    }
+    generic = new GenericView(genericBox, { onMove: (mv) => sendMove(mv) });
+    gameName(game).then((n) => { title.textContent = n; });
+  }
+
+  function render() {
+    const m = state();
+    const summary = ui.summary;
+    const game = m?.game ?? summary?.game;
+    if (game) ensureRenderers(game);
+    if (!m || m.view == null) {
+      ui.canPick = false;
+      turn._key = null;
+      turn.textContent = ui.client?.connection?.() === "reconnecting" ? "Reconnecting…" : "Loading the match…";
+      if (summary) renderScores(scores, { seats: seatsOf(null, summary), scores: null, toMove: null, mySeat: -1, over: overOf(summary.outcome ? { over: summary.outcome } : null) });
+      return;
+    }
+    const seats = seatsOf(m, summary);
+    const me_ = mySeat(m);
+    const st = m.status;
+    const ov = overOf(st);
+    const toMove = turnOf(st);
+    const free = seats.filter((s) => !s).length;
+    ui.free = free;
+    ui.canPick = !!m.my_turn && !ov && free === 0;
+    const view = m.view;
+    const isPlayer = (m.role ?? ui.role) === "player";
+
+    // Sub-heading and role.
+    const dims = game === "dots" && view.width ? `${view.width}×${view.height} · ` : "";
+    sub.textContent = `${dims}match ${shortId(id)}`;
+    role.textContent = isPlayer ? `playing as ${seats[me_]?.name ?? "seat " + (me_ + 1)}` : "watching";
+    role.dataset.role = isPlayer ? "player" : "spectator";
+
+    // Turn line (rebuilt only when it changes: it is a live region).
+    turn.dataset.myTurn = String(!!m.my_turn && !ov && free === 0);
+    turn.dataset.seat = toMove == null ? "" : String(toMove);
+    const turnKey = JSON.stringify([!!ov, free, toMove, me_, seats[toMove ?? -1]?.name, !!m.caught_up, statusWord(st)]);
+    if (turn._key !== turnKey) {
+      turn._key = turnKey;
+      turn.replaceChildren();
+      if (ov) {
+        turn.append(h("strong", {}, "Match over"));
+      } else if (free > 0) {
+        turn.append(h("span", { class: "spinner", "aria-hidden": "true" }), `Waiting for ${free} more player${free === 1 ? "" : "s"}…`);
+      } else if (toMove != null) {
+        const nm = toMove === me_ ? null : seats[toMove]?.name ?? `Seat ${toMove + 1}`;
+        turn.append(swatch(toMove), nm == null ? h("strong", { style: `color:${seatInk(toMove)}` }, "Your turn") : h("span", {}, h("strong", { style: `color:${seatInk(toMove)}` }, nm), " to move"));
+        if (nm == null && !m.caught_up) turn.append(h("span", { class: "muted" }, " (catching up…)"));
+      } else {
+        turn.append(h("strong", {}, statusWord(st)));
+      }
+    }
+    turn.classList.toggle("mine", !!m.my_turn && !ov && free === 0);
+    document.title = m.my_turn && !ov && free === 0 ? "● Your turn — Arbiter" : "Arbiter";
+
+    // Last move.
+    const lm = m.last_move;
+    if (lm) {
+      const who = lm.seat === me_ ? "You" : seats[lm.seat]?.name ?? `Seat ${lm.seat + 1}`;
+      lastMoveEl.replaceChildren(swatch(lm.seat), ` Last move: ${who} ${game === "dots" ? "drew " + edgeLabel(lm.move) : "played " + JSON.stringify(lm.move)}`);
+    } else lastMoveEl.textContent = "";
+
+    // Scores.
+    const sc = Array.isArray(view.scores) ? view.scores : ov?.scores ?? null;
+    renderScores(scores, { seats, scores: sc, toMove: free ? null : toMove, mySeat: me_, over: ov });
+
+    // Take a seat.
+    takeSeat.hidden = isPlayer || !!ov || free === 0;
+    inviteBtn.hidden = !isPlayer || !!ov || free === 0;
+
+    // Board or generic view.
+    const showGeneric = ui.generic || game !== "dots";
+    boardWrap.hidden = showGeneric;
+    keyHint.hidden = showGeneric || !isPlayer || !!ov;
+    genericBox.hidden = !showGeneric;
+    if (board && !showGeneric) {
+      if (ui.pending && isDrawn(view, ui.pending.move)) ui.pending = null;
+      board.update(view, {
+        lastMove: lm && lm.move && lm.move.dir ? lm : null,
+        pending: ui.pending?.move ?? null,
+        mySeat: me_,
+        names: seats.map((s) => s?.name ?? ""),
+      });
+    }
+    if (generic && showGeneric) {
+      let legal = [];
+      try { legal = plain(ui.client.legalMoves(id)) || []; } catch { legal = []; }
+      generic.update({
+        status: st, view, events: ui.events, legal,
+        note: !isPlayer ? "Spectators make no moves." : ov ? "The match is over." : free ? "Waiting for every seat to be taken." : "Not your turn.",
+      });
+    }
+
+    // Match over.
+    overBanner(over, ov, seats, me_, [
+      h("a", { class: "btn small primary", href: `#/replay/${id}` }, "Watch the replay"),
+      h("a", { class: "btn small", href: "#/" }, "Back to lobby"),
+    ]);
+  }
+
+  takeSeat.addEventListener("click", async () => {
+    takeSeat.disabled = true;
+    takeSeat.textContent = "Taking a seat…";
+    try {
+      const r = plain(await sdk.takeSeat(SERVER, me.token, id));
+      ui.seat = r.seat;
+      toast(`You took seat ${Number(r.seat) + 1}.`, "info");
+      startClient("player");
+      refreshSummary();
+    } catch (e) {
+      if (authFailed(e)) return;
+      toast(`Could not take a seat: ${errText(e)}`, "error");
+    } finally {
+      takeSeat.disabled = false;
+      takeSeat.textContent = "Take a seat";
+    }
+  });
+
+  (async () => {
+    let role = "spectator";
+    try {
+      ui.summary = await fetchSummary(id);
+      const idx = (ui.summary.seats || []).findIndex((s) => s && s.player_id === me.player_id);
+      if (idx >= 0) { role = "player"; ui.seat = idx; }
+    } catch (e) {
+      if (codeOf(e) === "unknown_match") {
+        if (!alive) return;
+        app.querySelector(".match-page").replaceWith(h("div", { class: "card center-card" },
+          h("h1", {}, "No such match"), h("p", { class: "muted" }, `There is no match ${id}.`), h("a", { class: "btn primary", href: "#/" }, "Back to lobby")));
+        return;
+      }
+      // Otherwise go on without a summary: the client's state has the seats.
+    }
+    if (!alive) return;
+    if (ui.summary?.game) ensureRenderers(ui.summary.game);
+    startClient(role);
+  })();
+
+  return {
+    destroy() {
+      alive = false;
+      cancelAnimationFrame(rafId);
+      conn.destroy();
+      board?.destroy();
+      toast.destroy();
+      if (ui.client) { try { ui.client.close(); } catch { /* ignore */ } }
+    },
+  };
+}
+
+function makeToast(el) {
+  let t = 0;
+  const f = (text, kind = "info", title = "") => {
+    el.textContent = text;
+    el.dataset.kind = kind;
+    el.title = title || "";
+    el.classList.remove("show");
+    void el.offsetWidth; // restart the animation
+    el.classList.add("show");
+    clearTimeout(t);
+    t = setTimeout(() => el.classList.remove("show"), kind === "error" ? 5000 : 3500);
+  };
+  f.destroy = () => clearTimeout(t);
+  return f;
+}
+
+async function copyText(input, btn) {
+  const old = btn.textContent;
+  try {
+    await navigator.clipboard.writeText(input.value);
+  } catch {
+    input.select();
+    try { document.execCommand("copy"); } catch { /* ignore */ }
+  }
+  btn.textContent = "Copied!";
+  setTimeout(() => { btn.textContent = old; }, 1500);
+}
+
+// ── replay page ──────────────────────────────────────────────────────────────────────────────
+
+function replayPage(app, id) {
+  let alive = true;
+  arbiterUI.matchId = id;
+  const r = {
+    replay: null, events: [], head: 0, seq: 0, playing: false, timer: 0, speed: 1,
+    following: false, live: false, client: null, game: null, filling: false,
+  };
+
+  const conn = new ConnPill();
+  conn.el.hidden = true;
+  const title = h("h1", {}, "Replay");
+  const sub = h("p", { class: "muted sub" }, `match ${shortId(id)}`);
+  const stage = h("div", { class: "board-wrap" });
+  const genericBox = h("div", { class: "generic-box", hidden: true });
+  const caption = h("p", { id: "replay-caption", class: "caption", "aria-live": "polite" }, "Loading…");
+  const range = h("input", { id: "replay-range", type: "range", min: "0", max: "0", step: "1", value: "0", "aria-label": "Event", disabled: true });
+  const back = h("button", { id: "replay-back", type: "button", class: "btn icon", "aria-label": "Step back", title: "Step back (←)" }, icon("back"));
+  const play = h("button", { id: "replay-play", type: "button", class: "btn icon primary", "aria-label": "Play", "aria-pressed": "false", title: "Play / pause (Space)" }, icon("play"));
+  const fwd = h("button", { id: "replay-forward", type: "button", class: "btn icon", "aria-label": "Step forward", title: "Step forward (→)" }, icon("forward"));
+  const speed = h("select", { id: "replay-speed", "aria-label": "Speed" },
+    ...[0.5, 1, 2, 4].map((s) => h("option", { value: String(s), selected: s === 1 }, `${s}×`)));
+  const liveBtn = h("button", { id: "replay-live", type: "button", class: "btn small live-btn", hidden: true, "aria-pressed": "false" },
+    h("span", { class: "live-dot", "aria-hidden": "true" }), "Live");
+  const seqEl = h("span", { id: "replay-seq", class: "mono" }, "0");
+  const headEl = h("span", { class: "mono muted" }, "/ 0");
+  const hashEl = h("code", { id: "replay-hash", class: "mono" }, "");
+  const scores = h("ol", { id: "scores", class: "players" });
+  const over = h("div", { id: "match-over", class: "match-over", hidden: true, role: "status" });
+  const turn = h("div", { id: "turn", class: "turn" }, "");
+
+  const controls = h("div", { class: "replay-controls" },
+    h("div", { class: "rc-row" }, back, play, fwd,
+      h("label", { class: "rc-pos", for: "replay-range" }, h("span", { class: "sr-only" }, "Event "), seqEl, " ", headEl),
+      h("span", { class: "rc-spacer" }),
+      h("label", { class: "rc-speed" }, h("span", { class: "sr-only" }, "Speed"), speed),
+      liveBtn),
+    range,
+    h("div", { class: "rc-hash" }, h("span", { class: "muted" }, "state hash "), hashEl));
+
+  app.append(h("div", { class: "match-page replay-page" },
+    h("div", { class: "page-head" },
+      h("div", { class: "ph-left" }, title, h("div", { class: "ph-sub" }, sub, h("span", { class: "role-pill" }, "replay"))),
+      conn.el),
+    h("div", { class: "match-grid" },
+      h("section", { class: "card board-card", "aria-label": "Board" },
+        h("div", { class: "board-top" }, turn),
+        over,
+        h("div", { class: "board-stage" }, stage, genericBox),
+        caption, controls),
+      h("div", { class: "side" },
+      h("section", { class: "card players-card", "aria-labelledby": "players-title" },
+        h("h2", { id: "players-title" }, "Players"), scores),
+      h("section", { class: "card info-card" },
+        h("h2", {}, "About replays"),
+        h("p", { class: "hint" }, "Every state is rebuilt in your browser from the match's event log, and its hash is checked against the server's."),
+        h("div", { class: "row links" },
+          h("a", { class: "btn small", href: `#/match/${id}` }, "Open the match"),
+          h("a", { class: "btn small ghost", href: "#/" }, "Back to lobby")))))));
+
+  let board = null;
+  let generic = null;
+
+  function setupRenderer(game) {
+    r.game = game;
+    gameName(game).then((n) => { title.textContent = `Replay · ${n}`; });
+    if (game === "dots") {
+      board = new DotsBoard(stage, { interactive: false, label: "Dots and Boxes board (replay)", maxVh: 0.56 });
+      arbiterUI.board = board;
+    } else {
+      stage.hidden = true;
+      genericBox.hidden = false;
+      generic = new GenericView(genericBox, { showMoves: false });
+    }
+  }
+
+  function describe(ev, seats, prev, cur) {
+    const b = ev?.body;
+    if (!b) return ev ? `#${ev.seq}: hidden event` : "";
+    const nm = (s) => seats[s]?.name ?? `Seat ${Number(s) + 1}`;
+    if (b.created) {
+      const c = b.created.config || {};
+      const size = c.width ? ` ${c.width}×${c.height},` : "";
+      return `#${ev.seq}: match created —${size} ${b.created.seats} seats`;
+    }
+    if (b.seated) return `#${ev.seq}: ${b.seated.name} took seat ${b.seated.seat + 1}`;
+    if (b.move) {
+      let s = `#${ev.seq}: ${nm(b.move.seat)} ${r.game === "dots" ? "drew " + edgeLabel(b.move.move) : "played " + JSON.stringify(b.move.move)}`;
+      const a = prev?.view?.scores?.[b.move.seat], z = cur?.view?.scores?.[b.move.seat];
+      if (a != null && z != null && z > a) s += ` and closed ${z - a === 1 ? "a box" : z - a + " boxes"}`;
+      return s;
+    }
+    if (b.tick) return b.tick.inputs?.length ? `#${ev.seq}: tick with ${b.tick.inputs.length} inputs` : `#${ev.seq}: time ran out — the turn passes`;
+    return `#${ev.seq}: ${JSON.stringify(b)}`;
+  }
+
+  function show(seq) {
+    if (!r.replay) return;
+    seq = Math.max(0, Math.min(r.head, seq | 0));
+    r.seq = seq;
+    arbiterUI.seq = seq;
+    let s;
+    try { s = plain(r.replay.at(seq)); } catch (e) { caption.textContent = `Cannot show #${seq}: ${errText(e)}`; return; }
+    let prev = null;
+    if (seq > 0 && r.game === "dots") { try { prev = plain(r.replay.at(seq - 1)); } catch { prev = null; } }
+    range.max = String(r.head);
+    range.value = String(seq);
+    range.setAttribute("aria-valuetext", `event ${seq} of ${r.head}`);
+    seqEl.textContent = String(seq);
+    headEl.textContent = `/ ${r.head}`;
+    hashEl.textContent = s.state_hash ?? "";
+    const seats = seatsOf(s, null);
+    const ov = overOf(s.status);
+    const toMove = turnOf(s.status);
+    const view = s.view;
+    if (board) {
+      board.update(view, { lastMove: s.last_move && s.last_move.move?.dir ? s.last_move : null, mySeat: -1, names: seats.map((x) => x?.name ?? "") });
+    }
+    if (generic) generic.update({ status: s.status, view, events: r.events.slice(0, seq + 1) });
+    renderScores(scores, { seats, scores: Array.isArray(view?.scores) ? view.scores : ov?.scores ?? null, toMove, mySeat: -1, over: ov });
+    turn.replaceChildren();
+    if (ov) turn.append(h("strong", {}, "Match over"));
+    else if (toMove != null && seats.length) turn.append(swatch(toMove), h("strong", { style: `color:${seatInk(toMove)}` }, seats[toMove]?.name ?? `Seat ${toMove + 1}`), " to move");
+    else turn.append(h("strong", {}, statusWord(s.status)));
+    caption.textContent = describe(r.events[seq], seats, prev, s);
+    overBanner(over, ov, seats, -1, []);
+    back.disabled = seq <= 0;
+    fwd.disabled = seq >= r.head;
+    liveBtn.setAttribute("aria-pressed", String(r.following));
+    liveBtn.classList.toggle("on", r.following);
+  }
+
+  function stop() {
+    r.playing = false;
+    clearTimeout(r.timer);
+    play.replaceChildren(icon("play"));
+    play.setAttribute("aria-label", "Play");
+    play.setAttribute("aria-pressed", "false");
+  }
+  function step() {
+    if (!r.playing) return;
+    if (r.seq >= r.head) {
+      if (r.live) { r.following = true; stop(); show(r.head); return; }
+      stop();
+      return;
+    }
+    show(r.seq + 1);
+    r.timer = setTimeout(step, 700 / r.speed);
+  }
+  function start() {
+    if (r.seq >= r.head) show(0);
+    r.following = false;
+    r.playing = true;
+    play.replaceChildren(icon("pause"));
+    play.setAttribute("aria-label", "Pause");
+    play.setAttribute("aria-pressed", "true");
+    clearTimeout(r.timer);
+    r.timer = setTimeout(step, 700 / r.speed);
+    show(r.seq);
+  }
+
+  // Being at the newest event of a live match is following it; anywhere else is not.
+  const atHead = () => { r.following = r.live && r.seq >= r.head; liveBtn.setAttribute("aria-pressed", String(r.following)); liveBtn.classList.toggle("on", r.following); };
+  range.addEventListener("input", () => { stop(); show(Number(range.value)); atHead(); });
+  back.addEventListener("click", () => { stop(); show(r.seq - 1); atHead(); });
+  fwd.addEventListener("click", () => { stop(); show(r.seq + 1); atHead(); });
+  play.addEventListener("click", () => (r.playing ? stop() : start()));
+  speed.addEventListener("change", () => { r.speed = Number(speed.value) || 1; });
+  liveBtn.addEventListener("click", () => { stop(); r.following = true; show(r.head); });
+  const onKey = (e) => {
+    const t = e.target;
+    if (t && (t.closest?.("input, select, textarea, button") || t.isContentEditable)) return;
+    if (e.key === "ArrowLeft") { e.preventDefault(); stop(); show(r.seq - 1); atHead(); }
+    else if (e.key === "ArrowRight") { e.preventDefault(); stop(); show(r.seq + 1); atHead(); }
+    else if (e.key === " ") { e.preventDefault(); r.playing ? stop() : start(); }
+  };
+  document.addEventListener("keydown", onKey);
+
+  function setLive(live) {
+    r.live = live;
+    liveBtn.hidden = !live;
+    if (!live) r.following = false;
+  }
+
+  // Live events go through a queue so that they are pushed in order, without gaps: a gap (the
+  // follower's catch-up may start from a snapshot) is filled from the HTTP log.
+  const queue = new Map();
+  function addEvent(ev) {
+    if (!r.replay || ev.seq <= r.head) return;
+    queue.set(ev.seq, ev);
+    drain(true);
+  }
+  function drain(mayFill) {
+    const before = r.head;
+    const wasFollowing = r.following;
+    while (queue.has(r.head + 1)) {
+      const ev = queue.get(r.head + 1);
+      queue.delete(r.head + 1);
+      try {
+        r.replay.push(ev);
+      } catch (e) {
+        caption.textContent = `Could not follow the match: ${errText(e)}`;
+        queue.clear();
+        return;
+      }
+      r.events.push(ev);
+      r.head = ev.seq;
+      if (overOf(ev.status)) setLive(false);
+    }
+    for (const k of [...queue.keys()]) if (k <= r.head) queue.delete(k);
+    if (r.head !== before) grown(wasFollowing);
+    if (queue.size && mayFill && !r.filling) fill();
+  }
+  function grown(wasFollowing) {
+    if (wasFollowing) show(r.head);
+    else {
+      range.max = String(r.head);
+      headEl.textContent = `/ ${r.head}`;
+      fwd.disabled = r.seq >= r.head;
+      if (!r.live) { liveBtn.setAttribute("aria-pressed", "false"); liveBtn.classList.remove("on"); }
+    }
+  }
+  async function fill() {
+    r.filling = true;
+    try {
+      const all = plain(await sdk.fetchEvents(SERVER, id, me.token));
+      for (const ev of all) if (ev.seq > r.head && !queue.has(ev.seq)) queue.set(ev.seq, ev);
+    } catch { /* the next event tries again */ } finally { r.filling = false; }
+    if (alive) drain(false);
+  }
+
+  function follow() {
+    const c = new sdk.Client(SERVER, me.token);
+    r.client = c;
+    arbiterUI.client = c;
+    conn.el.hidden = false;
+    c.onUpdate((u0) => {
+      if (!alive || r.client !== c) return;
+      const u = plain(u0);
+      if (u.kind === "connection") conn.set(u);
+      else if (u.kind === "event" && u.match_id === id) addEvent(u.event);
+      else if (u.kind === "error" && AUTH_CODES.has(u.code)) { try { c.close(); } catch { /* ignore */ } authFailed(u); }
+    });
+    c.connect();
+    c.join(id, "spectator");
+  }
+
+  (async () => {
+    try {
+      const rep = await sdk.Replay.fetch(SERVER, id, me.token);
+      if (!alive) return;
+      r.replay = rep;
+      arbiterUI.replay = rep;
+      r.events = plain(rep.events());
+      r.head = Number(plain(rep.head()));
+      const created = r.events[0]?.body?.created;
+      setupRenderer(created?.game ?? "unknown");
+      range.disabled = false;
+      const last = r.events[r.events.length - 1];
+      const live = !overOf(last?.status);
+      setLive(live);
+      r.following = live;
+      show(r.head);
+      if (live) follow();
+    } catch (e) {
+      if (authFailed(e)) return;
+      if (!alive) return;
+      caption.textContent = codeOf(e) === "unknown_match" ? `There is no match ${id}.` : `Could not load the replay: ${errText(e)}`;
+    }
+  })();
+
+  return {
+    destroy() {
+      alive = false;
+      stop();
+      conn.destroy();
+      board?.destroy();
+      document.removeEventListener("keydown", onKey);
+      if (r.client) { try { r.client.close(); } catch { /* ignore */ } }
+    },
+  };
+}
+
+// ── start ────────────────────────────────────────────────────────────────────────────────────
+
+window.addEventListener("hashchange", () => {
+  if (me) renamingFrom = null; // navigating away cancels "Change name"
+  route();
+});
+renderHeader();
+try {
+  await init();
+  route();
+} catch (e) {
+  console.error(e);
+  $("#app").replaceChildren(h("div", { class: "card center-card" },
+    h("h1", {}, "Arbiter could not start"),
+    h("p", {}, "The client library (/pkg/arbiter.js and its WebAssembly) did not load."),
+    h("pre", { class: "mono" }, errText(e))));
+}

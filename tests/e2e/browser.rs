@@ -1,0 +1,281 @@
+//! The web client and the JavaScript SDK in real headless Chromium, against servers started
+//! here. Screenshots land in `target/browser-artifacts/`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value as Json, json};
+use server::Config;
+use tests::Instance;
+use tests::browser::{Browser, Page, web_dir};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// An in-memory server that serves the built web client.
+async fn web_server() -> Result<Instance> {
+    let mut config = Config::ephemeral();
+    config.web_dir = Some(web_dir()?);
+    Instance::with(config).await
+}
+
+/// The first ```html block of docs/CLIENT.md.
+fn documented_page() -> Result<String> {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/CLIENT.md"))?;
+    let start = doc.find("```html\n").context("docs/CLIENT.md has an html example")? + 8;
+    let len = doc[start..].find("```").context("the example ends")?;
+    Ok(doc[start..start + len].to_string())
+}
+
+/// Serves one HTML page at every path, from its own port: a page of another origin.
+async fn serve_page(html: String) -> Result<String> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/", listener.local_addr()?);
+    let html = Arc::new(html);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let html = html.clone();
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\n\
+                     content-length: {}\r\nconnection: close\r\n\r\n",
+                    html.len()
+                );
+                let _ = socket.write_all(head.as_bytes()).await;
+                let _ = socket.write_all(html.as_bytes()).await;
+            });
+        }
+    });
+    Ok(url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documented_sdk_page_plays_a_match_from_another_origin() -> Result<()> {
+    let arbiter = web_server().await?;
+    let page_html = documented_page()?
+        .replace("http://127.0.0.1:8080", &format!("http://{}", arbiter.server.addr()));
+    let url = serve_page(page_html).await?;
+    let browser = Browser::start().await?;
+    let page = browser.page(1000, 800).await?;
+    page.goto(&url).await?;
+    let text = page.wait_until(r#"document.getElementById("out").textContent.includes('"over"') && document.getElementById("out").textContent"#).await;
+    page.screenshot("sdk-example").await?;
+    let text = text?;
+    let Some(text) = text.as_str() else { bail!("no text: {text}") };
+    assert!(text.contains(r#"{"over":{"scores":["#), "{text}");
+    // The page's view is the state the server holds at the end.
+    let listed = arbiter.http.ok("GET", "/api/matches?status=finished", None, None).await?;
+    assert_eq!(listed["matches"].as_array().map(Vec::len), Some(1), "{listed}");
+    page.close().await
+}
+
+/// Opens the web client and picks a name.
+async fn sign_in(page: &Page, base: &str, name: &str) -> Result<()> {
+    page.goto(&format!("{base}/")).await?;
+    page.fill("#name-input", name).await?;
+    page.click("#name-save").await?;
+    page.wait_until("document.querySelector('#open-matches')").await?;
+    Ok(())
+}
+
+/// Creates a Dots match from the lobby form, with bots in `bot_seats`; returns its id once
+/// the page shows it.
+async fn create_dots(page: &Page, width: u8, height: u8, bot_seats: &[u8]) -> Result<String> {
+    page.js(
+        "const set = (sel, v) => { const e = document.querySelector(sel); e.value = v; \
+           e.dispatchEvent(new Event('input', {bubbles: true})); \
+           e.dispatchEvent(new Event('change', {bubbles: true})); }; \
+         set('#create-game', 'dots'); set('#create-width', arguments[0]); \
+         set('#create-height', arguments[1]); set('#create-players', '2');",
+        vec![json!(width.to_string()), json!(height.to_string())],
+    )
+    .await?;
+    for seat in bot_seats {
+        page.click(&format!("#bot-seat-{seat}")).await?;
+        page.fill(&format!("#bot-think-{seat}"), "50").await?;
+    }
+    page.click("#create-submit").await?;
+    let id = page.wait_until("window.arbiterUI && window.arbiterUI.matchId").await?;
+    id.as_str().map(str::to_string).context("a match id")
+}
+
+/// The page's own client's view of the match: `{seq, my_turn, over}`.
+async fn client_state(page: &Page) -> Result<Json> {
+    page.js(
+        "const ui = window.arbiterUI; const s = ui && ui.client && ui.client.state(ui.matchId); \
+         return s ? {seq: s.seq, my_turn: s.my_turn, over: typeof s.status === 'object' && 'over' in s.status} : null;",
+        vec![],
+    )
+    .await
+}
+
+/// Plays the match to its end: whichever page may move clicks the canvas on its first legal
+/// edge. `between(n)` runs after the n-th move.
+async fn play_to_end<F>(pages: &[&Page], mut between: F) -> Result<u32>
+where
+    F: AsyncFnMut(u32) -> Result<()>,
+{
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut moves = 0;
+    loop {
+        if Instant::now() > deadline {
+            bail!("the match did not end within 120 s, after {moves} clicks");
+        }
+        let mut any_over = false;
+        for page in pages {
+            let state = client_state(page).await?;
+            any_over |= state["over"] == json!(true);
+            if state["my_turn"] != json!(true) {
+                continue;
+            }
+            let point = page
+                .js(
+                    "const ui = window.arbiterUI; const mv = ui.client.legalMoves(ui.matchId)[0]; \
+                     return mv ? ui.edgePoint(mv) : null;",
+                    vec![],
+                )
+                .await?;
+            let (Some(x), Some(y)) = (point["x"].as_f64(), point["y"].as_f64()) else { continue };
+            let seq = state["seq"].as_u64().unwrap_or(0);
+            page.click_at(x, y).await?;
+            page.wait_until(&format!(
+                "(() => {{ const ui = window.arbiterUI; return ui.client.state(ui.matchId).seq > {seq}; }})()"
+            ))
+            .await
+            .with_context(|| format!("move {} was not applied", moves + 1))?;
+            moves += 1;
+            between(moves).await?;
+        }
+        if any_over {
+            return Ok(moves);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The scores a page shows, by seat.
+async fn shown_scores(page: &Page) -> Result<Json> {
+    page.wait_until("!document.querySelector('#match-over').hidden").await?;
+    page.js(
+        "return [...document.querySelectorAll('#scores [data-seat]')] \
+           .map(e => Number(e.querySelector('.score').textContent));",
+        vec![],
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_browsers_play_a_match_by_clicking_through_a_reconnect_while_a_third_watches()
+-> Result<()> {
+    let arbiter = web_server().await?;
+    let base = format!("http://{}", arbiter.server.addr());
+    let browser = Browser::start().await?;
+    let ada = browser.page(1280, 900).await?;
+    let bob = browser.page(1280, 900).await?;
+    let cy = browser.page(360, 760).await?;
+    for (page, name) in [(&ada, "ada"), (&bob, "bob"), (&cy, "cy")] {
+        sign_in(page, &base, name).await?;
+    }
+    ada.screenshot("lobby-1280").await?;
+    let id = create_dots(&ada, 3, 2, &[]).await?;
+    // Bob joins from the lobby's list, Cy from a link.
+    let join = format!("li[data-match-id='{id}'] button[data-action='join']");
+    bob.click(&join).await?;
+    bob.wait_until(&format!("window.arbiterUI.matchId === '{id}'")).await?;
+    cy.goto(&format!("{base}/#/match/{id}")).await?;
+    cy.wait_until(
+        "window.arbiterUI.client && window.arbiterUI.client.state(window.arbiterUI.matchId)",
+    )
+    .await?;
+    let moves = play_to_end(&[&ada, &bob], async |n| {
+        if n == 4 {
+            ada.screenshot("play-1280").await?;
+            cy.screenshot("spectate-360").await?;
+            // Bob's socket drops mid-match; his client reconnects and the match goes on.
+            bob.js(
+                "window.__states = []; new MutationObserver(() => window.__states.push( \
+                   document.querySelector('#conn-status').dataset.state)) \
+                   .observe(document.querySelector('#conn-status'), {attributes: true}); \
+                 window.arbiterUI.client.dropConnection();",
+                vec![],
+            )
+            .await?;
+            bob.wait_until("window.__states.includes('reconnecting') && document.querySelector('#conn-status').dataset.state === 'authenticated'").await?;
+        }
+        Ok(())
+    })
+    .await?;
+    assert_eq!(moves, 17, "a 3×2 board has 17 edges, each clicked once");
+    let summary = arbiter.http.ok("GET", &format!("/api/matches/{id}"), None, None).await?;
+    let scores = summary["outcome"]["scores"].clone();
+    for page in [&ada, &bob, &cy] {
+        assert_eq!(shown_scores(page).await?, scores, "every page shows the server's result");
+    }
+    ada.screenshot("finished-1280").await?;
+    cy.screenshot("finished-360").await?;
+    check_replay(&cy, &arbiter, &base, &id).await?;
+    for page in [ada, bob, cy] {
+        page.close().await?;
+    }
+    Ok(())
+}
+
+/// The replay page, scrubbed to an event and stepped back, shows the states whose hashes the
+/// server computes for those events.
+async fn check_replay(page: &Page, arbiter: &Instance, base: &str, id: &str) -> Result<()> {
+    page.goto(&format!("{base}/#/replay/{id}")).await?;
+    page.wait_until("window.arbiterUI.replay").await?;
+    let server_hash = async |at: u64| -> Result<Json> {
+        let state =
+            arbiter.http.ok("GET", &format!("/api/matches/{id}/state?at={at}"), None, None).await?;
+        Ok(state["state_hash"].clone())
+    };
+    page.js(
+        "const r = document.querySelector('#replay-range'); r.value = '9'; \
+         r.dispatchEvent(new Event('input', {bubbles: true})); r.dispatchEvent(new Event('change', {bubbles: true}));",
+        vec![],
+    )
+    .await?;
+    page.wait_until("document.querySelector('#replay-seq').textContent.trim() === '9'").await?;
+    let shown = page
+        .js("return document.querySelector('#replay-hash').textContent.trim();", vec![])
+        .await?;
+    assert_eq!(shown, server_hash(9).await?, "the state at event 9");
+    page.screenshot("replay-360").await?;
+    page.click("#replay-back").await?;
+    page.wait_until("document.querySelector('#replay-seq').textContent.trim() === '8'").await?;
+    let shown = page
+        .js("return document.querySelector('#replay-hash').textContent.trim();", vec![])
+        .await?;
+    assert_eq!(shown, server_hash(8).await?, "one step back");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_sized_browser_plays_a_bot_seat_to_the_end() -> Result<()> {
+    let arbiter = web_server().await?;
+    let base = format!("http://{}", arbiter.server.addr());
+    let browser = Browser::start().await?;
+    let page = browser.page(360, 760).await?;
+    sign_in(&page, &base, "ada").await?;
+    page.screenshot("lobby-360").await?;
+    let id = create_dots(&page, 2, 2, &[1]).await?;
+    play_to_end(&[&page], async |n| {
+        if n == 2 {
+            page.screenshot("play-bot-360").await?;
+        }
+        Ok(())
+    })
+    .await?;
+    let summary = arbiter.http.ok("GET", &format!("/api/matches/{id}"), None, None).await?;
+    assert_eq!(summary["status"], "finished");
+    assert_eq!(shown_scores(&page).await?, summary["outcome"]["scores"]);
+    let seats = &summary["seats"];
+    assert!(
+        seats[1]["name"].as_str().is_some_and(|n| n.contains("bot")),
+        "seat 1 is the bot: {seats}"
+    );
+    page.close().await
+}
