@@ -1,8 +1,8 @@
 /*
  * Arbiter web UI: one ES module over the JavaScript SDK (./pkg/arbiter.js, docs/CLIENT.md).
- * No framework, no bundler, no dependencies. Everything here goes through the SDK, except
- * one plain `fetch` of a match summary (GET /api/matches/{id}, PROTOCOL.md 9.8), which the
- * SDK has no helper for.
+ * No framework, no bundler, no dependencies: everything here goes through the SDK, whose
+ * values are plain JSON-like objects and numbers and whose HTTP helpers reject with an `Error`
+ * carrying `.status` and `.code`.
  *
  * Routes (location.hash):
  *   #/              lobby: name, create a match, open / live / finished matches
@@ -105,37 +105,19 @@ function append(el, kids) {
   }
 }
 
-/** SDK values as plain JSON-like data (Maps to objects, BigInts to numbers), whatever the
- * serializer of the wasm shell produced. */
-function plain(v) {
-  if (v instanceof Map) {
-    const o = {};
-    for (const [k, x] of v) o[k] = plain(x);
-    return o;
-  }
-  if (Array.isArray(v)) return v.map(plain);
-  if (typeof v === "bigint") return Number(v);
-  if (v && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype) {
-    const o = {};
-    for (const k of Object.keys(v)) o[k] = plain(v[k]);
-    return o;
-  }
-  return v;
-}
-
-const codeOf = (e) => (e && typeof e === "object" && typeof e.code === "string" ? e.code : null);
+// HTTP helpers reject with an Error that has a `.code`; the server's `error` updates carry one
+// too. Client methods (move, Replay.at, …) throw a plain message string.
+const codeOf = (e) => e?.code ?? null;
 function errText(e) {
-  if (e == null) return "Something went wrong.";
   const code = codeOf(e);
-  if (code) return `${FRIENDLY[code] ?? e.message ?? code} (${code})`;
-  if (e instanceof Error) return e.message;
-  if (typeof e === "string") return e;
-  try { return JSON.stringify(e); } catch { return String(e); }
+  if (code) return `${FRIENDLY[code] ?? e.message} (${code})`;
+  return e instanceof Error ? e.message : String(e ?? "Something went wrong.");
 }
 
-const turnOf = (st) => (st && typeof st === "object" && "turn" in st ? Number(st.turn) : null);
-const overOf = (st) => (st && typeof st === "object" && st.over ? st.over : null);
-const statusWord = (st) => (typeof st === "string" ? st : st && typeof st === "object" ? Object.keys(st)[0] : "unknown");
+// A status is "waiting", "simultaneous", {turn: seat} or {over: {scores, winners}}.
+const turnOf = (st) => st?.turn ?? null;
+const overOf = (st) => st?.over ?? null;
+const statusWord = (st) => (typeof st === "string" ? st : Object.keys(st)[0]);
 
 function ago(ms) {
   const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
@@ -178,7 +160,7 @@ function swatch(seat) {
 function loadIdentity() {
   try {
     const v = JSON.parse(localStorage.getItem(ID_KEY) || "null");
-    if (v && v.token && v.player_id && Number(v.expires_at) * 1000 > Date.now() + 60_000) return v;
+    if (v && v.token && v.player_id && v.expires_at * 1000 > Date.now() + 60_000) return v;
   } catch { /* ignore */ }
   return null;
 }
@@ -191,7 +173,7 @@ let renamingFrom = null; // set while "Change name" is open
 let notice = !me && lastName() ? "Your guest session has expired. Pick a name to continue." : null;
 
 function saveIdentity(g) {
-  me = { token: g.token, player_id: g.player_id, name: g.name, expires_at: Number(g.expires_at) };
+  me = { token: g.token, player_id: g.player_id, name: g.name, expires_at: g.expires_at };
   localStorage.setItem(ID_KEY, JSON.stringify(me));
   renderHeader();
 }
@@ -229,13 +211,11 @@ function renderHeader() {
 
 // ── API helpers ──────────────────────────────────────────────────────────────────────────────
 
+// The game list never changes while the server runs: fetched once, again only after a failure.
 let gamesCache = null;
-async function games() {
+function games() {
   if (!gamesCache) {
-    gamesCache = Promise.resolve(sdk.listGames(SERVER)).then((g) => {
-      const list = plain(g);
-      return Array.isArray(list) ? list : list.games || [];
-    });
+    gamesCache = sdk.listGames(SERVER);
     gamesCache.catch(() => { gamesCache = null; });
   }
   return gamesCache;
@@ -243,27 +223,9 @@ async function games() {
 async function gameName(id) {
   try { return (await games()).find((g) => g.id === id)?.name ?? id; } catch { return id; }
 }
-function shortGameName(name) {
-  // "Clouds & Edges (Dots and Boxes)" → keep as is but allow the parenthesis to wrap.
-  return name;
-}
 
-/** A match summary (PROTOCOL.md 9.8). The SDK has no helper for it. */
-async function fetchSummary(id) {
-  if (typeof sdk.getMatch === "function") return plain(await sdk.getMatch(SERVER, id));
-  const r = await fetch(`${SERVER}/api/matches/${encodeURIComponent(id)}`, { headers: { accept: "application/json" } });
-  const body = await r.json().catch(() => null);
-  if (!r.ok) {
-    const err = body?.error ?? {};
-    throw { status: r.status, code: err.code ?? "http_" + r.status, message: err.message ?? r.statusText };
-  }
-  return body;
-}
-
-async function listMatches(status, limit) {
-  const res = plain(await sdk.listMatches(SERVER, { status, limit }));
-  return Array.isArray(res) ? res : res?.matches ?? [];
-}
+/** A match summary (PROTOCOL.md 9.8): seats with their bots' details, outcome. */
+const fetchSummary = (id) => sdk.fetchMatch(SERVER, id);
 
 // ── router ───────────────────────────────────────────────────────────────────────────────────
 
@@ -281,7 +243,7 @@ window.arbiterUI = arbiterUI;
 
 let page = null;
 function route() {
-  try { page?.destroy?.(); } catch (e) { console.error(e); }
+  try { page?.destroy(); } catch (e) { console.error(e); }
   page = null;
   Object.assign(arbiterUI, { client: null, matchId: null, replay: null, seq: null, board: null });
   document.title = "Arbiter";
@@ -346,8 +308,7 @@ function namePage(app) {
     save.disabled = true;
     save.textContent = "Saving…";
     try {
-      const g = plain(await sdk.guest(SERVER, name));
-      saveIdentity(g);
+      saveIdentity(await sdk.guest(SERVER, name));
       const to = renamingFrom;
       renamingFrom = null;
       if (to && to !== (location.hash || "#/")) location.hash = to;
@@ -415,7 +376,9 @@ function lobbyPage(app) {
     inflight = true;
     try {
       const [open, live, finished] = await Promise.all([
-        listMatches("open", 50), listMatches("live", 50), listMatches("finished", 20),
+        sdk.listMatches(SERVER, { status: "open", limit: 50 }),
+        sdk.listMatches(SERVER, { status: "live", limit: 50 }),
+        sdk.listMatches(SERVER, { status: "finished", limit: 20 }),
       ]);
       if (!alive) return;
       renderList("open", open);
@@ -443,7 +406,7 @@ function lobbyPage(app) {
   function renderList(status, matches) {
     const { ul, emptyP, count } = sections[status];
     // My matches first, then as the server ordered them (newest first).
-    const mine = (m) => (m.seats || []).some((s) => s && s.player_id === me.player_id);
+    const mine = (m) => m.seats.some((s) => s && s.player_id === me.player_id);
     matches = [...matches.filter(mine), ...matches.filter((m) => !mine(m))];
     const old = new Map();
     for (const li of ul.children) old.set(li.dataset.matchId, li);
@@ -473,16 +436,15 @@ function lobbyPage(app) {
   }
 
   function matchItem(m, status) {
-    const seats = m.seats || [];
+    const seats = m.seats;
     const mySeat = seats.findIndex((s) => s && s.player_id === me.player_id);
     const free = seats.filter((s) => !s).length;
     const chips = seats.map((s, i) => s
       ? h("li", { class: "chip" + (i === mySeat ? " me" : ""), title: s.bot ? `${s.bot.strategy} bot, thinks ${s.bot.think_ms} ms` : s.name },
           swatch(i), h("span", {}, i === mySeat ? `${s.name} (you)` : s.name), s.bot ? h("span", { class: "bot-tag" }, "bot") : null)
       : h("li", { class: "chip free" }, swatch(i), h("span", {}, "open seat")));
-    const out = m.outcome || null;
     let meta;
-    if (status === "finished" && out) meta = resultText(out, seats, mySeat);
+    if (status === "finished" && m.outcome) meta = resultText(m.outcome, seats, mySeat);
     else if (status === "open") meta = `${free} open seat${free === 1 ? "" : "s"} · created ${ago(m.created_at_ms)}`;
     else meta = `${m.head_seq} events · started ${ago(m.created_at_ms)}`;
 
@@ -523,7 +485,7 @@ function lobbyPage(app) {
     return h("li", { class: "match-item", "data-match-id": m.match_id, "data-status": status },
       h("div", { class: "mi-main" },
         h("div", { class: "mi-title" },
-          h("span", { class: "game-name" }, shortGameName(name)),
+          h("span", { class: "game-name" }, name),
           h("span", { class: "mid", title: m.match_id }, shortId(m.match_id)),
           mySeat >= 0 ? h("span", { class: "badge" }, "your match") : null,
           status === "live" ? h("span", { class: "badge live" }, "live") : null),
@@ -545,8 +507,8 @@ function lobbyPage(app) {
 }
 
 function resultText(out, seats, mySeat) {
-  const winners = out.winners || [];
-  const scores = (out.scores || []).join("–");
+  const winners = out.winners;
+  const scores = out.scores.join("–");
   const nameOf = (s) => (s === mySeat ? "You" : seats[s]?.name ?? `Seat ${s + 1}`);
   if (winners.length === 1) return `${nameOf(winners[0])} won${scores ? " · " + scores : ""}`;
   if (winners.length > 1) return `Draw: ${winners.map(nameOf).join(" & ")}${scores ? " · " + scores : ""}`;
@@ -632,7 +594,6 @@ function createForm() {
       row.classList.toggle("is-bot", on);
       $(".bot-opts", row).hidden = !on;
       if (!on && firstHuman < 0) firstHuman = i;
-      $(".seat-who", row).textContent = on ? "" : "";
     });
     rows.forEach((row, i) => {
       const on = $(`#bot-seat-${i}`, row).checked;
@@ -651,7 +612,7 @@ function createForm() {
     cfgArea.disabled = dots;
     if (!dots) cfgArea.value = JSON.stringify(g.default_config ?? {}, null, 2);
     else {
-      const d = g.default_config || {};
+      const d = g.default_config;
       if (d.width) $("#create-width", form).value = d.width;
       if (d.height) $("#create-height", form).value = d.height;
       if (d.players) $("#create-players", form).value = d.players;
@@ -679,7 +640,7 @@ function createForm() {
     button.disabled = true;
     button.textContent = "Creating…";
     try {
-      const res = plain(await sdk.createMatch(SERVER, me.token, req));
+      const res = await sdk.createMatch(SERVER, me.token, req);
       await sdk.takeSeat(SERVER, me.token, res.match_id);
       location.hash = `#/match/${res.match_id}`;
     } catch (e) {
@@ -740,7 +701,7 @@ class ConnPill {
     this.text.textContent = labels[state] ?? state;
     this.el.title = `Connection: ${labels[state] ?? state}${u.attempt ? ` (attempt ${u.attempt})` : ""}`;
     if (state === "reconnecting" && u.retry_in_ms != null) {
-      const until = Date.now() + Number(u.retry_in_ms);
+      const until = Date.now() + u.retry_in_ms;
       const show = () => {
         const left = Math.max(0, until - Date.now());
         this.text.textContent = left > 0 ? `reconnecting in ${Math.ceil(left / 1000)} s` : "reconnecting…";
@@ -838,7 +799,7 @@ class DotsBoard {
 
   /** o: {lastMove:{seat, move}, pending:edge, mySeat, names:[..], active:bool} */
   update(view, o = {}) {
-    this.view = view && Array.isArray(view.h_edges) ? view : null;
+    this.view = view;
     this.o = o;
     if (this.hover && (!this.view || !this.canPick() || isDrawn(this.view, this.hover))) this.hover = null;
     if (this.cursor && this.view && !edgeExists(this.view, this.cursor)) this.cursor = null;
@@ -1084,24 +1045,23 @@ class GenericView {
 
 // ── shared match widgets ─────────────────────────────────────────────────────────────────────
 
+/** The seats of a state (or, before there is one, of the summary), each with `bot` set for a
+ * bot: the summary's details (strategy, think time) once it lists that seat, else `{}` from the
+ * bot's player id (`bot-…`, PROTOCOL.md 9.6). */
 function seatsOf(m, summary) {
-  const fromState = Array.isArray(m?.seats) ? m.seats : null;
-  const fromSummary = Array.isArray(summary?.seats) ? summary.seats : null;
-  const n = Math.max(fromState?.length ?? 0, fromSummary?.length ?? 0, m?.view?.players ?? 0);
-  const out = [];
-  for (let i = 0; i < n; i++) {
-    const s = fromState?.[i] ?? fromSummary?.[i] ?? null;
-    if (s && !s.bot && fromSummary?.[i]?.bot && fromSummary[i].player_id === s.player_id) out.push({ ...s, bot: fromSummary[i].bot });
-    else out.push(s ? { ...s, bot: s.bot ?? (String(s.player_id).startsWith("bot-") ? {} : undefined) } : null);
-  }
-  return out;
+  return (m?.seats ?? summary?.seats ?? []).map((s, i) => {
+    if (!s) return null;
+    const known = summary?.seats[i];
+    const bot = known?.player_id === s.player_id && known.bot ? known.bot : s.player_id.startsWith("bot-") ? {} : undefined;
+    return { ...s, bot };
+  });
 }
 
 /** Fills #scores: one li[data-seat] per seat, with name, badges and .score. */
 function renderScores(ol, { seats, scores, toMove, mySeat, over }) {
   const n = seats.length;
   while (ol.children.length > n) ol.lastElementChild.remove();
-  const winners = new Set(over?.winners ?? []);
+  const winners = new Set(over?.winners);
   for (let i = 0; i < n; i++) {
     let li = ol.children[i];
     if (!li) {
@@ -1132,13 +1092,13 @@ function overBanner(el, over, seats, mySeat, extra) {
   const key = JSON.stringify([over, seats.map((s) => s?.name), mySeat]);
   if (el._key === key && !el.hidden) return;
   el._key = key;
-  const winners = over.winners || [];
+  const winners = over.winners;
   const nameOf = (s) => seats[s]?.name ?? `Seat ${s + 1}`;
   let title;
   if (winners.length === 1) title = winners[0] === mySeat ? "You win!" : `${nameOf(winners[0])} wins!`;
   else if (winners.length > 1) title = winners.includes(mySeat) ? `It's a draw — you tie with ${winners.filter((w) => w !== mySeat).map(nameOf).join(" & ")}` : `Draw between ${winners.map(nameOf).join(" & ")}`;
   else title = "Match over";
-  const scores = (over.scores || []).map((s, i) => h("span", { class: "ov-score", style: `--ink:${seatInk(i)}` }, String(s)));
+  const scores = over.scores.map((s, i) => h("span", { class: "ov-score", style: `--ink:${seatInk(i)}` }, String(s)));
   const sep = [];
   scores.forEach((s, i) => { if (i) sep.push(h("span", { class: "ov-sep", "aria-hidden": "true" }, "–")); sep.push(s); });
   el.replaceChildren(
@@ -1152,7 +1112,7 @@ function overBanner(el, over, seats, mySeat, extra) {
 
 function matchPage(app, id) {
   let alive = true;
-  const ui = { client: null, summary: null, role: null, seat: null, events: [], pending: null, generic: false, game: null, free: 0, canPick: false };
+  const ui = { client: null, summary: null, role: null, events: [], pending: null, generic: false, game: null, canPick: false };
   arbiterUI.matchId = id;
 
   const conn = new ConnPill();
@@ -1205,18 +1165,17 @@ function matchPage(app, id) {
   let rafId = 0;
   const schedule = () => { if (!rafId) rafId = requestAnimationFrame(() => { rafId = 0; if (alive) render(); }); };
 
-  const state = () => (ui.client ? plain(ui.client.state(id)) : undefined);
+  const state = () => ui.client?.state(id);
 
   function startClient(role) {
     if (ui.client) { try { ui.client.close(); } catch { /* ignore */ } }
     ui.events = [];
     ui.pending = null;
     ui.role = role;
-    ui.seat = null;
     const c = new sdk.Client(SERVER, me.token);
     ui.client = c;
     arbiterUI.client = c;
-    c.onUpdate((u) => { if (alive && ui.client === c) onUpdate(c, plain(u)); });
+    c.onUpdate((u) => { if (alive && ui.client === c) onUpdate(c, u); });
     c.connect();
     c.join(id, role);
     schedule();
@@ -1227,19 +1186,13 @@ function matchPage(app, id) {
       case "connection":
         conn.set(u);
         break;
-      case "joined":
-        if (u.match_id !== id) break;
-        ui.role = u.role;
-        ui.seat = u.seat ?? null;
-        schedule();
-        break;
       case "event": {
         if (u.match_id !== id) break;
         ui.events.push(u.event);
         if (ui.events.length > 2000) ui.events.splice(0, ui.events.length - 1000);
-        const mv = u.event?.body?.move;
+        const mv = u.event.body?.move;
         if (ui.pending && mv && sameEdge(mv.move, ui.pending.move)) ui.pending = null;
-        if (u.event?.body?.seated && plain(c.state(id))?.caught_up) refreshSummary(); // for bot details
+        if (u.event.body?.seated && c.state(id)?.caught_up) refreshSummary(); // for bot details
         schedule();
         break;
       }
@@ -1274,22 +1227,16 @@ function matchPage(app, id) {
     try { ui.summary = await fetchSummary(id); schedule(); } catch { /* keep the old one */ }
   }
 
-  function mySeat(m) {
-    if (m?.role === "player" && m.seat != null) return Number(m.seat);
-    if (ui.role === "player" && ui.seat != null) return ui.seat;
-    return -1;
-  }
-
   function sendMove(move) {
     const c = ui.client;
     const m = state();
     if (!c || !m) return;
-    if ((m.role ?? ui.role) !== "player") { toast("You are watching this match. Take a seat to play.", "info"); return; }
+    if (m.role !== "player") { toast("You are watching this match. Take a seat to play.", "info"); return; }
     if (overOf(m.status)) { toast("The match is over.", "info"); return; }
-    if (seatsOf(m, ui.summary).some((x) => !x)) { toast("Waiting for every seat to be taken — share the link!", "info"); return; }
-    if (ui.game === "dots" && m.view && move.dir && isDrawn(m.view, move)) { toast("That line is already drawn.", "info"); return; }
+    if (m.seats.includes(null)) { toast("Waiting for every seat to be taken — share the link!", "info"); return; }
+    if (ui.game === "dots" && isDrawn(m.view, move)) { toast("That line is already drawn.", "info"); return; }
     try {
-      const moveId = plain(c.move(id, move));
+      const moveId = c.move(id, move);
       if (m.my_turn) ui.pending = { move, moveId };
       schedule();
     } catch (e) {
@@ -1330,20 +1277,19 @@ function matchPage(app, id) {
     if (!m || m.view == null) {
       ui.canPick = false;
       turn._key = null;
-      turn.textContent = ui.client?.connection?.() === "reconnecting" ? "Reconnecting…" : "Loading the match…";
-      if (summary) renderScores(scores, { seats: seatsOf(null, summary), scores: null, toMove: null, mySeat: -1, over: overOf(summary.outcome ? { over: summary.outcome } : null) });
+      turn.textContent = ui.client?.connection() === "reconnecting" ? "Reconnecting…" : "Loading the match…";
+      if (summary) renderScores(scores, { seats: seatsOf(null, summary), scores: null, toMove: null, mySeat: -1, over: summary.outcome ?? null });
       return;
     }
     const seats = seatsOf(m, summary);
-    const me_ = mySeat(m);
+    const me_ = m.seat ?? -1;
     const st = m.status;
     const ov = overOf(st);
     const toMove = turnOf(st);
     const free = seats.filter((s) => !s).length;
-    ui.free = free;
-    ui.canPick = !!m.my_turn && !ov && free === 0;
+    ui.canPick = m.my_turn;
     const view = m.view;
-    const isPlayer = (m.role ?? ui.role) === "player";
+    const isPlayer = m.role === "player";
 
     // Sub-heading and role.
     const dims = game === "dots" && view.width ? `${view.width}×${view.height} · ` : "";
@@ -1352,7 +1298,7 @@ function matchPage(app, id) {
     role.dataset.role = isPlayer ? "player" : "spectator";
 
     // Turn line (rebuilt only when it changes: it is a live region).
-    turn.dataset.myTurn = String(!!m.my_turn && !ov && free === 0);
+    turn.dataset.myTurn = String(m.my_turn);
     turn.dataset.seat = toMove == null ? "" : String(toMove);
     const turnKey = JSON.stringify([!!ov, free, toMove, me_, seats[toMove ?? -1]?.name, !!m.caught_up, statusWord(st)]);
     if (turn._key !== turnKey) {
@@ -1370,8 +1316,8 @@ function matchPage(app, id) {
         turn.append(h("strong", {}, statusWord(st)));
       }
     }
-    turn.classList.toggle("mine", !!m.my_turn && !ov && free === 0);
-    document.title = m.my_turn && !ov && free === 0 ? "● Your turn — Arbiter" : "Arbiter";
+    turn.classList.toggle("mine", m.my_turn);
+    document.title = m.my_turn ? "● Your turn — Arbiter" : "Arbiter";
 
     // Last move.
     const lm = m.last_move;
@@ -1381,7 +1327,7 @@ function matchPage(app, id) {
     } else lastMoveEl.textContent = "";
 
     // Scores.
-    const sc = Array.isArray(view.scores) ? view.scores : ov?.scores ?? null;
+    const sc = view.scores ?? ov?.scores ?? null; // a game's view may keep no scores
     renderScores(scores, { seats, scores: sc, toMove: free ? null : toMove, mySeat: me_, over: ov });
 
     // Take a seat.
@@ -1403,12 +1349,12 @@ function matchPage(app, id) {
       });
     }
     if (generic && showGeneric) {
-      let legal = [];
-      try { legal = plain(ui.client.legalMoves(id)) || []; } catch { legal = []; }
-      generic.update({
-        status: st, view, events: ui.events, legal,
-        note: !isPlayer ? "Spectators make no moves." : ov ? "The match is over." : free ? "Waiting for every seat to be taken." : "Not your turn.",
-      });
+      // Buttons only when a click may move: not while a seat is free (the rules would offer
+      // moves the server refuses), nor while a move of ours awaits its verdict.
+      const legal = m.my_turn ? ui.client.legalMoves(id) : [];
+      const note = !isPlayer ? "Spectators make no moves." : ov ? "The match is over."
+        : free ? "Waiting for every seat to be taken." : toMove === me_ ? "" : "Not your turn.";
+      generic.update({ status: st, view, events: ui.events, legal, note });
     }
 
     // Match over.
@@ -1422,9 +1368,8 @@ function matchPage(app, id) {
     takeSeat.disabled = true;
     takeSeat.textContent = "Taking a seat…";
     try {
-      const r = plain(await sdk.takeSeat(SERVER, me.token, id));
-      ui.seat = r.seat;
-      toast(`You took seat ${Number(r.seat) + 1}.`, "info");
+      const r = await sdk.takeSeat(SERVER, me.token, id);
+      toast(`You took seat ${r.seat + 1}.`, "info");
       startClient("player");
       refreshSummary();
     } catch (e) {
@@ -1440,8 +1385,7 @@ function matchPage(app, id) {
     let role = "spectator";
     try {
       ui.summary = await fetchSummary(id);
-      const idx = (ui.summary.seats || []).findIndex((s) => s && s.player_id === me.player_id);
-      if (idx >= 0) { role = "player"; ui.seat = idx; }
+      if (ui.summary.seats.some((s) => s && s.player_id === me.player_id)) role = "player";
     } catch (e) {
       if (codeOf(e) === "unknown_match") {
         if (!alive) return;
@@ -1576,10 +1520,10 @@ function replayPage(app, id) {
   function describe(ev, seats, prev, cur) {
     const b = ev?.body;
     if (!b) return ev ? `#${ev.seq}: hidden event` : "";
-    const nm = (s) => seats[s]?.name ?? `Seat ${Number(s) + 1}`;
+    const nm = (s) => seats[s]?.name ?? `Seat ${s + 1}`;
     if (b.created) {
-      const c = b.created.config || {};
-      const size = c.width ? ` ${c.width}×${c.height},` : "";
+      const c = b.created.config;
+      const size = c?.width ? ` ${c.width}×${c.height},` : "";
       return `#${ev.seq}: match created —${size} ${b.created.seats} seats`;
     }
     if (b.seated) return `#${ev.seq}: ${b.seated.name} took seat ${b.seated.seat + 1}`;
@@ -1599,9 +1543,9 @@ function replayPage(app, id) {
     r.seq = seq;
     arbiterUI.seq = seq;
     let s;
-    try { s = plain(r.replay.at(seq)); } catch (e) { caption.textContent = `Cannot show #${seq}: ${errText(e)}`; return; }
+    try { s = r.replay.at(seq); } catch (e) { caption.textContent = `Cannot show #${seq}: ${errText(e)}`; return; }
     let prev = null;
-    if (seq > 0 && r.game === "dots") { try { prev = plain(r.replay.at(seq - 1)); } catch { prev = null; } }
+    if (seq > 0 && r.game === "dots") { try { prev = r.replay.at(seq - 1); } catch { prev = null; } }
     range.max = String(r.head);
     range.value = String(seq);
     range.setAttribute("aria-valuetext", `event ${seq} of ${r.head}`);
@@ -1616,7 +1560,7 @@ function replayPage(app, id) {
       board.update(view, { lastMove: s.last_move && s.last_move.move?.dir ? s.last_move : null, mySeat: -1, names: seats.map((x) => x?.name ?? "") });
     }
     if (generic) generic.update({ status: s.status, view, events: r.events.slice(0, seq + 1) });
-    renderScores(scores, { seats, scores: Array.isArray(view?.scores) ? view.scores : ov?.scores ?? null, toMove, mySeat: -1, over: ov });
+    renderScores(scores, { seats, scores: view?.scores ?? ov?.scores ?? null, toMove, mySeat: -1, over: ov });
     turn.replaceChildren();
     if (ov) turn.append(h("strong", {}, "Match over"));
     else if (toMove != null && seats.length) turn.append(swatch(toMove), h("strong", { style: `color:${seatInk(toMove)}` }, seats[toMove]?.name ?? `Seat ${toMove + 1}`), " to move");
@@ -1722,7 +1666,7 @@ function replayPage(app, id) {
   async function fill() {
     r.filling = true;
     try {
-      const all = plain(await sdk.fetchEvents(SERVER, id, me.token));
+      const all = await sdk.fetchEvents(SERVER, id, me.token);
       for (const ev of all) if (ev.seq > r.head && !queue.has(ev.seq)) queue.set(ev.seq, ev);
     } catch { /* the next event tries again */ } finally { r.filling = false; }
     if (alive) drain(false);
@@ -1733,9 +1677,8 @@ function replayPage(app, id) {
     r.client = c;
     arbiterUI.client = c;
     conn.el.hidden = false;
-    c.onUpdate((u0) => {
+    c.onUpdate((u) => {
       if (!alive || r.client !== c) return;
-      const u = plain(u0);
       if (u.kind === "connection") conn.set(u);
       else if (u.kind === "event" && u.match_id === id) addEvent(u.event);
       else if (u.kind === "error" && AUTH_CODES.has(u.code)) { try { c.close(); } catch { /* ignore */ } authFailed(u); }
@@ -1750,8 +1693,8 @@ function replayPage(app, id) {
       if (!alive) return;
       r.replay = rep;
       arbiterUI.replay = rep;
-      r.events = plain(rep.events());
-      r.head = Number(plain(rep.head()));
+      r.events = rep.events();
+      r.head = rep.head();
       const created = r.events[0]?.body?.created;
       setupRenderer(created?.game ?? "unknown");
       range.disabled = false;
