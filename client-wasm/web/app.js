@@ -1080,7 +1080,7 @@ function renderScores(ol, { seats, scores, toMove, mySeat, over }) {
     else if (!over && toMove === i) tags.push(h("span", { class: "tag tomove" }, "to move"));
     $(".ptags", li).replaceChildren(...tags);
     const sc = scores?.[i];
-    $(".score", li).textContent = sc == null ? "–" : String(sc);
+    $(".score", li).textContent = sc == null ? "" : String(sc); // empty: hidden (style.css)
     li.classList.toggle("active", !over && toMove === i);
     li.classList.toggle("free", !s);
     li.classList.toggle("winner", !!over && winners.has(i));
