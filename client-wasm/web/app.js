@@ -22,6 +22,8 @@
  *           #open-matches, #live-matches, #finished-matches: <ul>s whose items are
  *           li[data-match-id], with buttons [data-action="join"|"watch"|"replay"].
  *           #lobby-updated ("updated N s ago"), #lobby-message.
+ *           performance.mark("lobby-ready"): once per page load, when the lobby's lists first
+ *           show the server's matches.
  * Match:    #board (the canvas; focusable: arrows move an edge cursor, Enter/Space draws),
  *           #turn (whose turn; data-seat = seat to move, data-my-turn = "true"|"false"),
  *           #scores (one [data-seat=N] per seat, with the score in .score),
@@ -384,6 +386,8 @@ function lobbyPage(app) {
       renderList("open", open);
       renderList("live", live);
       renderList("finished", finished);
+      // For the browser tests' first-paint figures: when a player first sees the matches.
+      if (!performance.getEntriesByName("lobby-ready").length) performance.mark("lobby-ready");
       lastOk = Date.now();
       failures = 0;
       updated.classList.remove("stale");

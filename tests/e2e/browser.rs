@@ -80,16 +80,25 @@ async fn sign_in(page: &Page, base: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Creates a Dots match from the lobby form, with bots in `bot_seats`; returns its id once
-/// the page shows it.
-async fn create_dots(page: &Page, width: u8, height: u8, bot_seats: &[u8]) -> Result<String> {
+/// Creates a match of `game` from the lobby form, with the form's `fields` (selector, value)
+/// set after the game is picked and bots in `bot_seats`; returns its id once the page shows it.
+async fn create_game(
+    page: &Page,
+    game: &str,
+    fields: &[(&str, String)],
+    bot_seats: &[u8],
+) -> Result<String> {
+    // The form's game list comes from the server, and its arrival resets the fields: until
+    // then the select holds one placeholder option.
+    page.wait_until("document.querySelectorAll('#create-game option').length > 1").await?;
+    let mut values = vec![json!(["#create-game", game])];
+    values.extend(fields.iter().map(|(selector, value)| json!([selector, value])));
     page.js(
         "const set = (sel, v) => { const e = document.querySelector(sel); e.value = v; \
            e.dispatchEvent(new Event('input', {bubbles: true})); \
            e.dispatchEvent(new Event('change', {bubbles: true})); }; \
-         set('#create-game', 'dots'); set('#create-width', arguments[0]); \
-         set('#create-height', arguments[1]); set('#create-players', '2');",
-        vec![json!(width.to_string()), json!(height.to_string())],
+         for (const [sel, v] of arguments[0]) set(sel, v);",
+        vec![Json::Array(values)],
     )
     .await?;
     for seat in bot_seats {
@@ -99,6 +108,16 @@ async fn create_dots(page: &Page, width: u8, height: u8, bot_seats: &[u8]) -> Re
     page.click("#create-submit").await?;
     let id = page.wait_until("window.arbiterUI && window.arbiterUI.matchId").await?;
     id.as_str().map(str::to_string).context("a match id")
+}
+
+/// Creates a two-player Dots match of `width` × `height` boxes (see [`create_game`]).
+async fn create_dots(page: &Page, width: u8, height: u8, bot_seats: &[u8]) -> Result<String> {
+    let fields = [
+        ("#create-width", width.to_string()),
+        ("#create-height", height.to_string()),
+        ("#create-players", "2".to_string()),
+    ];
+    create_game(page, "dots", &fields, bot_seats).await
 }
 
 /// The page's own client's view of the match: `{seq, my_turn, over}`.
@@ -111,9 +130,47 @@ async fn client_state(page: &Page) -> Result<Json> {
     .await
 }
 
-/// Plays the match to its end: whichever page may move clicks the canvas on its first legal
-/// edge. `between(n)` runs after the n-th move.
-async fn play_to_end<F>(pages: &[&Page], mut between: F) -> Result<u32>
+/// How a page makes its moves.
+#[derive(Clone, Copy)]
+enum Input {
+    /// Clicks the Dots canvas on the edge of its first legal move.
+    Board,
+    /// Clicks the first of the generic view's legal-move buttons.
+    MoveButtons,
+}
+
+/// Clicks the page's first legal move; false when there is nothing to click yet.
+async fn click_first_move(page: &Page, input: Input) -> Result<bool> {
+    match input {
+        Input::Board => {
+            let point = page
+                .js(
+                    "const ui = window.arbiterUI; const mv = ui.client.legalMoves(ui.matchId)[0]; \
+                     return mv ? ui.edgePoint(mv) : null;",
+                    vec![],
+                )
+                .await?;
+            let (Some(x), Some(y)) = (point["x"].as_f64(), point["y"].as_f64()) else {
+                return Ok(false);
+            };
+            page.click_at(x, y).await?;
+        }
+        Input::MoveButtons => {
+            // The buttons of the render that saw the turn (the page renders on the next frame).
+            page.wait_until(
+                "document.querySelector('#turn').dataset.myTurn === 'true' \
+                 && document.querySelector('#legal-moves button[data-move]')",
+            )
+            .await?;
+            page.click("#legal-moves button[data-move]").await?;
+        }
+    }
+    Ok(true)
+}
+
+/// Plays the match to its end: whichever page may move clicks its first legal move.
+/// `between(n)` runs after the n-th move. Returns the number of moves.
+async fn play_to_end<F>(pages: &[&Page], input: Input, mut between: F) -> Result<u32>
 where
     F: AsyncFnMut(u32) -> Result<()>,
 {
@@ -130,16 +187,10 @@ where
             if state["my_turn"] != json!(true) {
                 continue;
             }
-            let point = page
-                .js(
-                    "const ui = window.arbiterUI; const mv = ui.client.legalMoves(ui.matchId)[0]; \
-                     return mv ? ui.edgePoint(mv) : null;",
-                    vec![],
-                )
-                .await?;
-            let (Some(x), Some(y)) = (point["x"].as_f64(), point["y"].as_f64()) else { continue };
             let seq = state["seq"].as_u64().unwrap_or(0);
-            page.click_at(x, y).await?;
+            if !click_first_move(page, input).await? {
+                continue;
+            }
             page.wait_until(&format!(
                 "(() => {{ const ui = window.arbiterUI; return ui.client.state(ui.matchId).seq > {seq}; }})()"
             ))
@@ -189,7 +240,7 @@ async fn two_browsers_play_a_match_by_clicking_through_a_reconnect_while_a_third
         "window.arbiterUI.client && window.arbiterUI.client.state(window.arbiterUI.matchId)",
     )
     .await?;
-    let moves = play_to_end(&[&ada, &bob], async |n| {
+    let moves = play_to_end(&[&ada, &bob], Input::Board, async |n| {
         if n == 4 {
             ada.screenshot("play-1280").await?;
             cy.screenshot("spectate-360").await?;
@@ -262,7 +313,7 @@ async fn a_phone_sized_browser_plays_a_bot_seat_to_the_end() -> Result<()> {
     sign_in(&page, &base, "ada").await?;
     page.screenshot("lobby-360").await?;
     let id = create_dots(&page, 2, 2, &[1]).await?;
-    play_to_end(&[&page], async |n| {
+    play_to_end(&[&page], Input::Board, async |n| {
         if n == 2 {
             page.screenshot("play-bot-360").await?;
         }
@@ -277,5 +328,69 @@ async fn a_phone_sized_browser_plays_a_bot_seat_to_the_end() -> Result<()> {
         seats[1]["name"].as_str().is_some_and(|n| n.contains("bot")),
         "seat 1 is the bot: {seats}"
     );
+    lobby_paint_figures(&page, &base).await?;
+    page.js("document.querySelector('#finished-matches').scrollIntoView();", vec![]).await?;
+    page.screenshot("lobby-played-360").await?;
     page.close().await
+}
+
+/// Reloads the lobby, signed in, and prints when it first painted and when its lists first
+/// showed the server's matches (measured, not asserted: timing depends on the machine).
+async fn lobby_paint_figures(page: &Page, base: &str) -> Result<()> {
+    page.goto(&format!("{base}/")).await?;
+    let figures = page
+        .wait_until(
+            "(() => { const ready = performance.getEntriesByName('lobby-ready')[0]; \
+               const fcp = performance.getEntriesByName('first-contentful-paint')[0]; \
+               return ready && fcp && [fcp.startTime, ready.startTime]; })()",
+        )
+        .await?;
+    let ms = |i: usize| figures[i].as_f64().map_or(-1, |t| t.round() as i64);
+    eprintln!("figure: lobby first-contentful-paint {} ms, lobby-ready {} ms", ms(0), ms(1));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_browsers_play_tictactoe_through_the_generic_view() -> Result<()> {
+    let arbiter = web_server().await?;
+    let base = format!("http://{}", arbiter.server.addr());
+    let browser = Browser::start().await?;
+    let ada = browser.page(1280, 900).await?;
+    let bob = browser.page(360, 760).await?;
+    for (page, name) in [(&ada, "ada"), (&bob, "bob")] {
+        sign_in(page, &base, name).await?;
+    }
+    let id = create_game(&ada, "tictactoe", &[], &[]).await?;
+    bob.click(&format!("li[data-match-id='{id}'] button[data-action='join']")).await?;
+    bob.wait_until(&format!("window.arbiterUI.matchId === '{id}'")).await?;
+    let moves = play_to_end(&[&ada, &bob], Input::MoveButtons, async |n| {
+        if n == 1 {
+            // Bob's turn, with his legal moves shown.
+            bob.wait_until("document.querySelector('#legal-moves button[data-move]')").await?;
+            bob.screenshot("generic-360").await?;
+        }
+        Ok(())
+    })
+    .await?;
+    // Each page clicks its first legal cell: X takes 0, 2, 4 and 6, the diagonal 2-4-6.
+    assert_eq!(moves, 7, "seat 0 wins on its fourth move");
+    let summary = arbiter.http.ok("GET", &format!("/api/matches/{id}"), None, None).await?;
+    assert_eq!(summary["status"], "finished", "{summary}");
+    assert_eq!(summary["outcome"]["winners"], json!([0]), "{summary}");
+    for page in [&ada, &bob] {
+        page.wait_until("!document.querySelector('#match-over').hidden").await?;
+    }
+    ada.screenshot("generic-1280").await?;
+    bob.screenshot("generic-over-360").await?;
+    // The banner leads back to the lobby, which lists the match as finished.
+    ada.click("#match-over a[href='#/']").await?;
+    ada.wait_until(&format!(
+        "document.querySelector(\"#finished-matches li[data-match-id='{id}']\")"
+    ))
+    .await?;
+    ada.screenshot("lobby-played-1280").await?;
+    for page in [ada, bob] {
+        page.close().await?;
+    }
+    Ok(())
 }
