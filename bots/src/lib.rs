@@ -6,6 +6,10 @@ pub mod strategy;
 pub mod tournament;
 
 #[cfg(feature = "tools")]
+pub mod link;
+#[cfg(feature = "tools")]
 pub mod load;
+#[cfg(feature = "tools")]
+pub mod quic;
 
 pub use strategy::{Strategy, StrategyKind};

@@ -1,4 +1,4 @@
-//! The load tool: keeps N matches of bots running against a server over real WebSocket
+//! The load tool: keeps N matches of bots running against a server over real WebSocket or QUIC
 //! connections, measures each move's latency from send to the broadcast that carries it,
 //! reduces every event locally and counts state-hash mismatches as desyncs.
 
@@ -9,23 +9,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use futures_util::{SinkExt, StreamExt};
 use game_rules::{Status, Viewer};
 use hdrhistogram::Histogram;
-use protocol::Encoding;
 use protocol::v1::{
     ClientMsg, Event, EventBody, Join, Leave, Move, Role, ServerMsg, VerdictResult,
 };
 use serde_json::json;
 use std::sync::Mutex;
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
+use crate::link::{Link, QuicTarget, Received, TransportKind, quic_target};
 use crate::strategy::{Strategy, StrategyKind};
 
 /// What to run.
@@ -54,6 +49,8 @@ pub struct LoadConfig {
     pub board: (u8, u8),
     /// Where a desynced or failed match's events are saved.
     pub failures_dir: PathBuf,
+    /// WebSocket or QUIC.
+    pub transport: TransportKind,
 }
 
 /// What a run measured (the `--json` output).
@@ -107,8 +104,6 @@ pub struct Counters {
     pub connections: AtomicU64,
 }
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
 /// Runs the load; `progress` is called about once a second with the counters.
 pub async fn run(
     config: LoadConfig,
@@ -119,10 +114,15 @@ pub async fn run(
     let started = Instant::now();
     let deadline = started + config.duration;
     let http = reqwest::Client::new();
+    let quic = match config.transport {
+        TransportKind::Quic => Some(quic_target(&http, &config.server).await?),
+        TransportKind::Ws => None,
+    };
     let mut tasks = Vec::new();
     for n in 0..config.matches {
         let driver = Driver {
             config: config.clone(),
+            quic: quic.clone(),
             http: http.clone(),
             counters: counters.clone(),
             latency: latency.clone(),
@@ -170,11 +170,16 @@ pub async fn run(
 /// once all are open, then holds them for `hold`. Returns how many opened.
 pub async fn hold_idle(
     server: &str,
+    transport: TransportKind,
     count: usize,
     hold: Duration,
     ready: impl FnOnce(usize),
 ) -> Result<usize> {
     let http = reqwest::Client::new();
+    let quic = match transport {
+        TransportKind::Quic => Some(quic_target(&http, server).await?),
+        TransportKind::Ws => None,
+    };
     let token = guest(&http, server, "idle").await?;
     let created: serde_json::Value = http
         .post(format!("{server}/api/matches"))
@@ -190,15 +195,12 @@ pub async fn hold_idle(
     // Open in batches: fast, without a thundering herd of handshakes.
     for batch in (0..count).collect::<Vec<_>>().chunks(200) {
         let opening = batch.iter().map(|_| {
-            let (token, match_id) = (token.clone(), match_id.clone());
+            let (token, match_id, quic) = (token.clone(), match_id.clone(), quic.as_ref());
             async move {
-                let mut socket = open_socket(server, &token).await?;
-                send(
-                    &mut socket,
-                    &ClientMsg::Join(Join { match_id, role: Role::Spectator, from_seq: None }),
-                )
-                .await?;
-                anyhow::Ok(socket)
+                let mut link = open_link(server, quic, &token).await?;
+                let join = Join { match_id, role: Role::Spectator, from_seq: None };
+                link.send(&ClientMsg::Join(join)).await?;
+                anyhow::Ok(link)
             }
         });
         for socket in futures_util::future::join_all(opening).await {
@@ -208,14 +210,14 @@ pub async fn hold_idle(
     // Read what each was sent (welcome, joined, snapshot, caught_up) so nothing waits on us.
     for socket in &mut sockets {
         for _ in 0..4 {
-            let _ = tokio::time::timeout(Duration::from_secs(5), socket.next()).await;
+            let _ = tokio::time::timeout(Duration::from_secs(5), socket.recv()).await;
         }
     }
     ready(sockets.len());
     tokio::time::sleep(hold).await;
     let opened = sockets.len();
     for mut socket in sockets {
-        let _ = socket.close(None).await;
+        socket.close().await;
     }
     Ok(opened)
 }
@@ -224,6 +226,8 @@ pub async fn hold_idle(
 /// match after another.
 struct Driver {
     config: LoadConfig,
+    /// Where QUIC connects, when the run is over QUIC.
+    quic: Option<QuicTarget>,
     http: reqwest::Client,
     counters: Arc<Counters>,
     latency: Arc<Mutex<Histogram<u64>>>,
@@ -241,7 +245,7 @@ fn think_time(think: Duration, spread: f64, thinking: &mut Pcg64Mcg) -> Duration
 
 /// One connection and what it knows of the current match.
 struct Bot {
-    socket: Socket,
+    socket: Link,
     seat: Option<u8>,
     replica: protocol::Replica,
     events: Vec<Event>,
@@ -279,11 +283,11 @@ impl Driver {
             }
             for bot in &mut bots {
                 let leave = ClientMsg::Leave(Leave { match_id: match_id.clone() });
-                send(&mut bot.socket, &leave).await?;
+                bot.socket.send(&leave).await?;
             }
         }
         for bot in &mut bots {
-            let _ = bot.socket.close(None).await;
+            bot.socket.close().await;
         }
         Ok(())
     }
@@ -293,7 +297,7 @@ impl Driver {
     }
 
     async fn connect(&self, token: &str, strategy: Strategy) -> Result<Bot> {
-        let socket = open_socket(&self.config.server, token).await?;
+        let socket = open_link(&self.config.server, self.quic.as_ref(), token).await?;
         self.counters.connections.fetch_add(1, Ordering::Relaxed);
         Ok(Bot {
             socket,
@@ -348,11 +352,8 @@ impl Driver {
             bot.events.clear();
             bot.sent.clear();
             let role = if i < 2 { Role::Player } else { Role::Spectator };
-            send(
-                &mut bot.socket,
-                &ClientMsg::Join(Join { match_id: match_id.into(), role, from_seq: Some(0) }),
-            )
-            .await?;
+            let join = Join { match_id: match_id.into(), role, from_seq: Some(0) };
+            bot.socket.send(&ClientMsg::Join(join)).await?;
         }
         let mut over = vec![false; bots.len()];
         // The next move: which bot, and when its think time is up. Moves are scheduled, not
@@ -443,8 +444,7 @@ impl Driver {
         let move_id = bot.next_move_id;
         bot.next_move_id += 1;
         bot.sent.insert(move_id, Instant::now());
-        send(&mut bot.socket, &ClientMsg::Move(Move { match_id: match_id.into(), move_id, mv }))
-            .await
+        bot.socket.send(&ClientMsg::Move(Move { match_id: match_id.into(), move_id, mv })).await
     }
 
     /// Saves what the bots received of a failed match, for a test to replay.
@@ -461,14 +461,6 @@ impl Driver {
     }
 }
 
-/// A small read buffer: tungstenite zero-fills it before every read attempt (see the
-/// server's ws.rs); 1 KiB holds the usual event and verdict, larger frames take more reads.
-fn socket_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
-    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-        .read_buffer_size(1024)
-        .write_buffer_size(0)
-}
-
 /// A guest token from the server at `server`.
 async fn guest(http: &reqwest::Client, server: &str, name: &str) -> Result<String> {
     let url = format!("{server}/api/auth/guest");
@@ -483,23 +475,18 @@ async fn guest(http: &reqwest::Client, server: &str, name: &str) -> Result<Strin
     body["token"].as_str().map(str::to_string).ok_or_else(|| anyhow!("no token in {body}"))
 }
 
-/// An authenticated WebSocket to the server at `server` (`http://…`).
-async fn open_socket(server: &str, token: &str) -> Result<Socket> {
-    let url = format!("{}/ws", server.replacen("http", "ws", 1));
-    let mut request = url.into_client_request()?;
-    request.headers_mut().insert("authorization", format!("Bearer {token}").parse()?);
-    let (socket, _) =
-        tokio_tungstenite::connect_async_with_config(request, Some(socket_config()), true)
-            .await
-            .context("connecting")?;
-    Ok(socket)
-}
-
-async fn send(socket: &mut Socket, msg: &ClientMsg) -> Result<()> {
-    socket
-        .send(Message::Binary(protocol::encode(msg, Encoding::MsgPack).into()))
-        .await
-        .context("sending")
+/// An authenticated connection: WebSocket with the token in its upgrade, or QUIC with a
+/// `hello` sent at once (its `welcome` is read with the other messages).
+async fn open_link(server: &str, quic: Option<&QuicTarget>, token: &str) -> Result<Link> {
+    match quic {
+        None => Link::websocket(server, Some(token)).await,
+        Some(target) => {
+            let mut link = Link::quic(target).await?;
+            let hello = protocol::v1::Hello { version: protocol::v1::VERSION, token: token.into() };
+            link.send(&ClientMsg::Hello(hello)).await?;
+            Ok(link)
+        }
+    }
 }
 
 /// The next message from any bot's connection.
@@ -507,17 +494,15 @@ async fn next_message(bots: &mut [Bot]) -> Result<(usize, ServerMsg)> {
     let reads = bots
         .iter_mut()
         .enumerate()
-        .map(|(i, bot)| Box::pin(async move { (i, bot.socket.next().await) }));
+        .map(|(i, bot)| Box::pin(async move { (i, bot.socket.recv().await) }));
     let ((i, frame), _, _) =
         tokio::time::timeout(Duration::from_secs(30), futures_util::future::select_all(reads))
             .await
             .context("no message for 30 s")?;
     match frame {
-        Some(Ok(Message::Binary(bytes))) => Ok((i, protocol::decode(&bytes, Encoding::MsgPack)?)),
-        Some(Ok(Message::Close(frame))) => bail!("connection {i} closed: {frame:?}"),
-        Some(Ok(_)) => Ok((i, ServerMsg::Pong(protocol::v1::Ping { nonce: 0 }))),
-        Some(Err(e)) => bail!("connection {i}: {e}"),
-        None => bail!("connection {i} ended"),
+        Ok(Received::Msg(msg)) => Ok((i, msg)),
+        Ok(Received::Closed(code, reason)) => bail!("connection {i} closed: {code} {reason}"),
+        Err(e) => bail!("connection {i}: {e}"),
     }
 }
 

@@ -12,7 +12,8 @@ use tokio_util::task::TaskTracker;
 use crate::auth::Keys;
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::rooms::RoomContext;
+use crate::room::RoomSettings;
+use crate::rooms::{RoomContext, Rooms};
 use crate::storage::SharedLog;
 
 /// One server's shared state.
@@ -35,6 +36,37 @@ pub struct App {
     pub per_ip: Mutex<HashMap<IpAddr, u32>>,
     /// Matches each player created in this process, to bound creation per player.
     pub created_by: Mutex<HashMap<String, Vec<String>>>,
+    /// Where QUIC listens and its certificate's fingerprint, once it does.
+    pub quic: std::sync::OnceLock<crate::transport::quic::QuicInfo>,
+}
+
+impl App {
+    /// A server's state over an open log, with its rooms' settings taken from `config`.
+    pub fn new(config: Config, log: SharedLog, keys: Keys, metrics: Arc<Metrics>) -> Arc<App> {
+        let settings = RoomSettings {
+            turn_timeout_ms: config.turn_timeout_ms,
+            idle_unload_ms: config.room_idle_ms,
+            ..RoomSettings::default()
+        };
+        let rooms = Arc::new(RoomContext {
+            log: log.clone(),
+            settings,
+            metrics: metrics.clone(),
+            rooms: Rooms::default(),
+        });
+        Arc::new(App {
+            config,
+            log,
+            rooms,
+            keys,
+            metrics,
+            shutdown: CancellationToken::new(),
+            connections: TaskTracker::new(),
+            per_ip: Default::default(),
+            created_by: Default::default(),
+            quic: std::sync::OnceLock::new(),
+        })
+    }
 }
 
 /// Seconds since the Unix epoch.

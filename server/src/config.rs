@@ -136,6 +136,19 @@ pub struct Config {
     /// client (`cargo xtask run` builds it into target/web). Unset: `/` says how to build it.
     #[arg(long, env = "ARBITER_WEB_DIR")]
     pub web_dir: Option<PathBuf>,
+    /// QUIC listen address (UDP). Default: the HTTP address's IP and port, over UDP.
+    #[arg(long, env = "ARBITER_QUIC")]
+    pub quic: Option<SocketAddr>,
+    /// Serve no QUIC.
+    #[arg(long, env = "ARBITER_NO_QUIC", conflicts_with = "quic")]
+    pub no_quic: bool,
+    /// The QUIC certificate chain (PEM). Default: a development certificate generated into the
+    /// data dir on first start (kept in memory with `--store memory`).
+    #[arg(long, env = "ARBITER_QUIC_CERT", requires = "quic_key")]
+    pub quic_cert: Option<PathBuf>,
+    /// The QUIC certificate's private key (PEM).
+    #[arg(long, env = "ARBITER_QUIC_KEY", requires = "quic_cert")]
+    pub quic_key: Option<PathBuf>,
     /// Log format.
     #[arg(long, env = "ARBITER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
@@ -158,6 +171,10 @@ impl Config {
             turn_timeout_ms: None,
             room_idle_ms: 60_000,
             web_dir: None,
+            quic: None,
+            no_quic: false,
+            quic_cert: None,
+            quic_key: None,
             log_format: LogFormat::Human,
             limits: Limits::default(),
         }

@@ -33,6 +33,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/metrics", get(metrics))
         .route("/api/auth/guest", post(guest))
         .route("/api/games", get(list_games))
+        .route("/api/quic", get(quic_info))
         .route("/api/matches", post(create_match).get(list_matches))
         .route("/api/matches/{id}", get(inspect_match))
         .route("/api/matches/{id}/join", post(join_match))
@@ -106,16 +107,24 @@ pub struct Player(pub Claims);
 /// The caller's token, if any (a bad one is still refused).
 pub struct MaybePlayer(pub Option<Claims>);
 
-/// The bearer token of a request, if any.
-pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
+/// The bearer token of a request: `None` without an `Authorization` header; a header that is
+/// not `Bearer <token>` (the scheme in any case, RFC 9110) is malformed, never ignored.
+pub fn bearer(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(None) };
+    let value = value.to_str().map_err(|_| AuthError::Malformed)?.trim();
+    let (scheme, token) = value.split_once(' ').ok_or(AuthError::Malformed)?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err(AuthError::Malformed);
+    }
+    Ok(Some(token))
 }
 
 impl FromRequestParts<Arc<App>> for MaybePlayer {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
-        match bearer(&parts.headers) {
+        match bearer(&parts.headers)? {
             None => Ok(MaybePlayer(None)),
             Some(token) => Ok(MaybePlayer(Some(app.keys.verify(token, unix_s())?))),
         }
@@ -178,6 +187,16 @@ async fn guest(
     let exp = unix_s() + app.config.token_ttl_s;
     let token = app.keys.issue(&Claims { sub: player_id.clone(), name: name.to_string(), exp });
     Ok(Json(json!({"token": token, "player_id": player_id, "name": name, "expires_at": exp})))
+}
+
+/// Where QUIC listens and the certificate fingerprint to pin.
+async fn quic_info(
+    State(app): AppState,
+) -> Result<Json<crate::transport::quic::QuicInfo>, ApiError> {
+    let info = app.quic.get().cloned();
+    info.map(Json).ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "quic_disabled", "this server serves no QUIC")
+    })
 }
 
 async fn list_games() -> Json<Json_> {

@@ -15,9 +15,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use quinn::Endpoint;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 use tracing::{info, warn};
 
@@ -26,9 +25,9 @@ use crate::auth::Keys;
 use crate::config::{Config, StoreKind};
 use crate::idle::RuntimeIdle;
 use crate::metrics::Metrics;
-use crate::room::RoomSettings;
-use crate::rooms::{RoomContext, Rooms};
 use crate::storage::{EventLog, MemoryLog, Pacing, SharedLog, SqliteLog};
+use crate::transport::cert::Identity;
+use crate::transport::quic::{self, QuicInfo};
 use crate::web::WebClient;
 
 /// How long shutdown waits for connections to close before going on.
@@ -59,6 +58,12 @@ pub enum StartError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The QUIC certificate could not be read or made.
+    #[error("QUIC certificate: {0}")]
+    Certificate(#[from] crate::transport::cert::CertError),
+    /// QUIC could not be set up.
+    #[error(transparent)]
+    Quic(#[from] crate::transport::quic::QuicError),
     /// The address could not be bound.
     #[error("binding {addr}: {source}")]
     Bind {
@@ -74,6 +79,7 @@ pub struct Server {
     addr: SocketAddr,
     app: Arc<App>,
     accept: tokio::task::JoinHandle<()>,
+    quic: Option<(Endpoint, tokio::task::JoinHandle<()>)>,
 }
 
 impl Server {
@@ -97,42 +103,27 @@ impl Server {
         })?;
         let metrics = Arc::new(Metrics::default());
         let (log, keys) = open_store(&config, metrics.clone(), idle)?;
-        let settings = RoomSettings {
-            turn_timeout_ms: config.turn_timeout_ms,
-            idle_unload_ms: config.room_idle_ms,
-            ..RoomSettings::default()
-        };
-        let rooms = Arc::new(RoomContext {
-            log: log.clone(),
-            settings,
-            metrics: metrics.clone(),
-            rooms: Rooms::default(),
-        });
         let listener = TcpListener::bind(config.http)
             .await
             .map_err(|source| StartError::Bind { addr: config.http, source })?;
         let addr = listener
             .local_addr()
             .map_err(|source| StartError::Bind { addr: config.http, source })?;
-        let app = Arc::new(App {
-            config,
-            log,
-            rooms,
-            keys,
-            metrics,
-            shutdown: CancellationToken::new(),
-            connections: TaskTracker::new(),
-            per_ip: Default::default(),
-            created_by: Default::default(),
-        });
+        let app = App::new(config, log, keys, metrics);
         let serves_client = web.is_served();
         let router = router(app.clone(), web);
+        let quic = start_quic(&app, addr)?;
         let accept = tokio::spawn(accept_loop(listener, router, app.clone()));
         info!(%addr, "arbiter listening");
         if serves_client {
             info!("web client at http://{}/", browsable(addr));
         }
-        Ok(Server { addr, app, accept })
+        Ok(Server { addr, app, accept, quic })
+    }
+
+    /// The UDP address QUIC listens on, unless it is off.
+    pub fn quic_addr(&self) -> Option<SocketAddr> {
+        self.app.quic.get().map(|q| q.addr)
     }
 
     /// The address it listens on.
@@ -147,14 +138,21 @@ impl Server {
 
     /// Stops gracefully: no new connections, sockets closed with a reason, appends finished,
     /// the log closed.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         self.app.shutdown.cancel();
         let _ = self.accept.await;
+        if let Some((_, accept)) = &mut self.quic {
+            let _ = accept.await;
+        }
         self.app.connections.close();
         // Sessions close within their write timeout; a bound here keeps a stuck peer from
         // holding shutdown hostage even so.
         if tokio::time::timeout(SHUTDOWN_GRACE, self.app.connections.wait()).await.is_err() {
             warn!("connections still open after the grace period; closing regardless");
+        }
+        if let Some((endpoint, _)) = &self.quic {
+            // Lets the last CONNECTION_CLOSE frames go out before the socket closes.
+            let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
         }
         self.app.rooms.shutdown().await;
         let log = self.app.log.clone();
@@ -173,6 +171,38 @@ fn router(app: Arc<App>, web: WebClient) -> Router {
         .layer(crate::origin::cors(&app.config.limits.allowed_origins))
         .layer(DefaultBodyLimit::max(app.config.limits.max_body_bytes))
         .with_state(app)
+}
+
+/// Binds QUIC (unless it is off) and starts accepting: at `--quic`, or by default on the HTTP
+/// address's port over UDP, falling back to any free port when that one is taken.
+fn start_quic(
+    app: &Arc<App>,
+    http: SocketAddr,
+) -> Result<Option<(Endpoint, tokio::task::JoinHandle<()>)>, StartError> {
+    let config = &app.config;
+    if config.no_quic {
+        return Ok(None);
+    }
+    let identity = match (&config.quic_cert, &config.quic_key) {
+        (Some(cert), Some(key)) => Identity::load(cert, key)?,
+        _ if config.store == StoreKind::Sqlite => Identity::development(&config.data_dir)?,
+        _ => Identity::ephemeral()?,
+    };
+    let cert_sha256 = identity.fingerprint();
+    let endpoint = match config.quic {
+        Some(addr) => quic::bind(addr, &identity, &config.limits)?,
+        None => quic::bind(http, &identity, &config.limits).or_else(|e| {
+            warn!(error = %e, "the HTTP port is taken over UDP; QUIC takes a free port");
+            quic::bind(SocketAddr::new(http.ip(), 0), &identity, &config.limits)
+        })?,
+    };
+    let addr = endpoint
+        .local_addr()
+        .map_err(|source| StartError::Bind { addr: config.quic.unwrap_or(http), source })?;
+    info!(%addr, %cert_sha256, "QUIC listening");
+    let _ = app.quic.set(QuicInfo { addr, alpn: "arbiter/1", cert_sha256 });
+    let accept = tokio::spawn(quic::accept_loop(endpoint.clone(), app.clone()));
+    Ok(Some((endpoint, accept)))
 }
 
 /// An address a browser on this machine can open: a wildcard bind is reachable at localhost.
@@ -247,14 +277,7 @@ fn load_or_create_key(path: &Path) -> std::io::Result<[u8; 32]> {
     }
     let key = random_key();
     let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, hex)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
-    }
-    std::fs::rename(&tmp, path)?;
+    crate::files::write_atomically(path, hex.as_bytes(), true)?;
     Ok(key)
 }
 

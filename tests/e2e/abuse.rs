@@ -12,15 +12,6 @@ fn rejected_code(v: &VerdictResult) -> &str {
     }
 }
 
-async fn error_code(client: &mut WsClient) -> Result<String> {
-    client.until(|m| if let ServerMsg::Error(e) = m { Some(e.code.clone()) } else { None }).await
-}
-
-async fn still_answers(client: &mut WsClient, nonce: u64) -> Result<()> {
-    client.send(&ClientMsg::Ping(Ping { nonce })).await?;
-    client.until(|m| matches!(m, ServerMsg::Pong(p) if p.nonce == nonce).then_some(())).await
-}
-
 #[tokio::test]
 async fn illegal_moves_wrong_seats_and_spectators_are_refused_by_reason() -> Result<()> {
     let instance = Instance::memory().await?;
@@ -59,7 +50,7 @@ async fn illegal_moves_wrong_seats_and_spectators_are_refused_by_reason() -> Res
             from_seq: None,
         }))
         .await?;
-    assert_eq!(error_code(&mut stranger).await?, "not_seated");
+    assert_eq!(stranger.error_code().await?, "not_seated");
     // The match goes on.
     bob.play(&id, 5, edge("h", 1, 0)).await?;
     assert!(matches!(bob.verdict(5).await?, VerdictResult::Accepted { seq: 4 }));
@@ -74,7 +65,7 @@ async fn bad_and_expired_tokens_are_refused() -> Result<()> {
     let instance = Instance::with(config).await?;
     let url = instance.ws_url();
     let refused = WsClient::connect(&url, "not-a-token").await;
-    let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+    let message = refused.err().map(|e| format!("{e:#}")).unwrap_or_default();
     assert!(message.contains("401"), "upgrade refused with 401: {message}");
     let mut anonymous = WsClient::connect_anonymous(&url).await?;
     anonymous
@@ -84,14 +75,14 @@ async fn bad_and_expired_tokens_are_refused() -> Result<()> {
             from_seq: None,
         }))
         .await?;
-    assert_eq!(error_code(&mut anonymous).await?, "unauthenticated");
+    assert_eq!(anonymous.error_code().await?, "unauthenticated");
     let expired = server::auth::Keys::new([0x11; 32]).issue(&server::auth::Claims {
         sub: "p".into(),
         name: "old".into(),
         exp: 1,
     });
     anonymous.hello(&expired).await?;
-    assert_eq!(error_code(&mut anonymous).await?, "token_expired");
+    assert_eq!(anonymous.error_code().await?, "token_expired");
     let (code, reason) = anonymous.closed().await?;
     assert_eq!(code, 1008);
     assert!(reason.contains("token_expired"), "{reason}");
@@ -110,12 +101,12 @@ async fn oversize_and_malformed_frames_get_typed_errors_and_the_socket_survives(
     let guest = instance.http.guest("eve").await?;
     let mut client = WsClient::connect(&instance.ws_url(), &guest.token).await?;
     client.send_raw(Message::Binary(vec![0xc1].into())).await?;
-    assert_eq!(error_code(&mut client).await?, "malformed_message");
+    assert_eq!(client.error_code().await?, "malformed_message");
     client.send_raw(Message::Text("{\"move\": 12}".into())).await?;
-    assert_eq!(error_code(&mut client).await?, "malformed_message");
+    assert_eq!(client.error_code().await?, "malformed_message");
     client.send_raw(Message::Binary(vec![0x90; 70_000].into())).await?;
-    assert_eq!(error_code(&mut client).await?, "frame_too_large");
-    still_answers(&mut client, 1).await?;
+    assert_eq!(client.error_code().await?, "frame_too_large");
+    client.pong(1).await?;
     // Far over the limit, the socket layer refuses the frame and closes with 1009.
     client.send_raw(Message::Binary(vec![0x90; 200_000].into())).await?;
     let (code, _) = client.closed().await?;
@@ -173,8 +164,8 @@ async fn a_second_hello_cannot_switch_the_connections_player() -> Result<()> {
     let bob = instance.http.guest("bob").await?;
     let mut client = WsClient::connect(&instance.ws_url(), &ada.token).await?;
     client.hello(&bob.token).await?;
-    assert_eq!(error_code(&mut client).await?, "already_authenticated");
-    still_answers(&mut client, 7).await?;
+    assert_eq!(client.error_code().await?, "already_authenticated");
+    client.pong(7).await?;
     instance.server.shutdown().await;
     Ok(())
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use bots::StrategyKind;
+use bots::link::TransportKind;
 use bots::load::{LoadConfig, run};
 use protocol::first_desync;
 use protocol::v1::{EventBody, ServerMsg};
@@ -12,6 +13,15 @@ use tests::{Instance, WsClient, all_edges};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_short_load_run_has_no_errors_and_no_desyncs() -> Result<()> {
+    short_load_run(TransportKind::Ws).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_load_run_over_quic_has_no_errors_and_no_desyncs() -> Result<()> {
+    short_load_run(TransportKind::Quic).await
+}
+
+async fn short_load_run(transport: TransportKind) -> Result<()> {
     let mut config = server::Config::ephemeral();
     config.limits.msgs_per_s = 100_000;
     config.limits.msg_burst = 100_000;
@@ -29,6 +39,7 @@ async fn a_short_load_run_has_no_errors_and_no_desyncs() -> Result<()> {
         seed: 9,
         board: (2, 2),
         failures_dir: failures.path().to_path_buf(),
+        transport,
     };
     let report = run(load, |_, _| {}).await?;
     assert_eq!((report.errors, report.desyncs, report.rejects), (0, 0, 0), "{report:?}");

@@ -7,4 +7,5 @@ mod browser;
 mod isolation;
 mod play;
 mod restart;
+mod transports;
 mod web;

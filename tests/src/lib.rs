@@ -7,14 +7,12 @@ pub mod browser;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use futures_util::{SinkExt, StreamExt};
+use bots::link::{Link, QuicTarget, Received};
+use futures_util::SinkExt;
 use protocol::Encoding;
 use protocol::v1::{ClientMsg, Event, Hello, Join, Move, Role, ServerMsg, Value};
 use serde_json::{Value as Json, json};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// How long any single expected message may take.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -43,6 +41,11 @@ impl Instance {
     /// The WebSocket URL.
     pub fn ws_url(&self) -> String {
         format!("ws://{}/ws", self.server.addr())
+    }
+
+    /// Where its QUIC listens and the certificate to pin, as `GET /api/quic` says.
+    pub async fn quic_target(&self) -> Result<QuicTarget> {
+        bots::link::quic_target(&reqwest::Client::new(), &self.http.base).await
     }
 }
 
@@ -144,10 +147,10 @@ fn str_field(json: &Json, key: &str) -> Result<String> {
     json[key].as_str().map(str::to_string).ok_or_else(|| anyhow!("no {key} in {json}"))
 }
 
-/// A WebSocket client that keeps a local replica of each match it follows.
+/// A client over WebSocket or QUIC that keeps a local replica of the match it follows.
 pub struct WsClient {
-    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
-    /// The encoding it sends (and so receives) in.
+    link: Link,
+    /// The encoding it sends (and so receives) in; JSON exists over WebSocket only.
     pub encoding: Encoding,
     /// Every event received, in order.
     pub events: Vec<Event>,
@@ -156,17 +159,19 @@ pub struct WsClient {
 }
 
 impl WsClient {
-    /// Connects, authenticating with the token in the upgrade's Authorization header.
-    pub async fn connect(url: &str, token: &str) -> Result<WsClient> {
-        let mut request = url.into_client_request()?;
-        request.headers_mut().insert("authorization", format!("Bearer {token}").parse()?);
-        let (socket, _) = tokio_tungstenite::connect_async(request).await?;
-        let mut client = WsClient {
-            socket,
+    fn over(link: Link) -> WsClient {
+        WsClient {
+            link,
             encoding: Encoding::MsgPack,
             events: Vec::new(),
             replica: protocol::Replica::new(),
-        };
+        }
+    }
+
+    /// Connects, authenticating with the token in the upgrade's Authorization header.
+    pub async fn connect(url: &str, token: &str) -> Result<WsClient> {
+        let server = url.trim_end_matches("/ws").replacen("ws", "http", 1);
+        let mut client = WsClient::over(Link::websocket(&server, Some(token)).await?);
         match client.recv().await? {
             ServerMsg::Welcome(_) => Ok(client),
             other => bail!("expected welcome, got {other:?}"),
@@ -175,13 +180,23 @@ impl WsClient {
 
     /// Connects without a token (it must send hello).
     pub async fn connect_anonymous(url: &str) -> Result<WsClient> {
-        let (socket, _) = tokio_tungstenite::connect_async(url).await?;
-        Ok(WsClient {
-            socket,
-            encoding: Encoding::MsgPack,
-            events: Vec::new(),
-            replica: protocol::Replica::new(),
-        })
+        let server = url.trim_end_matches("/ws").replacen("ws", "http", 1);
+        Ok(WsClient::over(Link::websocket(&server, None).await?))
+    }
+
+    /// Connects over QUIC without authenticating (it must send hello).
+    pub async fn connect_quic_anonymous(target: &QuicTarget) -> Result<WsClient> {
+        Ok(WsClient::over(Link::quic(target).await?))
+    }
+
+    /// Connects over QUIC and authenticates with hello.
+    pub async fn connect_quic(target: &QuicTarget, token: &str) -> Result<WsClient> {
+        let mut client = WsClient::connect_quic_anonymous(target).await?;
+        client.hello(token).await?;
+        match client.recv().await? {
+            ServerMsg::Welcome(_) => Ok(client),
+            other => bail!("expected welcome, got {other:?}"),
+        }
     }
 
     /// Sends hello.
@@ -192,56 +207,55 @@ impl WsClient {
     /// Sends a message in this client's encoding.
     pub async fn send(&mut self, msg: &ClientMsg) -> Result<()> {
         let bytes = protocol::encode(msg, self.encoding);
-        let frame = match self.encoding {
-            Encoding::MsgPack => Message::Binary(bytes.into()),
-            Encoding::Json => Message::Text(String::from_utf8(bytes)?.into()),
-        };
-        self.send_raw(frame).await
+        match self.encoding {
+            Encoding::MsgPack => self.link.send_bytes(bytes.into()).await,
+            Encoding::Json => self.send_raw(Message::Text(String::from_utf8(bytes)?.into())).await,
+        }
     }
 
-    /// Sends any frame.
+    /// Sends any bytes as one message (a binary frame over WebSocket).
+    pub async fn send_bytes(&mut self, bytes: Vec<u8>) -> Result<()> {
+        self.link.send_bytes(bytes.into()).await
+    }
+
+    /// Sends any WebSocket frame.
     pub async fn send_raw(&mut self, frame: Message) -> Result<()> {
-        self.socket.send(frame).await.context("sending a frame")
+        match &mut self.link {
+            Link::Ws(ws) => ws.send(frame).await.context("sending a frame"),
+            Link::Quic(_) => bail!("raw WebSocket frames need a WebSocket"),
+        }
     }
 
     /// The next server message (skipping pings), reducing events into the replica.
     pub async fn recv(&mut self) -> Result<ServerMsg> {
-        loop {
-            let frame = tokio::time::timeout(WAIT, self.socket.next())
-                .await
-                .context("waiting for a message")?;
-            let msg = match frame {
-                None => bail!("connection closed"),
-                Some(Err(e)) => bail!("socket error: {e}"),
-                Some(Ok(Message::Binary(b))) => {
-                    protocol::decode::<ServerMsg>(&b, Encoding::MsgPack)?
-                }
-                Some(Ok(Message::Text(t))) => {
-                    protocol::decode::<ServerMsg>(t.as_bytes(), Encoding::Json)?
-                }
-                Some(Ok(Message::Close(frame))) => bail!("closed: {frame:?}"),
-                Some(Ok(_)) => continue,
-            };
-            self.observe(&msg)?;
-            return Ok(msg);
+        let received = tokio::time::timeout(WAIT, self.link.recv())
+            .await
+            .context("waiting for a message")??;
+        match received {
+            Received::Msg(msg) => {
+                self.observe(&msg)?;
+                Ok(msg)
+            }
+            Received::Closed(code, reason) => bail!("closed: {code} {reason}"),
         }
     }
 
-    /// Reads until the socket closes; returns the close code and reason.
+    /// Reads until the connection closes; returns the close code and reason.
     pub async fn closed(&mut self) -> Result<(u16, String)> {
         loop {
-            match tokio::time::timeout(WAIT, self.socket.next())
+            match tokio::time::timeout(WAIT, self.link.recv())
                 .await
-                .context("waiting for close")?
+                .context("waiting for close")??
             {
-                Some(Ok(Message::Close(Some(frame)))) => {
-                    return Ok((frame.code.into(), frame.reason.to_string()));
-                }
-                Some(Ok(Message::Close(None))) | None => return Ok((1005, String::new())),
-                Some(Err(e)) => bail!("socket error before close: {e}"),
-                Some(Ok(_)) => {}
+                Received::Closed(code, reason) => return Ok((code, reason)),
+                Received::Msg(_) => {}
             }
         }
+    }
+
+    /// Closes from the client's side.
+    pub async fn close(&mut self) {
+        self.link.close().await;
     }
 
     /// Reads until `pick` returns something.
@@ -252,6 +266,17 @@ impl WsClient {
                 return Ok(found);
             }
         }
+    }
+
+    /// Reads until an `error`; returns its code.
+    pub async fn error_code(&mut self) -> Result<String> {
+        self.until(|m| if let ServerMsg::Error(e) = m { Some(e.code.clone()) } else { None }).await
+    }
+
+    /// Pings and reads until the matching pong: the connection still answers.
+    pub async fn pong(&mut self, nonce: u64) -> Result<()> {
+        self.send(&ClientMsg::Ping(protocol::v1::Ping { nonce })).await?;
+        self.until(|m| matches!(m, ServerMsg::Pong(p) if p.nonce == nonce).then_some(())).await
     }
 
     /// Joins and reads up to `caught_up`.

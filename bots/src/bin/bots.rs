@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use bots::StrategyKind;
+use bots::link::TransportKind;
 use bots::load::{LoadConfig, run};
 use bots::tournament::dots_tournament;
 use clap::{Parser, Subcommand};
@@ -54,6 +55,9 @@ enum Command {
         /// How long to hold them.
         #[arg(long, default_value = "5s", value_parser = parse_duration)]
         hold: Duration,
+        /// Transport: `ws` or `quic`.
+        #[arg(long, value_enum, default_value = "ws")]
+        transport: TransportKind,
     },
 }
 
@@ -79,9 +83,9 @@ struct LoadArgs {
     /// Spectators per match.
     #[arg(long, default_value_t = 0)]
     spectators: usize,
-    /// Transport (only `ws` so far).
-    #[arg(long, default_value = "ws")]
-    transport: String,
+    /// Transport: `ws`, or `quic` (its address and certificate pin come from `/api/quic`).
+    #[arg(long, value_enum, default_value = "ws")]
+    transport: TransportKind,
     /// The bots' strategy.
     #[arg(long, default_value = "greedy")]
     strategy: StrategyKind,
@@ -136,10 +140,11 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::Load(args) => load(args),
-        Command::Idle { server, count, hold } => {
+        Command::Idle { server, count, hold, transport } => {
             let runtime = tokio::runtime::Runtime::new()?;
             let opened = runtime.block_on(bots::load::hold_idle(
                 server.trim_end_matches('/'),
+                transport,
                 count,
                 hold,
                 |n| {
@@ -160,9 +165,6 @@ fn parse_spread(s: &str) -> Result<f64, String> {
 }
 
 fn load(args: LoadArgs) -> Result<()> {
-    if args.transport != "ws" {
-        bail!("transport {:?} is not supported yet (only ws)", args.transport);
-    }
     let config = LoadConfig {
         server: args.server.trim_end_matches('/').to_string(),
         matches: args.matches,
@@ -174,6 +176,7 @@ fn load(args: LoadArgs) -> Result<()> {
         seed: args.seed,
         board: (args.size, args.size),
         failures_dir: args.failures_dir,
+        transport: args.transport,
     };
     let bar = if std::io::stderr().is_terminal() {
         ProgressBar::new(args.duration.as_secs())

@@ -19,6 +19,7 @@ use tracing::{Instrument, info_span, warn};
 use super::core::{Client, ConnId, Input, Output, Reply, RequestId, Room};
 use crate::replay::replay;
 use crate::rooms::RoomContext;
+use crate::session::CloseReason;
 use crate::storage::{AppendError, AppendTicket, read_all};
 
 /// Frames for a connection's writer, already encoded.
@@ -63,20 +64,20 @@ pub struct ConnSink {
 /// A request to close a connection, with its reason.
 #[derive(Default)]
 pub struct Kick {
-    reason: std::sync::OnceLock<(u16, String)>,
+    reason: std::sync::OnceLock<CloseReason>,
     /// Fires when a reason is set.
     pub token: tokio_util::sync::CancellationToken,
 }
 
 impl Kick {
-    /// Asks the connection to close with this WebSocket close code and reason.
-    pub fn close(&self, code: u16, reason: &str) {
-        let _ = self.reason.set((code, reason.to_string()));
+    /// Asks the connection to close, with a reason.
+    pub fn close(&self, reason: CloseReason) {
+        let _ = self.reason.set(reason);
         self.token.cancel();
     }
 
     /// The reason given, if any.
-    pub fn reason(&self) -> Option<&(u16, String)> {
+    pub fn reason(&self) -> Option<&CloseReason> {
         self.reason.get()
     }
 }
@@ -418,7 +419,7 @@ impl Driver {
         let verdict = protocol::v1::Verdict { match_id: self.match_id.clone(), move_id, result };
         let frame = Bytes::from(protocol::encode(&ServerMsg::Verdict(verdict), sink.encoding));
         if sink.outbox.try_send(Outgoing::Frame(frame, sink.encoding)).is_err() {
-            sink.kick.close(1008, "too slow: outbox full; reconnect with from_seq");
+            sink.kick.close(CloseReason::TooSlow);
         }
     }
 
@@ -430,7 +431,7 @@ impl Driver {
                 .try_send(Outgoing::Detached(self.match_id.clone(), sink.generation))
                 .is_err()
         {
-            sink.kick.close(1008, "too slow: outbox full; reconnect with from_seq");
+            sink.kick.close(CloseReason::TooSlow);
         }
     }
 
@@ -458,7 +459,7 @@ impl Driver {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.ctx.metrics.slow_consumers.inc();
-                sink.kick.close(1008, "too slow: outbox full; reconnect with from_seq");
+                sink.kick.close(CloseReason::TooSlow);
                 self.conns.remove(&conn);
                 false
             }
@@ -617,8 +618,7 @@ mod tests {
         assert_eq!(take_seat(&ctx, &id, "a").await, Reply::Seat(Ok(0)));
         assert_eq!(take_seat(&ctx, &id, "b").await, Reply::Seat(Ok(1)), "the room went on");
         let reason = kick.reason().cloned().expect("the slow reader was told to close");
-        assert_eq!(reason.0, 1008);
-        assert!(reason.1.contains("too slow"), "{reason:?}");
+        assert_eq!(reason, CloseReason::TooSlow);
         assert_eq!(ctx.metrics.slow_consumers.get(), 1);
     }
 

@@ -1,3 +1,6 @@
-//! How clients reach rooms: WebSocket sessions (QUIC comes with its own module).
+//! How clients reach rooms: WebSocket and QUIC, each a thin adapter under the one session
+//! layer (`crate::session`), and the QUIC certificate.
 
+pub mod cert;
+pub mod quic;
 pub mod ws;
