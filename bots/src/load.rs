@@ -76,6 +76,9 @@ pub struct Report {
     pub errors: u64,
     /// Events whose state hash differed from the local replica's.
     pub desyncs: u64,
+    /// Refusals for going over the server's rate limits: the server's limits (or the load's
+    /// pace) need changing, see `bots load --help`.
+    pub rate_limited: u64,
     /// WebSocket connections opened.
     pub connections: u64,
     /// Seconds run.
@@ -100,6 +103,8 @@ pub struct Counters {
     pub errors: AtomicU64,
     /// Desyncs.
     pub desyncs: AtomicU64,
+    /// Refusals for going over the server's rate limits (messages or HTTP requests).
+    pub rate_limited: AtomicU64,
     /// Connections.
     pub connections: AtomicU64,
 }
@@ -160,6 +165,7 @@ pub async fn run(
         rejects: counters.rejects.load(Ordering::Relaxed),
         errors: counters.errors.load(Ordering::Relaxed),
         desyncs: counters.desyncs.load(Ordering::Relaxed),
+        rate_limited: counters.rate_limited.load(Ordering::Relaxed),
         connections: counters.connections.load(Ordering::Relaxed),
         elapsed_s: elapsed,
         latency_percentiles: PERCENTILES.iter().map(|&p| (p, h.value_at_percentile(p))).collect(),
@@ -180,7 +186,7 @@ pub async fn hold_idle(
         TransportKind::Quic => Some(quic_target(&http, server).await?),
         TransportKind::Ws => None,
     };
-    let token = guest(&http, server, "idle").await?;
+    let token = guest(&http, server, "idle", &Counters::default()).await?;
     let created: serde_json::Value = http
         .post(format!("{server}/api/matches"))
         .bearer_auth(&token)
@@ -293,7 +299,7 @@ impl Driver {
     }
 
     async fn guest(&self, name: &str) -> Result<String> {
-        guest(&self.http, &self.config.server, name).await
+        guest(&self.http, &self.config.server, name, &self.counters).await
     }
 
     async fn connect(&self, token: &str, strategy: Strategy) -> Result<Bot> {
@@ -313,27 +319,21 @@ impl Driver {
     async fn new_match(&self, tokens: &[String; 2]) -> Result<String> {
         let (w, h) = self.config.board;
         let body = json!({"game": "dots", "config": {"width": w, "height": h, "players": 2}});
-        let created: serde_json::Value = self
+        let created = self
             .http
             .post(format!("{}/api/matches", self.config.server))
             .bearer_auth(&tokens[0])
             .json(&body)
             .send()
-            .await?
-            .error_for_status()?
-            .json()
             .await?;
+        let created: serde_json::Value = answered(created, &self.counters)?.json().await?;
         let id = created["match_id"]
             .as_str()
             .ok_or_else(|| anyhow!("no match_id in {created}"))?
             .to_string();
         for token in tokens {
-            self.http
-                .post(format!("{}/api/matches/{id}/join", self.config.server))
-                .bearer_auth(token)
-                .send()
-                .await?
-                .error_for_status()?;
+            let url = format!("{}/api/matches/{id}/join", self.config.server);
+            answered(self.http.post(url).bearer_auth(token).send().await?, &self.counters)?;
         }
         Ok(id)
     }
@@ -396,7 +396,12 @@ impl Driver {
                         bail!("move {} rejected: {} {}", v.move_id, body.code, body.message);
                     }
                 },
-                ServerMsg::Error(e) => bail!("server error {}: {}", e.code, e.message),
+                ServerMsg::Error(e) => {
+                    if e.code == "rate_limited" {
+                        self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+                    }
+                    bail!("server error {}: {}", e.code, e.message)
+                }
                 _ => {}
             }
         }
@@ -461,17 +466,24 @@ impl Driver {
     }
 }
 
+/// A 2xx answer, or an error; a 429 is counted as rate-limited.
+fn answered(response: reqwest::Response, counters: &Counters) -> Result<reqwest::Response> {
+    if response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
+        counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(response.error_for_status()?)
+}
+
 /// A guest token from the server at `server`.
-async fn guest(http: &reqwest::Client, server: &str, name: &str) -> Result<String> {
+async fn guest(
+    http: &reqwest::Client,
+    server: &str,
+    name: &str,
+    counters: &Counters,
+) -> Result<String> {
     let url = format!("{server}/api/auth/guest");
-    let body: serde_json::Value = http
-        .post(url)
-        .json(&json!({"name": name}))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
+    let response = http.post(url).json(&json!({"name": name})).send().await?;
+    let body: serde_json::Value = answered(response, counters)?.json().await?;
     body["token"].as_str().map(str::to_string).ok_or_else(|| anyhow!("no token in {body}"))
 }
 

@@ -100,8 +100,9 @@ pub struct Config {
     /// Where the SQLite log, the signing key and certificates live.
     #[arg(long, env = "ARBITER_DATA_DIR", default_value = "./arbiter-data")]
     pub data_dir: PathBuf,
-    /// HTTP and WebSocket listen address (port 0 picks a free port).
-    #[arg(long, env = "ARBITER_HTTP", default_value = "127.0.0.1:8080")]
+    /// HTTP and WebSocket listen address: `HOST:PORT`, `:PORT` or `PORT` (host 127.0.0.1;
+    /// `0.0.0.0:PORT` listens on every interface). Port 0 picks a free port.
+    #[arg(long, env = "ARBITER_HTTP", default_value = "127.0.0.1:8080", value_parser = listen_addr)]
     pub http: SocketAddr,
     /// The event log.
     #[arg(long, env = "ARBITER_STORE", value_enum, default_value_t = StoreKind::Sqlite)]
@@ -136,8 +137,9 @@ pub struct Config {
     /// client (`cargo xtask run` builds it into target/web). Unset: `/` says how to build it.
     #[arg(long, env = "ARBITER_WEB_DIR")]
     pub web_dir: Option<PathBuf>,
-    /// QUIC listen address (UDP). Default: the HTTP address's IP and port, over UDP.
-    #[arg(long, env = "ARBITER_QUIC")]
+    /// QUIC listen address (UDP), written as for `--http`. Default: the HTTP address's IP and
+    /// port, over UDP.
+    #[arg(long, env = "ARBITER_QUIC", value_parser = listen_addr)]
     pub quic: Option<SocketAddr>,
     /// Serve no QUIC.
     #[arg(long, env = "ARBITER_NO_QUIC", conflicts_with = "quic")]
@@ -155,6 +157,23 @@ pub struct Config {
     /// Input limits.
     #[command(flatten)]
     pub limits: Limits,
+}
+
+/// A listen address as people write it: `127.0.0.1:8080`, `localhost:8080`, `[::1]:8080`,
+/// `:8080` or `8080` (the last two on 127.0.0.1).
+pub fn listen_addr(text: &str) -> Result<SocketAddr, String> {
+    let text = text.trim();
+    let port_only = text.strip_prefix(':').unwrap_or(text);
+    if let Ok(port) = port_only.parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    let resolved = std::net::ToSocketAddrs::to_socket_addrs(text).ok().and_then(|mut a| a.next());
+    resolved.ok_or_else(|| {
+        format!("{text:?} is not an address to listen on: write HOST:PORT, :PORT or PORT, such as 127.0.0.1:8080")
+    })
 }
 
 impl Config {
@@ -178,5 +197,28 @@ impl Config {
             log_format: LogFormat::Human,
             limits: Limits::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_addresses_are_read_as_people_write_them() {
+        let local = |port| SocketAddr::from(([127, 0, 0, 1], port));
+        for (text, expect) in [
+            ("127.0.0.1:8080", local(8080)),
+            (":9000", local(9000)),
+            ("9000", local(9000)),
+            ("localhost:9000", local(9000)),
+        ] {
+            let got =
+                listen_addr(text).map(|a| if a.ip().is_loopback() { local(a.port()) } else { a });
+            assert_eq!(got, Ok(expect), "{text}");
+        }
+        assert_eq!(listen_addr("0.0.0.0:1"), Ok(SocketAddr::from(([0, 0, 0, 0], 1))));
+        let refused = listen_addr("nowhere:x").expect_err("refused");
+        assert!(refused.contains("HOST:PORT"), "{refused}");
     }
 }

@@ -30,6 +30,7 @@ type AppState = State<Arc<App>>;
 pub fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/api/auth/guest", post(guest))
         .route("/api/games", get(list_games))
@@ -152,17 +153,28 @@ async fn blocking<T: Send + 'static>(
 
 // ----- operations -----
 
-async fn healthz(State(app): AppState) -> Response {
+/// The process lives and answers: always 200 while it does (even while shutting down).
+async fn healthz(State(app): AppState) -> Json<Json_> {
+    let status = if app.shutdown.is_cancelled() { "shutting_down" } else { "alive" };
+    Json(json!({ "status": status }))
+}
+
+/// Whether the server can accept and persist moves now: 200, or 503 saying why not.
+async fn readyz(State(app): AppState) -> Response {
+    let mut reasons = Vec::new();
     if app.shutdown.is_cancelled() {
-        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "shutting down")
-            .into_response();
+        reasons.push("shutting down".to_string());
     }
-    "ok\n".into_response()
+    if let Some(failure) = app.metrics.storage.failure() {
+        reasons.push(format!("the latest append failed: {failure}"));
+    }
+    let ready = reasons.is_empty();
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(crate::health::Readiness { ready, reasons })).into_response()
 }
 
 async fn metrics(State(app): AppState) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], app.metrics.render())
-        .into_response()
+    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], app.metrics.render()).into_response()
 }
 
 #[derive(Deserialize)]

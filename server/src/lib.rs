@@ -1,16 +1,19 @@
 //! The Arbiter server as a library: a [`Server`] is a value, so many isolated instances can
 //! run in one process (tests rely on it).
 
+pub mod access;
 pub mod app;
 pub mod auth;
 pub mod botseat;
 pub mod config;
 pub mod error;
 pub mod files;
+pub mod health;
 pub mod http;
 pub mod idle;
 pub mod metrics;
 pub mod origin;
+pub mod process;
 pub mod replay;
 pub mod room;
 pub mod rooms;

@@ -32,12 +32,35 @@ fn main() -> std::process::ExitCode {
         Err(error) => {
             // One line with its causes, not a backtrace: this is for operators.
             eprintln!("arbiter: {error:#}");
+            if let Some(hint) = hint(&error) {
+                eprintln!("hint: {hint}");
+            }
             let invalid_setting = matches!(
                 error.downcast_ref::<StartError>(),
                 Some(StartError::SigningKey | StartError::WebDir { .. })
             ) || error.is::<BadWorkerCount>();
             std::process::ExitCode::from(if invalid_setting { 2 } else { 1 })
         }
+    }
+}
+
+/// What to do about a failure to start, where the cause says.
+fn hint(error: &anyhow::Error) -> Option<&'static str> {
+    let io = error.chain().find_map(|e| e.downcast_ref::<std::io::Error>());
+    match (error.downcast_ref::<StartError>(), io.map(std::io::Error::kind)) {
+        (Some(StartError::Bind { .. }), Some(std::io::ErrorKind::AddrInUse)) => Some(
+            "another process listens there: stop it, or choose another address with --http (or ARBITER_HTTP)",
+        ),
+        (Some(StartError::Bind { .. }), Some(std::io::ErrorKind::PermissionDenied)) => {
+            Some("ports below 1024 need privileges: use a higher port with --http")
+        }
+        (Some(StartError::DataDir { .. }), _) => Some(
+            "the data directory must be writable: choose another with --data-dir (or ARBITER_DATA_DIR)",
+        ),
+        (Some(StartError::SigningKey), _) => Some(
+            "give 64 hex digits, or leave --signing-key unset to keep a generated key in the data directory",
+        ),
+        _ => None,
     }
 }
 
@@ -79,14 +102,21 @@ fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 fn init_tracing(format: LogFormat) {
+    use std::io::IsTerminal;
     let filter = EnvFilter::try_from_env("ARBITER_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour only for a person at a terminal: escape codes in a log file are noise.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Human => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
 }
 
+/// SIGINT or SIGTERM (Ctrl-C elsewhere).
+#[cfg(unix)]
 async fn wait_for_signal() -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
@@ -95,4 +125,10 @@ async fn wait_for_signal() -> anyhow::Result<()> {
         _ = term.recv() => {}
     }
     Ok(())
+}
+
+/// Ctrl-C (there is no SIGTERM off Unix).
+#[cfg(not(unix))]
+async fn wait_for_signal() -> anyhow::Result<()> {
+    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")
 }

@@ -1,5 +1,7 @@
 //! Prometheus metrics, one registry per server (no process-wide recorder, so many servers can
-//! share a process without mixing their figures).
+//! share a process without mixing their figures). Exposed in the OpenMetrics text format, with
+//! its content type; names and units follow the Prometheus conventions (`_total` counters,
+//! `_seconds` and `_bytes` units).
 
 use std::sync::atomic::AtomicU64;
 
@@ -12,6 +14,9 @@ use prometheus_client::registry::Registry;
 
 use crate::storage::CommitObserver;
 
+/// The content type of [`Metrics::render`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
 /// A move's outcome, as a label.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct MoveLabels {
@@ -19,11 +24,61 @@ pub struct MoveLabels {
     pub result: String,
 }
 
+/// A transport, as a label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TransportLabels {
+    /// `ws` or `quic`.
+    pub transport: &'static str,
+}
+
+/// Why something was refused or closed, as a label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    /// A stable code.
+    pub reason: String,
+}
+
+/// One HTTP request, as labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    /// The method.
+    pub method: String,
+    /// The route's pattern (`/api/matches/{id}`), never the raw path: ids would make a series
+    /// each.
+    pub route: String,
+    /// The status code.
+    pub status: u16,
+}
+
+/// One HTTP route, as labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    /// The method.
+    pub method: String,
+    /// The route's pattern.
+    pub route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+}
+
+/// Seconds: 50 µs to about 0.8 s.
+fn latency_buckets() -> impl Iterator<Item = f64> {
+    exponential_buckets(0.000_05, 2.0, 15)
+}
+
 /// Every metric the server exports.
 pub struct Metrics {
     registry: Registry,
-    /// Open WebSocket connections.
-    pub connections: Gauge,
+    /// Open connections by transport.
+    pub connections: Family<TransportLabels, Gauge>,
+    /// Connections closed, by close reason (or `dropped` when the peer just went).
+    pub connections_closed: Family<ReasonLabels, Counter>,
+    /// Client frames refused unread or answered with an error, by code (`rate_limited`,
+    /// `frame_too_large`, `malformed_message`, `unauthenticated`).
+    pub frames_refused: Family<ReasonLabels, Counter>,
     /// Rooms loaded in memory.
     pub rooms_live: Gauge,
     /// Moves by result.
@@ -41,19 +96,41 @@ pub struct Metrics {
     /// behind the commit in flight, the commit, and the wake-up. Every move waits this long
     /// before anyone hears of it.
     pub append_wait_seconds: Histogram,
+    /// Appends the log refused or failed.
+    pub append_failures: Counter<u64, AtomicU64>,
+    /// Events sent in one catch-up.
+    pub catchup_events: Histogram,
     /// Connections closed for a slow reader.
     pub slow_consumers: Counter<u64, AtomicU64>,
     /// Rooms that panicked.
     pub room_panics: Counter<u64, AtomicU64>,
+    /// HTTP requests by method, route and status.
+    pub http_requests: Family<HttpLabels, Counter>,
+    /// HTTP request latency by method and route.
+    pub http_seconds: Family<RouteLabels, Histogram>,
+    process: crate::process::ProcessMetrics,
+    /// The latest append's outcome, for `/readyz`.
+    pub storage: crate::health::StorageHealth,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
-        let mut registry = Registry::with_prefix("arbiter");
-        let connections = Gauge::default();
-        registry.register("connections", "Open WebSocket connections", connections.clone());
+        let mut root = Registry::default();
+        let process = crate::process::ProcessMetrics::register(&mut root);
+        let registry = root.sub_registry_with_prefix("arbiter");
+        let build = Family::<BuildLabels, Gauge>::default();
+        build.get_or_create(&BuildLabels { version: env!("CARGO_PKG_VERSION") }).set(1);
+        registry.register("build_info", "The running build (always 1)", build);
+        let connections = Family::<TransportLabels, Gauge>::default();
+        registry.register("connections", "Open connections by transport", connections.clone());
+        let connections_closed = Family::<ReasonLabels, Counter>::default();
+        let help = "Connections closed, by close reason";
+        registry.register("connections_closed", help, connections_closed.clone());
+        let frames_refused = Family::<ReasonLabels, Counter>::default();
+        let help = "Client frames dropped or answered with an error, by code";
+        registry.register("frames_refused", help, frames_refused.clone());
         let rooms_live = Gauge::default();
-        registry.register("rooms_live", "Rooms loaded in memory", rooms_live.clone());
+        registry.register("rooms_loaded", "Rooms loaded in memory", rooms_live.clone());
         let moves = Family::<MoveLabels, Counter>::default();
         registry.register("moves", "Moves by result (accepted or rejection code)", moves.clone());
         let batch_appends = Histogram::new(exponential_buckets(1.0, 2.0, 12));
@@ -68,30 +145,42 @@ impl Default for Metrics {
             "Records per group commit",
             batch_records.clone(),
         );
-        let commit_seconds = Histogram::new(exponential_buckets(0.000_05, 2.0, 14));
+        let commit_seconds = Histogram::new(latency_buckets());
         registry.register("append_commit_seconds", "Group commit latency", commit_seconds.clone());
-        let append_wait_seconds = Histogram::new(exponential_buckets(0.000_05, 2.0, 14));
+        let append_wait_seconds = Histogram::new(latency_buckets());
+        let help = "Time from a room's append to its durability, as the room sees it";
+        registry.register("append_wait_seconds", help, append_wait_seconds.clone());
+        let append_failures = Counter::default();
         registry.register(
-            "append_wait_seconds",
-            "Time from a room's append to its durability, as the room sees it",
-            append_wait_seconds.clone(),
+            "append_failures",
+            "Appends the event log failed",
+            append_failures.clone(),
         );
+        let catchup_events = Histogram::new(exponential_buckets(1.0, 4.0, 10));
+        registry.register("catchup_events", "Events sent in one catch-up", catchup_events.clone());
         let slow_consumers = Counter::default();
-        registry.register(
-            "slow_consumers",
-            "Connections closed because they read too slowly",
-            slow_consumers.clone(),
-        );
+        let help = "Connections closed because they read too slowly";
+        registry.register("slow_consumers", help, slow_consumers.clone());
         let room_panics = Counter::default();
         registry.register(
             "room_panics",
             "Rooms that panicked and were dropped",
             room_panics.clone(),
         );
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        let help = "HTTP requests by method, route and status";
+        registry.register("http_requests", help, http_requests.clone());
+        let http_seconds = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(latency_buckets())
+        });
+        let help = "HTTP request latency, to the response's head";
+        registry.register("http_request_duration_seconds", help, http_seconds.clone());
         let accepted = moves.get_or_create(&MoveLabels { result: "accepted".into() }).clone();
         Metrics {
-            registry,
+            registry: root,
             connections,
+            connections_closed,
+            frames_refused,
             rooms_live,
             moves,
             accepted,
@@ -99,15 +188,22 @@ impl Default for Metrics {
             batch_records,
             commit_seconds,
             append_wait_seconds,
+            append_failures,
+            catchup_events,
             slow_consumers,
             room_panics,
+            http_requests,
+            http_seconds,
+            process,
+            storage: crate::health::StorageHealth::default(),
         }
     }
 }
 
 impl Metrics {
-    /// The Prometheus text exposition.
+    /// The OpenMetrics text exposition ([`CONTENT_TYPE`]).
     pub fn render(&self) -> String {
+        self.process.refresh();
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
@@ -121,6 +217,29 @@ impl Metrics {
             return;
         }
         self.moves.get_or_create(&MoveLabels { result: result.to_string() }).inc();
+    }
+
+    /// The gauge of open connections over `transport`.
+    pub fn connections_over(&self, transport: &'static str) -> Gauge {
+        self.connections.get_or_create(&TransportLabels { transport }).clone()
+    }
+
+    /// Counts a refused client frame.
+    pub fn count_refused(&self, code: &str) {
+        self.frames_refused.get_or_create(&ReasonLabels { reason: code.to_string() }).inc();
+    }
+
+    /// Counts a closed connection.
+    pub fn count_closed(&self, reason: &str) {
+        self.connections_closed.get_or_create(&ReasonLabels { reason: reason.to_string() }).inc();
+    }
+
+    /// Counts one HTTP request.
+    pub fn count_http(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        let (method, route) = (method.to_string(), route.to_string());
+        let route_labels = RouteLabels { method: method.clone(), route: route.clone() };
+        self.http_seconds.get_or_create(&route_labels).observe(seconds);
+        self.http_requests.get_or_create(&HttpLabels { method, route, status }).inc();
     }
 }
 

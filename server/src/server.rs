@@ -37,7 +37,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The data directory could not be prepared.
-    #[error("data directory {path}: {source}")]
+    #[error("data directory {path}")]
     DataDir {
         /// The directory.
         path: String,
@@ -65,7 +65,7 @@ pub enum StartError {
     #[error(transparent)]
     Quic(#[from] crate::transport::quic::QuicError),
     /// The address could not be bound.
-    #[error("binding {addr}: {source}")]
+    #[error("binding {addr}")]
     Bind {
         /// The address.
         addr: SocketAddr,
@@ -168,6 +168,8 @@ fn router(app: Arc<App>, web: WebClient) -> Router {
         .route("/ws", get(crate::transport::ws::upgrade))
         .fallback(move |req: Request| web.serve(req))
         .method_not_allowed_fallback(crate::http::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(app.clone(), crate::access::count))
+        .layer(crate::access::trace_layer(app.clone()))
         .layer(crate::origin::cors(&app.config.limits.allowed_origins))
         .layer(DefaultBodyLimit::max(app.config.limits.max_body_bytes))
         .with_state(app)

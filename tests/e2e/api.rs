@@ -110,7 +110,8 @@ async fn matches_list_inspect_page_and_replay_state() -> Result<()> {
     assert_eq!(status, 400);
     let games = http.ok("GET", "/api/games", None, None).await?;
     assert_eq!(games["games"][0]["default_config"]["width"], 5);
-    assert_eq!(http.ok("GET", "/healthz", None, None).await?, json!("ok\n"));
+    assert_eq!(http.ok("GET", "/healthz", None, None).await?, json!({"status": "alive"}));
+    assert_eq!(http.ok("GET", "/readyz", None, None).await?, json!({"ready": true, "reasons": []}));
     let metrics = reqwest::get(format!("{}/metrics", http.base)).await?.text().await?;
     assert!(metrics.contains("arbiter_moves_total{result=\"not_your_turn\"} 1"), "{metrics}");
     instance.server.shutdown().await;
@@ -129,6 +130,38 @@ async fn events_come_as_messagepack_when_asked() -> Result<()> {
     assert_eq!(resp.headers()["content-type"], "application/msgpack");
     let page: serde_json::Value = rmp_serde::from_slice(&resp.bytes().await?)?;
     assert_eq!(page["events"].as_array().map(Vec::len), Some(3));
+    instance.server.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn metrics_are_openmetrics_with_requests_connections_and_the_process() -> Result<()> {
+    let instance = Instance::memory().await?;
+    let guest = instance.http.guest("ada").await?;
+    let _ws = tests::WsClient::connect(&instance.ws_url(), &guest.token).await?;
+    let _quic = tests::WsClient::connect_quic(&instance.quic_target().await?, &guest.token).await?;
+    instance.http.call("GET", "/api/matches/nope", None, None).await?;
+    let resp = reqwest::get(format!("{}/metrics", instance.http.base)).await?;
+    let content_type = resp.headers()["content-type"].to_str()?.to_string();
+    assert!(
+        content_type.starts_with("application/openmetrics-text; version=1.0.0"),
+        "{content_type}"
+    );
+    let text = resp.text().await?;
+    for series in [
+        r#"arbiter_http_requests_total{method="POST",route="/api/auth/guest",status="200"} 1"#,
+        r#"arbiter_http_requests_total{method="GET",route="/api/matches/{id}",status="404"} 1"#,
+        r#"arbiter_http_request_duration_seconds_count{method="GET",route="/api/matches/{id}"} 1"#,
+        r#"arbiter_connections{transport="ws"} 1"#,
+        r#"arbiter_connections{transport="quic"} 1"#,
+        r#"arbiter_build_info{version=""#,
+        "# TYPE process_cpu_seconds counter",
+        "process_resident_memory_bytes ",
+        "# TYPE arbiter_append_commit_seconds histogram",
+    ] {
+        assert!(text.contains(series), "{series} is missing from:\n{text}");
+    }
+    assert!(text.trim_end().ends_with("# EOF"), "one exposition, ended once");
     instance.server.shutdown().await;
     Ok(())
 }

@@ -72,13 +72,15 @@ struct LoadArgs {
     /// How long to run: `30s`, `2m`, `500ms`.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     duration: Duration,
-    /// Each bot thinks this many ms before moving, on average.
-    #[arg(long, default_value_t = 0)]
+    /// Each bot thinks this many ms before moving, on average. The default plays like people
+    /// and stays within a default server's limits; 0 is as fast as the server lets it, which
+    /// needs a server started with higher `--msgs-per-s` and `--msg-burst`.
+    #[arg(long, default_value_t = 500)]
     think_ms: u64,
     /// How far each think time strays from `--think-ms`, as a fraction: drawn uniformly
-    /// from T×[1−S, 1+S], seeded. 0 (the default) makes every bot answer exactly T after
-    /// its event, which groups the load into waves.
-    #[arg(long, default_value_t = 0.0, value_parser = parse_spread)]
+    /// from T×[1−S, 1+S], seeded. 0 makes every bot answer exactly T after its event, which
+    /// groups the load into waves that people do not make.
+    #[arg(long, default_value_t = 0.5, value_parser = parse_spread)]
     think_spread: f64,
     /// Spectators per match.
     #[arg(long, default_value_t = 0)]
@@ -95,7 +97,8 @@ struct LoadArgs {
     /// Dots board side, in boxes.
     #[arg(long, default_value_t = 5)]
     size: u8,
-    /// Where failed matches' events are saved.
+    /// Where failed matches' events are saved (the repository's .gitignore covers the
+    /// default).
     #[arg(long, default_value = "bots-failures")]
     failures_dir: PathBuf,
     /// Print one JSON object instead of a table.
@@ -157,6 +160,21 @@ fn main() -> Result<()> {
     }
 }
 
+/// Says what to do about what went wrong.
+fn explain(report: &bots::load::Report, failures_dir: &std::path::Path) {
+    if report.rate_limited > 0 {
+        eprintln!(
+            "the server rate-limited this run {} times: raise its limits (arbiter serve \
+             --msgs-per-s 100000 --msg-burst 100000, and its HTTP request rates; every flag is \
+             in `arbiter serve --help`), or slow the bots down with --think-ms",
+            report.rate_limited
+        );
+    }
+    if report.errors > 0 || report.desyncs > 0 {
+        eprintln!("the events of failed matches are saved under {}", failures_dir.display());
+    }
+}
+
 fn parse_spread(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
@@ -175,7 +193,7 @@ fn load(args: LoadArgs) -> Result<()> {
         strategy: args.strategy,
         seed: args.seed,
         board: (args.size, args.size),
-        failures_dir: args.failures_dir,
+        failures_dir: args.failures_dir.clone(),
         transport: args.transport,
     };
     let bar = if std::io::stderr().is_terminal() {
@@ -213,10 +231,11 @@ fn load(args: LoadArgs) -> Result<()> {
             report.latency_us_max
         );
         println!(
-            "rejects {}  errors {}  desyncs {}  connections {}",
-            report.rejects, report.errors, report.desyncs, report.connections
+            "rejects {}  errors {}  desyncs {}  rate-limited {}  connections {}",
+            report.rejects, report.errors, report.desyncs, report.rate_limited, report.connections
         );
     }
+    explain(&report, &args.failures_dir);
     if report.desyncs > 0 || report.errors > 0 {
         std::process::exit(1);
     }

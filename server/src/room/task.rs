@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
-use prometheus_client::metrics::histogram::Histogram;
 use protocol::Encoding;
 use protocol::v1::{ErrorMsg, ServerMsg};
 use tokio::sync::{mpsc, oneshot};
@@ -131,11 +130,23 @@ struct Driver {
 type AppendWait =
     std::pin::Pin<Box<dyn std::future::Future<Output = (u64, Result<(), AppendError>)> + Send>>;
 
-fn wait_append(first_seq: u64, ticket: AppendTicket, waited: Histogram) -> AppendWait {
+fn wait_append(
+    first_seq: u64,
+    ticket: AppendTicket,
+    metrics: Arc<crate::metrics::Metrics>,
+) -> AppendWait {
     let asked = Instant::now();
     Box::pin(async move {
         let result = ticket.await.unwrap_or(Err(AppendError::Closed));
-        waited.observe(asked.elapsed().as_secs_f64());
+        metrics.append_wait_seconds.observe(asked.elapsed().as_secs_f64());
+        match &result {
+            Ok(()) => metrics.storage.succeeded(),
+            Err(error) => {
+                tracing::error!(%error, first_seq, "append failed");
+                metrics.append_failures.inc();
+                metrics.storage.failed(error);
+            }
+        }
         (first_seq, result)
     })
 }
@@ -362,9 +373,12 @@ impl Driver {
                 }
                 Output::Append(append) => {
                     let first_seq = append.first_seq;
-                    let waited = self.ctx.metrics.append_wait_seconds.clone();
                     let ticket = self.ctx.log.append(append);
-                    self.appends.push_back(wait_append(first_seq, ticket, waited));
+                    self.appends.push_back(wait_append(
+                        first_seq,
+                        ticket,
+                        self.ctx.metrics.clone(),
+                    ));
                 }
                 Output::Backfill { conn, from_seq, to_seq } => {
                     if !self.backfill(conn, from_seq, to_seq).await {
@@ -402,6 +416,8 @@ impl Driver {
     fn send_batch(&mut self, conn: ConnId, msgs: &[ServerMsg]) {
         let Some(sink) = self.conns.get(&conn) else { return };
         let encoding = sink.encoding;
+        let events = msgs.iter().filter(|m| matches!(m, ServerMsg::Event(_))).count();
+        self.ctx.metrics.catchup_events.observe(events as f64);
         let frames = msgs.iter().map(|m| Bytes::from(protocol::encode(m, encoding))).collect();
         self.push(conn, Outgoing::Batch(frames, encoding));
     }

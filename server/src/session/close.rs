@@ -59,6 +59,22 @@ impl CloseReason {
         }
     }
 
+    /// A stable name for metrics and logs.
+    pub fn label(&self) -> &'static str {
+        match self {
+            CloseReason::ClientClosed => "client_closed",
+            CloseReason::ShuttingDown => "shutting_down",
+            CloseReason::IdleTimeout => "idle_timeout",
+            CloseReason::AuthTimeout => "auth_timeout",
+            CloseReason::AuthFailed(_) => "auth_failed",
+            CloseReason::UnsupportedVersion => "unsupported_version",
+            CloseReason::Flood => "flood",
+            CloseReason::TooSlow => "too_slow",
+            CloseReason::FrameTooBig(_) => "frame_too_big",
+            CloseReason::FrameRefused(_) => "frame_refused",
+        }
+    }
+
     /// The reason text sent with the code.
     pub fn text(&self) -> String {
         let text = match self {

@@ -56,6 +56,7 @@ impl Session {
             ClientMsg::Ping(ping) => Ok(Some(ServerMsg::Pong(ping))),
             msg => {
                 let Some(claims) = self.claims.clone() else {
+                    self.app.metrics.count_refused("unauthenticated");
                     return Ok(Some(error(
                         "unauthenticated",
                         "send hello with a token first",

@@ -19,7 +19,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use protocol::Encoding;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, Interval};
-use tracing::debug;
+use tracing::{debug, info};
 
 pub use close::{CloseReason, code};
 
@@ -56,6 +56,8 @@ pub struct Gone;
 /// A connection as the session sees it: framed messages in and out, and a way to close with a
 /// reason. Implemented by the WebSocket and QUIC adapters and by the tests' channels.
 pub trait Transport: Send {
+    /// Its name in metrics and logs (`ws`, `quic`).
+    const NAME: &'static str;
     /// The next thing from the peer; `None` once it has gone. Must be cancel-safe: the session
     /// waits on it beside other events.
     fn recv(&mut self) -> impl Future<Output = Option<Result<Inbound, CloseReason>>> + Send;
@@ -141,7 +143,9 @@ pub async fn run<T: Transport>(
     slot: IpSlot,
 ) {
     let _slot = slot;
-    app.metrics.connections.inc();
+    let started = Instant::now();
+    let open = app.metrics.connections_over(T::NAME);
+    open.inc();
     let (mut session, mut wait) = Session::new(app.clone(), conn, claims);
     let greeted = match session.claims.clone() {
         Some(claims) => {
@@ -154,12 +158,20 @@ pub async fn run<T: Transport>(
         Ok(()) => session.serve(&mut transport, &mut wait).await,
         Err(Gone) => Flow::Drop,
     };
+    let ended = match &end {
+        Flow::Close(reason) => reason.label(),
+        _ => "dropped",
+    };
+    let player = session.claims.as_ref().map_or("-", |c| c.sub.as_str());
+    let millis = started.elapsed().as_millis() as u64;
+    info!(transport = T::NAME, player, reason = ended, duration_ms = millis, "session ended");
+    app.metrics.count_closed(ended);
     if let Flow::Close(reason) = end {
         debug!(code = reason.code(), reason = %reason.text(), "closing");
         transport.close(&reason).await;
     }
     session.leave_all().await;
-    app.metrics.connections.dec();
+    open.dec();
 }
 
 /// Encodes and sends one message at once, under [`WRITE_TIMEOUT`].
@@ -328,7 +340,10 @@ impl Session {
             match handlers::decode_limited(bytes, encoding, self.app.config.limits.max_frame_bytes)
             {
                 Ok(msg) => self.handle_client_msg(msg, encoding).await,
-                Err(e) => Ok(Some(handlers::error(e.code(), e.to_string(), None))),
+                Err(e) => {
+                    self.app.metrics.count_refused(e.code());
+                    Ok(Some(handlers::error(e.code(), e.to_string(), None)))
+                }
             };
         let (reply, then) = match reply {
             Ok(reply) => (reply, Flow::Continue),
@@ -353,6 +368,7 @@ impl Session {
         encoding: Encoding,
     ) -> Flow {
         self.dropped += 1;
+        self.app.metrics.count_refused("rate_limited");
         let limits = &self.app.config.limits;
         if self.dropped > limits.msg_burst {
             return Flow::Close(CloseReason::Flood);

@@ -33,6 +33,8 @@ struct Channels {
 }
 
 impl Transport for Channels {
+    const NAME: &'static str = "test";
+
     async fn recv(&mut self) -> Option<Result<Inbound, CloseReason>> {
         self.inbox.recv().await.map(Ok)
     }
@@ -236,7 +238,10 @@ async fn a_peer_that_goes_away_ends_its_session_without_a_close() {
     drop(to_session);
     ended.await.expect("ends");
     assert_eq!(from_session.recv().await, None, "nothing more was sent");
-    assert_eq!(app.metrics.connections.get(), 0);
+    assert_eq!(app.metrics.connections_over("test").get(), 0);
+    assert!(
+        app.metrics.render().contains(r#"arbiter_connections_closed_total{reason="dropped"} 1"#)
+    );
 }
 
 #[tokio::test(start_paused = true)]

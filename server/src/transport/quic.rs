@@ -33,7 +33,7 @@ pub enum QuicError {
     #[error("TLS for QUIC: {0}")]
     Tls(String),
     /// The UDP socket could not be bound.
-    #[error("binding UDP {addr}: {source}")]
+    #[error("binding UDP {addr}")]
     Bind {
         /// The address.
         addr: SocketAddr,
@@ -165,6 +165,8 @@ impl QuicTransport {
 }
 
 impl Transport for QuicTransport {
+    const NAME: &'static str = "quic";
+
     async fn recv(&mut self) -> Option<Result<Inbound, CloseReason>> {
         match self.recv.next().await {
             Some(Ok(frame)) => Some(Ok(Inbound::Frame(frame.freeze(), Encoding::MsgPack))),

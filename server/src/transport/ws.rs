@@ -142,6 +142,8 @@ where
     S: Sink<Message> + Unpin + Send,
     R: Stream<Item = Result<Message, axum::Error>> + Unpin + Send,
 {
+    const NAME: &'static str = "ws";
+
     async fn recv(&mut self) -> Option<Result<Inbound, CloseReason>> {
         Some(match self.stream.next().await? {
             Ok(Message::Binary(bytes)) => Ok(Inbound::Frame(bytes, Encoding::MsgPack)),
