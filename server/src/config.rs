@@ -33,9 +33,14 @@ pub struct Limits {
     #[arg(long, env = "ARBITER_MAX_FRAME_BYTES", default_value_t = protocol::MAX_FRAME_BYTES,
           value_parser = clap::value_parser!(u32).range(64..=65536).map(|v| v as usize))]
     pub max_frame_bytes: usize,
-    /// Largest HTTP request body, in bytes.
+    /// Largest HTTP request body, in bytes. A request announcing more in `Content-Length` is
+    /// refused from its headers, before any of its body is read.
     #[arg(long, env = "ARBITER_MAX_BODY_BYTES", default_value_t = 65_536)]
     pub max_body_bytes: usize,
+    /// Time allowed to send a whole HTTP request body once its headers are in, in ms.
+    #[arg(long, env = "ARBITER_BODY_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..=3600000))]
+    pub body_timeout_ms: u64,
     /// Messages per second one connection may send (sustained).
     #[arg(long, env = "ARBITER_MSGS_PER_S", default_value_t = 50,
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -47,7 +52,8 @@ pub struct Limits {
     /// Open connections allowed from one IP address.
     #[arg(long, env = "ARBITER_CONNS_PER_IP", default_value_t = 256)]
     pub conns_per_ip: u32,
-    /// Time allowed to send an HTTP request's headers, in ms.
+    /// Time allowed to send an HTTP request's headers, in ms: from the connection's start for
+    /// its first request, and from the end of the previous answer on a kept-alive connection.
     #[arg(long, env = "ARBITER_HEADER_TIMEOUT_MS", default_value_t = 10_000,
           value_parser = clap::value_parser!(u64).range(1..=3600000))]
     pub header_timeout_ms: u64,
@@ -80,6 +86,7 @@ impl Default for Limits {
         Limits {
             max_frame_bytes: protocol::MAX_FRAME_BYTES,
             max_body_bytes: 65_536,
+            body_timeout_ms: 10_000,
             msgs_per_s: 50,
             msg_burst: 100,
             conns_per_ip: 256,

@@ -330,3 +330,55 @@ pub fn all_edges(width: u8, height: u8) -> Vec<Json> {
     }
     edges
 }
+
+/// A bare TCP client, for what an HTTP library will not do: stay silent, send half a request,
+/// or read exactly what the server answers before it closes.
+pub struct RawClient {
+    stream: TcpStream,
+}
+
+impl RawClient {
+    /// Connects to `addr` from the loopback address `from` (any of 127.0.0.0/8 reaches a server
+    /// on 127.0.0.1, so tests can play several client addresses).
+    pub async fn connect(addr: std::net::SocketAddr, from: std::net::IpAddr) -> Result<RawClient> {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind(std::net::SocketAddr::new(from, 0))?;
+        let stream = socket.connect(addr).await.context("connecting")?;
+        Ok(RawClient { stream })
+    }
+
+    /// Writes these bytes.
+    pub async fn send(&mut self, bytes: &[u8]) -> Result<()> {
+        use tokio::io::AsyncWriteExt;
+        self.stream.write_all(bytes).await.context("writing")
+    }
+
+    /// Reads until the server closes (or resets) the connection, for at most `within`; returns
+    /// what it sent, or an error if it kept the connection open that long.
+    pub async fn read_to_close(&mut self, within: Duration) -> Result<String> {
+        use tokio::io::AsyncReadExt;
+        let mut received = Vec::new();
+        let mut buf = [0u8; 4096];
+        let read_all = async {
+            loop {
+                match self.stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => received.extend_from_slice(&buf[..n]),
+                }
+            }
+        };
+        tokio::time::timeout(within, read_all).await.context("the server kept it open")?;
+        Ok(String::from_utf8_lossy(&received).into_owned())
+    }
+}
+
+/// The status code and the JSON error code of a raw HTTP answer.
+pub fn status_and_code(answer: &str) -> (u16, String) {
+    let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    let code = serde_json::from_str::<Json>(body)
+        .ok()
+        .and_then(|j| j["error"]["code"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    (status, code)
+}
