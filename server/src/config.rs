@@ -49,9 +49,15 @@ pub struct Limits {
     #[arg(long, env = "ARBITER_MSG_BURST", default_value_t = 100,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub msg_burst: u32,
-    /// Open connections allowed from one IP address.
+    /// Open connections allowed from one IP address (HTTP and WebSocket alike).
     #[arg(long, env = "ARBITER_CONNS_PER_IP", default_value_t = 256)]
     pub conns_per_ip: u32,
+    /// Open connections allowed in total (HTTP and WebSocket alike). Lowered at start, with a
+    /// warning, to fit the process's open files limit (which `arbiter serve` first raises to
+    /// its hard limit).
+    #[arg(long, env = "ARBITER_MAX_CONNECTIONS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u32).range(1..=10_000_000).map(|v| v as usize))]
+    pub max_connections: usize,
     /// Time allowed to send an HTTP request's headers, in ms: from the connection's start for
     /// its first request, and from the end of the previous answer on a kept-alive connection.
     #[arg(long, env = "ARBITER_HEADER_TIMEOUT_MS", default_value_t = 10_000,
@@ -90,6 +96,7 @@ impl Default for Limits {
             msgs_per_s: 50,
             msg_burst: 100,
             conns_per_ip: 256,
+            max_connections: 10_000,
             header_timeout_ms: 10_000,
             handshake_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,

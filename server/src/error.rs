@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::auth::AuthError;
 use crate::body::BodyError;
+use crate::listener::Refusal;
 use crate::replay::ReplayError;
 use crate::rooms::RoomsError;
 use crate::storage::ReadError;
@@ -78,6 +79,21 @@ impl IntoResponse for ApiError {
             headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         response
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(e: Refusal) -> ApiError {
+        match e {
+            Refusal::ServerFull { .. } => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "server_full", e.to_string())
+                    .retry_after(1)
+            }
+            Refusal::TooManyFromAddress { .. } => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_connections", e.to_string())
+            }
+        }
+        .closing()
     }
 }
 

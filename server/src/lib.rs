@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod idle;
+pub mod listener;
 pub mod metrics;
 pub mod origin;
 pub mod replay;

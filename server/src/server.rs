@@ -24,6 +24,7 @@ use crate::app::App;
 use crate::auth::Keys;
 use crate::config::{Config, StoreKind};
 use crate::idle::RuntimeIdle;
+use crate::listener::{Admitted, Gate, fitted_cap};
 use crate::metrics::Metrics;
 use crate::room::RoomSettings;
 use crate::rooms::{RoomContext, Rooms};
@@ -261,16 +262,18 @@ fn load_or_create_key(path: &Path) -> std::io::Result<[u8; 32]> {
     Ok(key)
 }
 
-/// Accepts connections until shutdown; each is served by hyper's HTTP/1 with a header-read
-/// deadline (axum::serve sets none), and upgrades to WebSocket where asked.
+/// Accepts connections until shutdown; each admitted one is served by hyper's HTTP/1 with a
+/// header-read deadline (axum::serve sets none), and upgrades to WebSocket where asked.
 ///
 /// HTTP/1 is served directly rather than through hyper-util's auto builder: that one first
 /// waits, with no deadline, for the bytes that tell HTTP/1 from HTTP/2, so a connection that
 /// sends nothing would never meet the header deadline.
 async fn accept_loop(listener: TcpListener, router: Router, app: Arc<App>) {
+    let limits = &app.config.limits;
+    let gate = Gate::new(fitted_cap(limits.max_connections), limits.conns_per_ip);
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_millis(app.config.limits.header_timeout_ms));
+        .header_read_timeout(Duration::from_millis(limits.header_timeout_ms));
     loop {
         let (stream, peer) = tokio::select! {
             () = app.shutdown.cancelled() => break,
@@ -284,9 +287,19 @@ async fn accept_loop(listener: TcpListener, router: Router, app: Arc<App>) {
                 }
             },
         };
-        let _ = stream.set_nodelay(true);
-        let conn = serve(&http, stream, peer, router.clone(), app.shutdown.clone());
-        app.connections.spawn(conn);
+        match gate.admit(peer.ip()) {
+            Ok(admission) => {
+                let _ = stream.set_nodelay(true);
+                let stream = Admitted::new(stream, admission);
+                let conn = serve(&http, stream, peer, router.clone(), app.shutdown.clone());
+                app.connections.spawn(conn);
+            }
+            Err(refusal) => {
+                if let Some(answer) = gate.refuse(stream, refusal) {
+                    app.connections.spawn(answer);
+                }
+            }
+        }
     }
 }
 
@@ -295,7 +308,7 @@ async fn accept_loop(listener: TcpListener, router: Router, app: Arc<App>) {
 /// their sessions close them, watching the same shutdown token.
 fn serve(
     http: &http1::Builder,
-    stream: tokio::net::TcpStream,
+    stream: Admitted<tokio::net::TcpStream>,
     peer: SocketAddr,
     router: Router,
     shutdown: CancellationToken,
