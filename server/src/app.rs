@@ -12,6 +12,7 @@ use tokio_util::task::TaskTracker;
 use crate::auth::Keys;
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::ratelimit::RateLimits;
 use crate::rooms::RoomContext;
 use crate::storage::SharedLog;
 
@@ -35,6 +36,8 @@ pub struct App {
     pub per_ip: Mutex<HashMap<IpAddr, u32>>,
     /// Matches each player created in this process, to bound creation per player.
     pub created_by: Mutex<HashMap<String, Vec<String>>>,
+    /// HTTP request budgets per address and per player.
+    pub rate_limits: RateLimits,
 }
 
 /// Seconds since the Unix epoch.

@@ -58,6 +58,40 @@ pub struct Limits {
     #[arg(long, env = "ARBITER_MAX_CONNECTIONS", default_value_t = 10_000,
           value_parser = clap::value_parser!(u32).range(1..=10_000_000).map(|v| v as usize))]
     pub max_connections: usize,
+    /// HTTP requests one IP address may make per second (sustained). `/healthz` and `/metrics`
+    /// are not counted.
+    #[arg(long, env = "ARBITER_HTTP_PER_IP_PER_S", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub http_per_ip_per_s: u32,
+    /// HTTP requests one IP address may make in a burst above the sustained rate.
+    #[arg(long, env = "ARBITER_HTTP_BURST_PER_IP", default_value_t = 200,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub http_burst_per_ip: u32,
+    /// HTTP requests one player (the subject of a valid token) may make per second
+    /// (sustained), from any address.
+    #[arg(long, env = "ARBITER_HTTP_PER_PLAYER_PER_S", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub http_per_player_per_s: u32,
+    /// HTTP requests one player may make in a burst above the sustained rate.
+    #[arg(long, env = "ARBITER_HTTP_BURST_PER_PLAYER", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub http_burst_per_player: u32,
+    /// Guests one IP address may mint per minute (sustained).
+    #[arg(long, env = "ARBITER_GUESTS_PER_IP_PER_MIN", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub guests_per_ip_per_min: u32,
+    /// Guests one IP address may mint in a burst above the sustained rate.
+    #[arg(long, env = "ARBITER_GUEST_BURST_PER_IP", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub guest_burst_per_ip: u32,
+    /// Matches one player, and separately one IP address, may create per minute (sustained).
+    #[arg(long, env = "ARBITER_CREATIONS_PER_MIN", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub creations_per_min: u32,
+    /// Matches one player, and one IP address, may create in a burst above the sustained rate.
+    #[arg(long, env = "ARBITER_CREATION_BURST", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub creation_burst: u32,
     /// Time allowed to send an HTTP request's headers, in ms: from the connection's start for
     /// its first request, and from the end of the previous answer on a kept-alive connection.
     #[arg(long, env = "ARBITER_HEADER_TIMEOUT_MS", default_value_t = 10_000,
@@ -97,6 +131,14 @@ impl Default for Limits {
             msg_burst: 100,
             conns_per_ip: 256,
             max_connections: 10_000,
+            http_per_ip_per_s: 100,
+            http_burst_per_ip: 200,
+            http_per_player_per_s: 20,
+            http_burst_per_player: 60,
+            guests_per_ip_per_min: 30,
+            guest_burst_per_ip: 10,
+            creations_per_min: 30,
+            creation_burst: 10,
             header_timeout_ms: 10_000,
             handshake_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,

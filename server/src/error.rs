@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::auth::AuthError;
 use crate::body::BodyError;
 use crate::listener::Refusal;
+use crate::ratelimit::RateLimited;
 use crate::replay::ReplayError;
 use crate::rooms::RoomsError;
 use crate::storage::ReadError;
@@ -94,6 +95,15 @@ impl From<Refusal> for ApiError {
             }
         }
         .closing()
+    }
+}
+
+impl From<RateLimited> for ApiError {
+    fn from(e: RateLimited) -> ApiError {
+        // Rounded up, and never 0: a client told to wait 0 s would come straight back.
+        let seconds = e.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+        ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", e.to_string())
+            .retry_after(seconds)
     }
 }
 

@@ -12,6 +12,7 @@ pub mod idle;
 pub mod listener;
 pub mod metrics;
 pub mod origin;
+pub mod ratelimit;
 pub mod replay;
 pub mod room;
 pub mod rooms;

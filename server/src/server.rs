@@ -26,6 +26,7 @@ use crate::config::{Config, StoreKind};
 use crate::idle::RuntimeIdle;
 use crate::listener::{Admitted, Gate, fitted_cap};
 use crate::metrics::Metrics;
+use crate::ratelimit::RateLimits;
 use crate::room::RoomSettings;
 use crate::rooms::{RoomContext, Rooms};
 use crate::storage::{EventLog, MemoryLog, Pacing, SharedLog, SqliteLog};
@@ -118,6 +119,7 @@ impl Server {
             .local_addr()
             .map_err(|source| StartError::Bind { addr: config.http, source })?;
         let app = Arc::new(App {
+            rate_limits: RateLimits::new(&config.limits),
             config,
             log,
             rooms,
@@ -131,6 +133,7 @@ impl Server {
         let serves_client = web.is_served();
         let router = router(app.clone(), web);
         let accept = tokio::spawn(accept_loop(listener, router, app.clone()));
+        app.connections.spawn(forget_idle_clients(app.clone()));
         info!(%addr, "arbiter listening");
         if serves_client {
             info!("web client at http://{}/", browsable(addr));
@@ -174,9 +177,21 @@ fn router(app: Arc<App>, web: WebClient) -> Router {
         .fallback(move |req: Request| web.serve(req))
         .method_not_allowed_fallback(crate::http::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(app.clone(), crate::body::bound))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), crate::ratelimit::limit))
         .layer(crate::origin::cors(&app.config.limits.allowed_origins))
         .layer(DefaultBodyLimit::max(app.config.limits.max_body_bytes))
         .with_state(app)
+}
+
+/// Keeps the rate limiters' memory to recent clients until shutdown.
+async fn forget_idle_clients(app: Arc<App>) {
+    let mut every = tokio::time::interval(crate::ratelimit::FORGET_EVERY);
+    loop {
+        tokio::select! {
+            () = app.shutdown.cancelled() => break,
+            _ = every.tick() => app.rate_limits.forget_idle(),
+        }
+    }
 }
 
 /// An address a browser on this machine can open: a wildcard bind is reachable at localhost.

@@ -15,6 +15,13 @@ async fn a_short_load_run_has_no_errors_and_no_desyncs() -> Result<()> {
     let mut config = server::Config::ephemeral();
     config.limits.msgs_per_s = 100_000;
     config.limits.msg_burst = 100_000;
+    // The load tool mints guests and creates matches from one address as fast as it can.
+    config.limits.http_per_ip_per_s = 100_000;
+    config.limits.http_burst_per_ip = 100_000;
+    config.limits.guests_per_ip_per_min = 1_000_000;
+    config.limits.guest_burst_per_ip = 100_000;
+    config.limits.creations_per_min = 1_000_000;
+    config.limits.creation_burst = 100_000;
     let instance = Instance::with(config).await?;
     let failures = tempfile::tempdir()?;
     let load = LoadConfig {

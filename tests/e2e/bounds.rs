@@ -4,9 +4,11 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use protocol::v1::{Role, VerdictResult};
-use tests::{Instance, RawClient, WsClient, edge, status_and_code};
+use reqwest::header::HeaderMap;
+use serde_json::{Value as Json, json};
+use tests::{Guest, Http, Instance, RawClient, WsClient, all_edges, edge, status_and_code};
 
 const HOME: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
@@ -125,6 +127,140 @@ async fn past_the_connection_caps_clients_are_refused_clearly_until_silent_ones_
     assert_eq!(get_from(&instance, away(4), "/healthz").await?, (200, String::new()));
     bob.play(&id, 1, edge("h", 0, 1)).await?;
     assert!(matches!(bob.verdict(1).await?, VerdictResult::Accepted { .. }));
+    instance.server.shutdown().await;
+    Ok(())
+}
+
+/// Whether an answer is a 429 `rate_limited` that says when to retry.
+fn is_rate_limited(answer: &(u16, HeaderMap, Json)) -> bool {
+    let retry_after = answer.1.get("retry-after").and_then(|v| v.to_str().ok());
+    answer.0 == 429
+        && answer.2["error"]["code"] == "rate_limited"
+        && retry_after.and_then(|s| s.parse::<u64>().ok()).is_some_and(|s| s >= 1)
+}
+
+/// Plays the first `moves` edges of a 2×2 dots match over HTTP, alternating seats (no box
+/// closes among the first four).
+async fn play_over_http(http: &Http, id: &str, players: [&Guest; 2], moves: usize) -> Result<()> {
+    let path = format!("/api/matches/{id}/moves");
+    for (i, mv) in all_edges(2, 2).into_iter().take(moves).enumerate() {
+        let body = json!({"move_id": i, "move": mv});
+        let verdict = http.ok("POST", &path, Some(&players[i % 2].token), Some(body)).await?;
+        assert!(verdict["result"]["accepted"].is_object(), "{verdict}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_flood_of_guests_from_one_address_gets_429_while_other_matches_play() -> Result<()> {
+    let mut config = config();
+    config.limits.guests_per_ip_per_min = 1;
+    config.limits.guest_burst_per_ip = 3;
+    let instance = Instance::with(config).await?;
+    let http = &instance.http;
+    let (id, a, b) = http.dots_match(2, 2).await?;
+    let flooder = Http::from_address(&http.base, away(2))?;
+    let flood = tokio::spawn(async move {
+        let mut answers = Vec::new();
+        for i in 0..20 {
+            let name = json!({"name": format!("x{i}")});
+            answers.push(
+                flooder.call_with_headers("POST", "/api/auth/guest", None, Some(name)).await?,
+            );
+        }
+        anyhow::Ok(answers)
+    });
+    play_over_http(http, &id, [&a, &b], 4).await?;
+    let answers = flood.await??;
+    assert_eq!(answers.iter().filter(|a| a.0 == 200).count(), 3, "the burst, then no more");
+    assert!(answers[3..].iter().all(is_rate_limited), "{:?}", answers[3]);
+    http.guest("cy").await.context("another address still mints")?;
+    instance.server.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_flood_of_match_creation_by_one_player_gets_429_while_other_matches_play() -> Result<()> {
+    let mut config = config();
+    config.limits.creations_per_min = 1;
+    config.limits.creation_burst = 3;
+    let instance = Instance::with(config).await?;
+    let http = &instance.http;
+    let (id, a, b) = http.dots_match(2, 2).await?;
+    let flooder = Http::from_address(&http.base, away(2))?;
+    let eve = flooder.guest("eve").await?;
+    let create = json!({"game": "tictactoe"});
+    let flood = {
+        let (flooder, eve, create) = (flooder.clone(), eve.clone(), create.clone());
+        tokio::spawn(async move {
+            let mut answers = Vec::new();
+            for _ in 0..10 {
+                let body = Some(create.clone());
+                answers.push(
+                    flooder
+                        .call_with_headers("POST", "/api/matches", Some(&eve.token), body)
+                        .await?,
+                );
+            }
+            anyhow::Ok(answers)
+        })
+    };
+    play_over_http(http, &id, [&a, &b], 4).await?;
+    let answers = flood.await??;
+    assert_eq!(answers.iter().filter(|a| a.0 == 200).count(), 3, "the burst, then no more");
+    assert!(answers[3..].iter().all(is_rate_limited), "{:?}", answers[3]);
+    // The budget is the player's, wherever she comes from; others still create.
+    let elsewhere = Http::from_address(&http.base, away(3))?;
+    let again = elsewhere
+        .call_with_headers("POST", "/api/matches", Some(&eve.token), Some(create.clone()))
+        .await?;
+    assert!(is_rate_limited(&again), "{again:?}");
+    let cy = http.guest("cy").await?;
+    http.create(&cy, "tictactoe", json!({})).await.context("another player still creates")?;
+    instance.server.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn requests_are_limited_per_address_and_per_player_while_other_matches_play() -> Result<()> {
+    let mut config = config();
+    (config.limits.http_per_ip_per_s, config.limits.http_burst_per_ip) = (1, 10);
+    (config.limits.http_per_player_per_s, config.limits.http_burst_per_player) = (1, 5);
+    let instance = Instance::with(config).await?;
+    let (id, a, _b) = instance.http.dots_match(2, 2).await?;
+    let mut ada = WsClient::connect(&instance.ws_url(), &a.token).await?;
+    ada.join(&id, Role::Player, Some(0)).await?;
+    let from = Http::from_address(&instance.http.base, away(2))?;
+    let mut answers = Vec::new();
+    for _ in 0..15 {
+        answers.push(from.call_with_headers("GET", "/api/games", None, None).await?);
+    }
+    let limited =
+        answers.iter().find(|a| is_rate_limited(a)).context("an address flood is limited")?;
+    assert!(
+        limited.2["error"]["message"].as_str().unwrap_or("").contains("address"),
+        "{limited:?}"
+    );
+    // One player spread over two addresses still has one budget.
+    let eve = Http::from_address(&instance.http.base, away(3))?.guest("eve").await?;
+    let (three, four) = (
+        Http::from_address(&instance.http.base, away(3))?,
+        Http::from_address(&instance.http.base, away(4))?,
+    );
+    let mut answers = Vec::new();
+    for i in 0..8 {
+        let http = if i % 2 == 0 { &three } else { &four };
+        answers.push(
+            http.call_with_headers("GET", &format!("/api/matches/{id}"), Some(&eve.token), None)
+                .await?,
+        );
+    }
+    let limited =
+        answers.iter().find(|a| is_rate_limited(a)).context("a player flood is limited")?;
+    assert!(limited.2["error"]["message"].as_str().unwrap_or("").contains("player"), "{limited:?}");
+    // The match goes on, over its socket.
+    ada.play(&id, 1, edge("h", 0, 0)).await?;
+    assert!(matches!(ada.verdict(1).await?, VerdictResult::Accepted { .. }));
     instance.server.shutdown().await;
     Ok(())
 }

@@ -69,6 +69,13 @@ impl Http {
         Http { client: reqwest::Client::new(), base: base.to_string() }
     }
 
+    /// A client of the server at `base` whose connections come from the loopback address
+    /// `from` (any of 127.0.0.0/8), so that tests can play several client addresses.
+    pub fn from_address(base: &str, from: std::net::IpAddr) -> Result<Http> {
+        let client = reqwest::Client::builder().local_address(from).build()?;
+        Ok(Http { client, base: base.to_string() })
+    }
+
     /// Sends a request; returns the status and the JSON body.
     pub async fn call(
         &self,
@@ -77,6 +84,18 @@ impl Http {
         token: Option<&str>,
         body: Option<Json>,
     ) -> Result<(u16, Json)> {
+        let (status, _, json) = self.call_with_headers(method, path, token, body).await?;
+        Ok((status, json))
+    }
+
+    /// Sends a request; returns the status, the headers and the JSON body.
+    pub async fn call_with_headers(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Json>,
+    ) -> Result<(u16, reqwest::header::HeaderMap, Json)> {
         let method = reqwest::Method::from_bytes(method.as_bytes())?;
         let mut req = self.client.request(method, format!("{}{path}", self.base));
         if let Some(token) = token {
@@ -87,9 +106,10 @@ impl Http {
         }
         let resp = req.send().await.with_context(|| format!("calling {path}"))?;
         let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
         let text = resp.text().await?;
         let json = serde_json::from_str(&text).unwrap_or(Json::String(text));
-        Ok((status, json))
+        Ok((status, headers, json))
     }
 
     /// Calls and insists on 200.
