@@ -112,6 +112,17 @@ pub struct Limits {
     /// Matches one connection may join at once.
     #[arg(long, env = "ARBITER_JOINS_PER_CONN", default_value_t = 16)]
     pub joins_per_conn: usize,
+    /// Connections subscribed to one match at once. A seated player joining as a player is
+    /// always admitted, so spectators cannot lock a match's players out.
+    #[arg(long, env = "ARBITER_SUBSCRIBERS_PER_ROOM", default_value_t = 1_000,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000).map(|v| v as usize))]
+    pub subscribers_per_room: usize,
+    /// Rooms loaded in memory at once. Loading one more unloads the room idle the longest
+    /// (nobody subscribed, nothing being written); with none idle, the request gets
+    /// `server_busy`.
+    #[arg(long, env = "ARBITER_MAX_LOADED_ROOMS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u32).range(1..=10_000_000).map(|v| v as usize))]
+    pub max_loaded_rooms: usize,
     /// Unfinished matches one player may create.
     #[arg(long, env = "ARBITER_MATCHES_PER_PLAYER", default_value_t = 32)]
     pub matches_per_player: usize,
@@ -144,6 +155,8 @@ impl Default for Limits {
             idle_timeout_ms: 60_000,
             outbox_frames: 1024,
             joins_per_conn: 16,
+            subscribers_per_room: 1_000,
+            max_loaded_rooms: 10_000,
             matches_per_player: 32,
             allowed_origins: Vec::new(),
         }

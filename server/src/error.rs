@@ -131,6 +131,10 @@ impl From<RoomsError> for ApiError {
             RoomsError::UnknownMatch => StatusCode::NOT_FOUND,
             RoomsError::Config(_) => StatusCode::BAD_REQUEST,
             RoomsError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+            RoomsError::Busy { .. } => {
+                return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.code(), e.to_string())
+                    .retry_after(1);
+            }
         };
         ApiError::new(status, e.code(), e.to_string())
     }

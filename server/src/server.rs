@@ -104,13 +104,14 @@ impl Server {
         let settings = RoomSettings {
             turn_timeout_ms: config.turn_timeout_ms,
             idle_unload_ms: config.room_idle_ms,
+            max_subscribers: config.limits.subscribers_per_room,
             ..RoomSettings::default()
         };
         let rooms = Arc::new(RoomContext {
             log: log.clone(),
             settings,
             metrics: metrics.clone(),
-            rooms: Rooms::default(),
+            rooms: Rooms::with_cap(config.limits.max_loaded_rooms),
         });
         let listener = TcpListener::bind(config.http)
             .await

@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use protocol::v1::{Role, VerdictResult};
+use protocol::v1::{ClientMsg, Join, Leave, Role, ServerMsg, VerdictResult};
 use reqwest::header::HeaderMap;
 use serde_json::{Value as Json, json};
 use tests::{Guest, Http, Instance, RawClient, WsClient, all_edges, edge, status_and_code};
@@ -261,6 +261,94 @@ async fn requests_are_limited_per_address_and_per_player_while_other_matches_pla
     // The match goes on, over its socket.
     ada.play(&id, 1, edge("h", 0, 0)).await?;
     assert!(matches!(ada.verdict(1).await?, VerdictResult::Accepted { .. }));
+    instance.server.shutdown().await;
+    Ok(())
+}
+
+/// The code of the next `error` a client receives.
+async fn next_error(client: &mut WsClient) -> Result<(String, Option<String>)> {
+    client
+        .until(|m| match m {
+            ServerMsg::Error(e) => Some((e.code.clone(), e.match_id.clone())),
+            _ => None,
+        })
+        .await
+}
+
+fn spectate(match_id: &str) -> ClientMsg {
+    ClientMsg::Join(Join { match_id: match_id.into(), role: Role::Spectator, from_seq: None })
+}
+
+#[tokio::test]
+async fn spectators_past_the_room_cap_are_refused_but_players_always_join() -> Result<()> {
+    let mut config = config();
+    config.limits.subscribers_per_room = 2;
+    let instance = Instance::with(config).await?;
+    let url = instance.ws_url();
+    let (id, a, b) = instance.http.dots_match(2, 2).await?;
+    let mut watcher = WsClient::connect(&url, &a.token).await?;
+    watcher.join(&id, Role::Spectator, None).await?;
+    let eve = instance.http.guest("eve").await?;
+    let mut eve = WsClient::connect(&url, &eve.token).await?;
+    eve.join(&id, Role::Spectator, None).await?;
+    let mut late = WsClient::connect(&url, &b.token).await?;
+    late.send(&spectate(&id)).await?;
+    assert_eq!(next_error(&mut late).await?, ("too_many_subscribers".into(), Some(id.clone())));
+    // The match's players are never locked out.
+    let mut ada = WsClient::connect(&url, &a.token).await?;
+    ada.join(&id, Role::Player, Some(0)).await?;
+    let mut bob = WsClient::connect(&url, &b.token).await?;
+    bob.join(&id, Role::Player, Some(0)).await?;
+    ada.play(&id, 1, edge("h", 0, 0)).await?;
+    assert!(matches!(ada.verdict(1).await?, VerdictResult::Accepted { .. }));
+    instance.server.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn past_the_loaded_room_cap_an_idle_room_gives_way_and_with_none_idle_the_answer_is_busy()
+-> Result<()> {
+    let mut config = config();
+    config.limits.max_loaded_rooms = 2;
+    let instance = Instance::with(config).await?;
+    let (http, url) = (&instance.http, instance.ws_url());
+    let (playing, a, _b) = http.dots_match(2, 2).await?;
+    let mut ada = WsClient::connect(&url, &a.token).await?;
+    ada.join(&playing, Role::Player, Some(0)).await?;
+    let cy = http.guest("cy").await?;
+    let idle = http.create(&cy, "tictactoe", json!({})).await?;
+    // The idle room unloads to make room for a third match, which someone then watches.
+    let watched = http.create(&cy, "tictactoe", json!({})).await?;
+    let mut watcher = WsClient::connect(&url, &cy.token).await?;
+    watcher.join(&watched, Role::Spectator, None).await?;
+    // Both loaded rooms are watched: nothing can load.
+    let (status, headers, body) = http
+        .call_with_headers("POST", &format!("/api/matches/{idle}/join"), Some(&cy.token), None)
+        .await?;
+    assert_eq!((status, body["error"]["code"].as_str()), (503, Some("server_busy")), "{body}");
+    assert!(headers.contains_key("retry-after"));
+    watcher.send(&spectate(&idle)).await?;
+    assert_eq!(next_error(&mut watcher).await?, ("server_busy".into(), Some(idle.clone())));
+    let (status, body) = http
+        .call("POST", "/api/matches", Some(&cy.token), Some(json!({"game": "tictactoe"})))
+        .await?;
+    assert_eq!((status, body["error"]["code"].as_str()), (503, Some("server_busy")));
+    // The match in play goes on; and once a room is idle again, the waiting one loads.
+    ada.play(&playing, 1, edge("h", 0, 0)).await?;
+    assert!(matches!(ada.verdict(1).await?, VerdictResult::Accepted { .. }));
+    watcher.send(&ClientMsg::Leave(Leave { match_id: watched.clone() })).await?;
+    // A leave has no answer: retry as Retry-After says until the room it frees is idle.
+    let path = format!("/api/matches/{idle}/join");
+    let mut answer = http.call("POST", &path, Some(&cy.token), None).await?;
+    for _ in 0..50 {
+        if answer.0 != 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        answer = http.call("POST", &path, Some(&cy.token), None).await?;
+    }
+    let seat = answer.1["seat"].as_u64();
+    assert_eq!((answer.0, seat), (200, Some(0)), "{answer:?}");
     instance.server.shutdown().await;
     Ok(())
 }

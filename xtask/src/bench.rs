@@ -173,7 +173,7 @@ impl Server {
             // the HTTP budgets and the connection cap.
             .args(["--http-per-ip-per-s", "1000000", "--http-burst-per-ip", "1000000"])
             .args(["--http-per-player-per-s", "1000000", "--http-burst-per-player", "1000000"])
-            .args(["--max-connections", "1000000"])
+            .args(["--max-connections", "1000000", "--max-loaded-rooms", "1000000"])
             .args(["--guests-per-ip-per-min", "100000000", "--guest-burst-per-ip", "1000000"])
             .args(["--creations-per-min", "100000000", "--creation-burst", "1000000"])
             .env("ARBITER_LOG", "warn")
