@@ -2,7 +2,6 @@
 //! is a value: nothing here is global, so many instances can run in one process.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -11,7 +10,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::Keys;
 use crate::config::Config;
+use crate::listener::{Gate, fitted_cap};
 use crate::metrics::Metrics;
+use crate::ratelimit::RateLimits;
 use crate::room::RoomSettings;
 use crate::rooms::{RoomContext, Rooms};
 use crate::storage::SharedLog;
@@ -32,29 +33,35 @@ pub struct App {
     pub shutdown: CancellationToken,
     /// Connection tasks, so shutdown can wait for them.
     pub connections: TaskTracker,
-    /// Open WebSocket connections per IP.
-    pub per_ip: Mutex<HashMap<IpAddr, u32>>,
+    /// Every connection's place under the total and per-address caps, TCP and QUIC alike.
+    pub gate: Gate,
     /// Matches each player created in this process, to bound creation per player.
     pub created_by: Mutex<HashMap<String, Vec<String>>>,
+    /// HTTP request budgets per address and per player.
+    pub rate_limits: RateLimits,
     /// Where QUIC listens and its certificate's fingerprint, once it does.
     pub quic: std::sync::OnceLock<crate::transport::quic::QuicInfo>,
 }
 
 impl App {
-    /// A server's state over an open log, with its rooms' settings taken from `config`.
+    /// A server's state over an open log, with its rooms' settings and limits taken from
+    /// `config`.
     pub fn new(config: Config, log: SharedLog, keys: Keys, metrics: Arc<Metrics>) -> Arc<App> {
         let settings = RoomSettings {
             turn_timeout_ms: config.turn_timeout_ms,
             idle_unload_ms: config.room_idle_ms,
+            max_subscribers: config.limits.subscribers_per_room,
             ..RoomSettings::default()
         };
         let rooms = Arc::new(RoomContext {
             log: log.clone(),
             settings,
             metrics: metrics.clone(),
-            rooms: Rooms::default(),
+            rooms: Rooms::with_cap(config.limits.max_loaded_rooms),
         });
         Arc::new(App {
+            rate_limits: RateLimits::new(&config.limits),
+            gate: Gate::new(fitted_cap(config.limits.max_connections), config.limits.conns_per_ip),
             config,
             log,
             rooms,
@@ -62,7 +69,6 @@ impl App {
             metrics,
             shutdown: CancellationToken::new(),
             connections: TaskTracker::new(),
-            per_ip: Default::default(),
             created_by: Default::default(),
             quic: std::sync::OnceLock::new(),
         })
@@ -91,35 +97,4 @@ pub fn random_u64() -> u64 {
 pub fn valid_match_id(id: &str) -> bool {
     (1..=64).contains(&id.len())
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-/// Counts one open connection from an IP for as long as it lives.
-pub struct IpSlot {
-    app: Arc<App>,
-    ip: IpAddr,
-}
-
-impl App {
-    /// Takes a connection slot for `ip`, or `None` when it has too many open.
-    pub fn take_ip_slot(self: &Arc<Self>, ip: IpAddr) -> Option<IpSlot> {
-        let mut per_ip = self.per_ip.lock().unwrap_or_else(|p| p.into_inner());
-        let open = per_ip.entry(ip).or_insert(0);
-        if *open >= self.config.limits.conns_per_ip {
-            return None;
-        }
-        *open += 1;
-        Some(IpSlot { app: self.clone(), ip })
-    }
-}
-
-impl Drop for IpSlot {
-    fn drop(&mut self) {
-        let mut per_ip = self.app.per_ip.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(open) = per_ip.get_mut(&self.ip) {
-            *open -= 1;
-            if *open == 0 {
-                per_ip.remove(&self.ip);
-            }
-        }
-    }
 }

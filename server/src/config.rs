@@ -33,9 +33,14 @@ pub struct Limits {
     #[arg(long, env = "ARBITER_MAX_FRAME_BYTES", default_value_t = protocol::MAX_FRAME_BYTES,
           value_parser = clap::value_parser!(u32).range(64..=65536).map(|v| v as usize))]
     pub max_frame_bytes: usize,
-    /// Largest HTTP request body, in bytes.
+    /// Largest HTTP request body, in bytes. A request announcing more in `Content-Length` is
+    /// refused from its headers, before any of its body is read.
     #[arg(long, env = "ARBITER_MAX_BODY_BYTES", default_value_t = 65_536)]
     pub max_body_bytes: usize,
+    /// Time allowed to send a whole HTTP request body once its headers are in, in ms.
+    #[arg(long, env = "ARBITER_BODY_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..=3600000))]
+    pub body_timeout_ms: u64,
     /// Messages per second one connection may send (sustained).
     #[arg(long, env = "ARBITER_MSGS_PER_S", default_value_t = 50,
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -44,10 +49,51 @@ pub struct Limits {
     #[arg(long, env = "ARBITER_MSG_BURST", default_value_t = 100,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub msg_burst: u32,
-    /// Open connections allowed from one IP address.
+    /// Open connections allowed from one IP address (HTTP and WebSocket alike).
     #[arg(long, env = "ARBITER_CONNS_PER_IP", default_value_t = 256)]
     pub conns_per_ip: u32,
-    /// Time allowed to send an HTTP request's headers, in ms.
+    /// Open connections allowed in total (HTTP and WebSocket alike). Lowered at start, with a
+    /// warning, to fit the process's open files limit (which `arbiter serve` first raises to
+    /// its hard limit).
+    #[arg(long, env = "ARBITER_MAX_CONNECTIONS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u32).range(1..=10_000_000).map(|v| v as usize))]
+    pub max_connections: usize,
+    /// HTTP requests one IP address may make per second (sustained). `/healthz` and `/metrics`
+    /// are not counted.
+    #[arg(long, env = "ARBITER_HTTP_PER_IP_PER_S", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub http_per_ip_per_s: u32,
+    /// HTTP requests one IP address may make in a burst above the sustained rate.
+    #[arg(long, env = "ARBITER_HTTP_BURST_PER_IP", default_value_t = 200,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub http_burst_per_ip: u32,
+    /// HTTP requests one player (the subject of a valid token) may make per second
+    /// (sustained), from any address.
+    #[arg(long, env = "ARBITER_HTTP_PER_PLAYER_PER_S", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub http_per_player_per_s: u32,
+    /// HTTP requests one player may make in a burst above the sustained rate.
+    #[arg(long, env = "ARBITER_HTTP_BURST_PER_PLAYER", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub http_burst_per_player: u32,
+    /// Guests one IP address may mint per minute (sustained).
+    #[arg(long, env = "ARBITER_GUESTS_PER_IP_PER_MIN", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub guests_per_ip_per_min: u32,
+    /// Guests one IP address may mint in a burst above the sustained rate.
+    #[arg(long, env = "ARBITER_GUEST_BURST_PER_IP", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub guest_burst_per_ip: u32,
+    /// Matches one player, and separately one IP address, may create per minute (sustained).
+    #[arg(long, env = "ARBITER_CREATIONS_PER_MIN", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub creations_per_min: u32,
+    /// Matches one player, and one IP address, may create in a burst above the sustained rate.
+    #[arg(long, env = "ARBITER_CREATION_BURST", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub creation_burst: u32,
+    /// Time allowed to send an HTTP request's headers, in ms: from the connection's start for
+    /// its first request, and from the end of the previous answer on a kept-alive connection.
     #[arg(long, env = "ARBITER_HEADER_TIMEOUT_MS", default_value_t = 10_000,
           value_parser = clap::value_parser!(u64).range(1..=3600000))]
     pub header_timeout_ms: u64,
@@ -66,6 +112,17 @@ pub struct Limits {
     /// Matches one connection may join at once.
     #[arg(long, env = "ARBITER_JOINS_PER_CONN", default_value_t = 16)]
     pub joins_per_conn: usize,
+    /// Connections subscribed to one match at once. A seated player joining as a player is
+    /// always admitted, so spectators cannot lock a match's players out.
+    #[arg(long, env = "ARBITER_SUBSCRIBERS_PER_ROOM", default_value_t = 1_000,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000).map(|v| v as usize))]
+    pub subscribers_per_room: usize,
+    /// Rooms loaded in memory at once. Loading one more unloads the room idle the longest
+    /// (nobody subscribed, nothing being written); with none idle, the request gets
+    /// `server_busy`.
+    #[arg(long, env = "ARBITER_MAX_LOADED_ROOMS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u32).range(1..=10_000_000).map(|v| v as usize))]
+    pub max_loaded_rooms: usize,
     /// Unfinished matches one player may create.
     #[arg(long, env = "ARBITER_MATCHES_PER_PLAYER", default_value_t = 32)]
     pub matches_per_player: usize,
@@ -80,14 +137,26 @@ impl Default for Limits {
         Limits {
             max_frame_bytes: protocol::MAX_FRAME_BYTES,
             max_body_bytes: 65_536,
+            body_timeout_ms: 10_000,
             msgs_per_s: 50,
             msg_burst: 100,
             conns_per_ip: 256,
+            max_connections: 10_000,
+            http_per_ip_per_s: 100,
+            http_burst_per_ip: 200,
+            http_per_player_per_s: 20,
+            http_burst_per_player: 60,
+            guests_per_ip_per_min: 30,
+            guest_burst_per_ip: 10,
+            creations_per_min: 30,
+            creation_burst: 10,
             header_timeout_ms: 10_000,
             handshake_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,
             outbox_frames: 1024,
             joins_per_conn: 16,
+            subscribers_per_room: 1_000,
+            max_loaded_rooms: 10_000,
             matches_per_player: 32,
             allowed_origins: Vec::new(),
         }

@@ -2,11 +2,14 @@
 //! code. Internal causes are logged, not shown.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::auth::AuthError;
+use crate::body::BodyError;
+use crate::listener::Refusal;
+use crate::ratelimit::RateLimited;
 use crate::replay::ReplayError;
 use crate::rooms::RoomsError;
 use crate::storage::ReadError;
@@ -20,12 +23,33 @@ pub struct ApiError {
     pub code: String,
     /// For people.
     pub message: String,
+    /// Seconds after which a retry may succeed, sent as `Retry-After`.
+    pub retry_after_s: Option<u64>,
+    /// Whether the connection closes after this answer (sent as `Connection: close`): the
+    /// request was not read in full, so nothing after it on the connection can be trusted.
+    pub close: bool,
 }
 
 impl ApiError {
     /// An error with this status, code and message.
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code: code.to_string(), message: message.into() }
+        ApiError {
+            status,
+            code: code.to_string(),
+            message: message.into(),
+            retry_after_s: None,
+            close: false,
+        }
+    }
+
+    /// The same error, with a `Retry-After` of this many seconds.
+    pub fn retry_after(self, seconds: u64) -> ApiError {
+        ApiError { retry_after_s: Some(seconds), ..self }
+    }
+
+    /// The same error, closing the connection after it is sent.
+    pub fn closing(self) -> ApiError {
+        ApiError { close: true, ..self }
     }
 
     /// 404 for a match that does not exist.
@@ -47,7 +71,50 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({"error": {"code": self.code, "message": self.message}});
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        if let Some(seconds) = self.retry_after_s {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if self.close {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(e: Refusal) -> ApiError {
+        match e {
+            Refusal::ServerFull { .. } => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "server_full", e.to_string())
+                    .retry_after(1)
+            }
+            Refusal::TooManyFromAddress { .. } => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_connections", e.to_string())
+            }
+        }
+        .closing()
+    }
+}
+
+impl From<RateLimited> for ApiError {
+    fn from(e: RateLimited) -> ApiError {
+        // Rounded up, and never 0: a client told to wait 0 s would come straight back.
+        let seconds = e.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+        ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", e.to_string())
+            .retry_after(seconds)
+    }
+}
+
+impl From<BodyError> for ApiError {
+    fn from(e: BodyError) -> ApiError {
+        let (status, code) = match e {
+            BodyError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
+            BodyError::Timeout { .. } => (StatusCode::REQUEST_TIMEOUT, "body_timeout"),
+            BodyError::Broken => (StatusCode::BAD_REQUEST, "bad_request"),
+        };
+        ApiError::new(status, code, e.to_string()).closing()
     }
 }
 
@@ -64,6 +131,10 @@ impl From<RoomsError> for ApiError {
             RoomsError::UnknownMatch => StatusCode::NOT_FOUND,
             RoomsError::Config(_) => StatusCode::BAD_REQUEST,
             RoomsError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+            RoomsError::Busy { .. } => {
+                return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.code(), e.to_string())
+                    .retry_after(1);
+            }
         };
         ApiError::new(status, e.code(), e.to_string())
     }

@@ -1,20 +1,69 @@
 //! The registry of loaded rooms: finds a match's room, loading it from the log on first use,
 //! and creates new matches. Every room task is tracked so shutdown can wait for it.
+//!
+//! Loaded rooms are capped (`--max-loaded-rooms`): a room holds a slot from its load to its
+//! stop. When a room must be loaded and no slot is free, the idlest room (nobody watching,
+//! nothing in flight, idle the longest) is asked to unload, and the load waits for its slot;
+//! when no room is idle, the load is refused as `server_busy` at once.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio_util::task::TaskTracker;
 
 use crate::metrics::Metrics;
-use crate::room::task::{RoomMsg, Start, run};
-use crate::room::{Reply, Room, RoomSettings};
+use crate::room::task::{Held, RoomMsg, Start, run};
+use crate::room::{Input, Reply, Room, RoomSettings};
 use crate::storage::{Record, SharedLog};
 
 /// Messages a room's inbox holds before senders wait.
 const INBOX: usize = 1024;
+
+/// How long a load waits for the room it asked to unload to give up its slot. An idle room
+/// has nothing in flight, so it stops at once; one that does not was joined meanwhile and
+/// stays, and the next idlest is asked.
+const UNLOAD_WAIT: Duration = Duration::from_millis(250);
+
+/// Rooms asked to unload, one after another, before a load gives up as `server_busy`.
+const UNLOAD_TRIES: usize = 4;
+
+/// A loaded room's place under the cap, held by its task and handed to its successor.
+pub type Slot = OwnedSemaphorePermit;
+
+/// Since when a room has been idle, as its driver last said: ms since the registry's epoch,
+/// or [`Idleness::BUSY`].
+#[derive(Debug)]
+pub struct Idleness(AtomicU64);
+
+impl Idleness {
+    const BUSY: u64 = u64::MAX;
+
+    fn busy() -> Arc<Idleness> {
+        Arc::new(Idleness(AtomicU64::new(Idleness::BUSY)))
+    }
+
+    /// Records whether the room is idle now; an idle room keeps the time it became idle.
+    pub fn mark(&self, idle: bool, since_epoch_ms: u64) {
+        if !idle {
+            self.0.store(Idleness::BUSY, Ordering::Relaxed);
+        } else if self.0.load(Ordering::Relaxed) == Idleness::BUSY {
+            self.0.store(since_epoch_ms, Ordering::Relaxed);
+        }
+    }
+
+    fn idle_since(&self) -> Option<u64> {
+        Some(self.0.load(Ordering::Relaxed)).filter(|&ms| ms != Idleness::BUSY)
+    }
+}
+
+/// A loaded room, as the registry sees it.
+struct Entry {
+    inbox: mpsc::Sender<RoomMsg>,
+    idle: Arc<Idleness>,
+}
 
 /// What every room task shares.
 pub struct RoomContext {
@@ -29,12 +78,21 @@ pub struct RoomContext {
 }
 
 /// Loaded rooms by match id.
-#[derive(Default)]
 pub struct Rooms {
-    map: Mutex<HashMap<String, mpsc::Sender<RoomMsg>>>,
+    map: Mutex<HashMap<String, Entry>>,
+    slots: Arc<Semaphore>,
+    max_loaded: usize,
     tracker: TaskTracker,
     closing: AtomicBool,
     next_conn: AtomicU64,
+    epoch: Instant,
+}
+
+impl Default for Rooms {
+    /// A registry with no cap worth the name (for tests).
+    fn default() -> Self {
+        Rooms::with_cap(Semaphore::MAX_PERMITS)
+    }
 }
 
 /// Why a room could not be reached or a match not created.
@@ -52,6 +110,12 @@ pub enum RoomsError {
     /// The creation could not be stored.
     #[error("storage failed: {0}")]
     Storage(String),
+    /// Every loaded room is in use and the cap is reached.
+    #[error("the server has its maximum of {max} rooms in use; retry shortly")]
+    Busy {
+        /// The cap.
+        max: usize,
+    },
 }
 
 impl RoomsError {
@@ -62,19 +126,33 @@ impl RoomsError {
             RoomsError::UnknownMatch => "unknown_match",
             RoomsError::Config(_) => "bad_config",
             RoomsError::Storage(_) => "storage_error",
+            RoomsError::Busy { .. } => "server_busy",
         }
     }
 }
 
 impl Rooms {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::Sender<RoomMsg>>> {
+    /// A registry holding at most `max_loaded` rooms at once.
+    pub fn with_cap(max_loaded: usize) -> Rooms {
+        Rooms {
+            map: Mutex::default(),
+            slots: Arc::new(Semaphore::new(max_loaded.min(Semaphore::MAX_PERMITS))),
+            max_loaded,
+            tracker: TaskTracker::new(),
+            closing: AtomicBool::new(false),
+            next_conn: AtomicU64::new(0),
+            epoch: Instant::now(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Drops a finished room's entry (unless a newer room already took its place).
     pub fn forget(&self, match_id: &str) {
         let mut map = self.lock();
-        if map.get(match_id).is_some_and(mpsc::Sender::is_closed) {
+        if map.get(match_id).is_some_and(|e| e.inbox.is_closed()) {
             map.remove(match_id);
         }
     }
@@ -87,6 +165,46 @@ impl Rooms {
     /// Runs a task that shutdown waits for (rooms, bots).
     pub fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
         self.tracker.spawn(task);
+    }
+
+    /// Ms since this registry's epoch: the clock rooms report their idleness on.
+    pub fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// A slot for a room to load into: a free one, or one given up by the idlest room.
+    async fn take_slot(&self) -> Result<Slot, RoomsError> {
+        for _ in 0..UNLOAD_TRIES {
+            if let Ok(slot) = self.slots.clone().try_acquire_owned() {
+                return Ok(slot);
+            }
+            if !self.unload_idlest() {
+                break;
+            }
+            match tokio::time::timeout(UNLOAD_WAIT, self.slots.clone().acquire_owned()).await {
+                Ok(Ok(slot)) => return Ok(slot),
+                Ok(Err(_)) => return Err(RoomsError::ShuttingDown),
+                // It was joined meanwhile and stays: try the next idlest.
+                Err(_) => {}
+            }
+        }
+        Err(RoomsError::Busy { max: self.max_loaded })
+    }
+
+    /// Asks the room idle the longest to unload; false if no room is idle.
+    fn unload_idlest(&self) -> bool {
+        let map = self.lock();
+        let mut idle: Vec<(u64, &Entry)> =
+            map.values().filter_map(|e| Some((e.idle.idle_since()?, e))).collect();
+        idle.sort_by_key(|(since, _)| *since);
+        for (_, entry) in idle {
+            if entry.inbox.try_send(RoomMsg::Input(Input::Unload)).is_ok() {
+                // Not asked twice while it stops; its driver marks it again if it stays.
+                entry.idle.mark(false, 0);
+                return true;
+            }
+        }
+        false
     }
 }
 
@@ -104,7 +222,7 @@ impl RoomContext {
     ) -> Result<(), RoomsError> {
         // Two tries: a room may stop (idle) between our lookup and our send.
         for _ in 0..2 {
-            let inbox = self.inbox(match_id)?;
+            let inbox = self.inbox(match_id).await?;
             match inbox.send(msg).await {
                 Ok(()) => return Ok(()),
                 Err(mpsc::error::SendError(back)) => msg = back,
@@ -113,18 +231,42 @@ impl RoomContext {
         Err(RoomsError::UnknownMatch)
     }
 
-    fn inbox(self: &Arc<Self>, match_id: &str) -> Result<mpsc::Sender<RoomMsg>, RoomsError> {
+    async fn inbox(self: &Arc<Self>, match_id: &str) -> Result<mpsc::Sender<RoomMsg>, RoomsError> {
         if self.rooms.closing.load(Ordering::Acquire) {
             return Err(RoomsError::ShuttingDown);
         }
+        if let Some(inbox) = self.loaded_inbox(match_id) {
+            return Ok(inbox);
+        }
+        let slot = self.rooms.take_slot().await?;
         let mut map = self.rooms.lock();
-        if let Some(inbox) = map.get(match_id).filter(|tx| !tx.is_closed()) {
-            return Ok(inbox.clone());
+        // Another sender may have loaded it while we waited for the slot.
+        if let Some(entry) = map.get(match_id).filter(|e| !e.inbox.is_closed()) {
+            return Ok(entry.inbox.clone());
         }
         let (tx, rx) = mpsc::channel(INBOX);
-        map.insert(match_id.to_string(), tx.clone());
-        self.rooms.tracker.spawn(run(self.clone(), match_id.to_string(), Start::Load, rx));
+        self.start(&mut map, match_id, Start::Load, (tx.clone(), rx), slot);
         Ok(tx)
+    }
+
+    fn loaded_inbox(&self, match_id: &str) -> Option<mpsc::Sender<RoomMsg>> {
+        let map = self.rooms.lock();
+        map.get(match_id).filter(|e| !e.inbox.is_closed()).map(|e| e.inbox.clone())
+    }
+
+    /// Registers a room and spawns its task, under the registry lock.
+    fn start(
+        self: &Arc<Self>,
+        map: &mut HashMap<String, Entry>,
+        match_id: &str,
+        start: Start,
+        (tx, rx): (mpsc::Sender<RoomMsg>, mpsc::Receiver<RoomMsg>),
+        slot: Slot,
+    ) {
+        let idle = Idleness::busy();
+        map.insert(match_id.to_string(), Entry { inbox: tx, idle: idle.clone() });
+        let room = Held { slot, idle };
+        self.rooms.tracker.spawn(run(self.clone(), match_id.to_string(), start, rx, room));
     }
 
     /// Creates a match and waits until its creation record is durable.
@@ -141,15 +283,10 @@ impl RoomContext {
         let room =
             Room::create(match_id.clone(), created, bots, self.settings.clone(), now_ms, Some(0))
                 .map_err(|e| RoomsError::Config(e.to_string()))?;
+        let slot = self.rooms.take_slot().await?;
         let (reply_tx, reply_rx) = oneshot::channel();
-        let (tx, rx) = mpsc::channel(INBOX);
-        self.rooms.lock().insert(match_id.clone(), tx);
-        self.rooms.tracker.spawn(run(
-            self.clone(),
-            match_id.clone(),
-            Start::Create(Box::new(room), reply_tx),
-            rx,
-        ));
+        let start = Start::Create(Box::new(room), reply_tx);
+        self.start(&mut self.rooms.lock(), &match_id, start, mpsc::channel(INBOX), slot);
         match reply_rx.await {
             Ok(Reply::Created(Ok(()))) => Ok(match_id),
             Ok(Reply::Created(Err(e))) => Err(RoomsError::Storage(e.to_string())),
@@ -161,7 +298,12 @@ impl RoomContext {
     /// and what it held is queued into a successor (loaded from the log) before the successor
     /// is visible to anyone, so nothing sent later overtakes it and nothing is dropped. Without
     /// leftovers the room is simply forgotten.
-    pub fn succeed(self: &Arc<Self>, match_id: &str, mut inbox: mpsc::Receiver<RoomMsg>) {
+    pub fn succeed(
+        self: &Arc<Self>,
+        match_id: &str,
+        mut inbox: mpsc::Receiver<RoomMsg>,
+        slot: Slot,
+    ) {
         let mut map = self.rooms.lock();
         inbox.close();
         let mut leftovers = Vec::new();
@@ -169,7 +311,7 @@ impl RoomContext {
             leftovers.push(msg);
         }
         if leftovers.is_empty() || self.rooms.closing.load(Ordering::Acquire) {
-            if map.get(match_id).is_some_and(mpsc::Sender::is_closed) {
+            if map.get(match_id).is_some_and(|e| e.inbox.is_closed()) {
                 map.remove(match_id);
             }
             return;
@@ -179,8 +321,8 @@ impl RoomContext {
             // The channel was sized to hold them all.
             let _ = tx.try_send(msg);
         }
-        map.insert(match_id.to_string(), tx);
-        self.rooms.tracker.spawn(run(self.clone(), match_id.to_string(), Start::Load, rx));
+        // The successor takes over the slot: a handover never waits for, or frees, a place.
+        self.start(&mut map, match_id, Start::Load, (tx, rx), slot);
     }
 
     /// Stops accepting work, lets every room finish its appends, and waits for them.

@@ -11,12 +11,12 @@ use axum::Router;
 use axum::extract::ConnectInfo;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::routing::get;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use quinn::Endpoint;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 use tracing::{info, warn};
 
@@ -24,6 +24,7 @@ use crate::app::App;
 use crate::auth::Keys;
 use crate::config::{Config, StoreKind};
 use crate::idle::RuntimeIdle;
+use crate::listener::Admitted;
 use crate::metrics::Metrics;
 use crate::storage::{EventLog, MemoryLog, Pacing, SharedLog, SqliteLog};
 use crate::transport::cert::Identity;
@@ -32,6 +33,9 @@ use crate::web::WebClient;
 
 /// How long shutdown waits for connections to close before going on.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
+
+/// How long a plain HTTP connection may take, once shutdown begins, to finish its request.
+const HTTP_GRACE: Duration = Duration::from_secs(5);
 
 /// Why a server did not start.
 #[derive(Debug, thiserror::Error)]
@@ -114,6 +118,7 @@ impl Server {
         let router = router(app.clone(), web);
         let quic = start_quic(&app, addr)?;
         let accept = tokio::spawn(accept_loop(listener, router, app.clone()));
+        app.connections.spawn(forget_idle_clients(app.clone()));
         info!(%addr, "arbiter listening");
         if serves_client {
             info!("web client at http://{}/", browsable(addr));
@@ -168,6 +173,8 @@ fn router(app: Arc<App>, web: WebClient) -> Router {
         .route("/ws", get(crate::transport::ws::upgrade))
         .fallback(move |req: Request| web.serve(req))
         .method_not_allowed_fallback(crate::http::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(app.clone(), crate::body::bound))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), crate::ratelimit::limit))
         .layer(axum::middleware::from_fn_with_state(app.clone(), crate::access::count))
         .layer(crate::access::trace_layer(app.clone()))
         .layer(crate::origin::cors(&app.config.limits.allowed_origins))
@@ -205,6 +212,17 @@ fn start_quic(
     let _ = app.quic.set(QuicInfo { addr, alpn: "arbiter/1", cert_sha256 });
     let accept = tokio::spawn(quic::accept_loop(endpoint.clone(), app.clone()));
     Ok(Some((endpoint, accept)))
+}
+
+/// Keeps the rate limiters' memory to recent clients until shutdown.
+async fn forget_idle_clients(app: Arc<App>) {
+    let mut every = tokio::time::interval(crate::ratelimit::FORGET_EVERY);
+    loop {
+        tokio::select! {
+            () = app.shutdown.cancelled() => break,
+            _ = every.tick() => app.rate_limits.forget_idle(),
+        }
+    }
 }
 
 /// An address a browser on this machine can open: a wildcard bind is reachable at localhost.
@@ -283,15 +301,18 @@ fn load_or_create_key(path: &Path) -> std::io::Result<[u8; 32]> {
     Ok(key)
 }
 
-/// Accepts connections until shutdown; each is served by hyper with a header-read timeout
-/// (axum::serve sets none), and upgrades to WebSocket where asked.
+/// Accepts connections until shutdown; each admitted one is served by hyper's HTTP/1 with a
+/// header-read deadline (axum::serve sets none), and upgrades to WebSocket where asked.
+///
+/// HTTP/1 is served directly rather than through hyper-util's auto builder: that one first
+/// waits, with no deadline, for the bytes that tell HTTP/1 from HTTP/2, so a connection that
+/// sends nothing would never meet the header deadline.
 async fn accept_loop(listener: TcpListener, router: Router, app: Arc<App>) {
-    let graceful = GracefulShutdown::new();
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_millis(app.config.limits.header_timeout_ms));
+    let limits = &app.config.limits;
+    let gate = &app.gate;
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_millis(limits.header_timeout_ms));
     loop {
         let (stream, peer) = tokio::select! {
             () = app.shutdown.cancelled() => break,
@@ -305,26 +326,49 @@ async fn accept_loop(listener: TcpListener, router: Router, app: Arc<App>) {
                 }
             },
         };
-        let _ = stream.set_nodelay(true);
-        let service =
-            router.clone().map_request(move |req: hyper::Request<hyper::body::Incoming>| {
-                let mut req = req.map(axum::body::Body::new);
-                req.extensions_mut().insert(ConnectInfo(peer));
-                req
-            });
-        let conn = builder.serve_connection_with_upgrades(
-            TokioIo::new(stream),
-            TowerToHyperService::new(service),
-        );
-        let conn = graceful.watch(conn.into_owned());
-        app.connections.spawn(async move {
-            let _ = conn.await;
-        });
+        match gate.admit(peer.ip()) {
+            Ok(admission) => {
+                let _ = stream.set_nodelay(true);
+                let stream = Admitted::new(stream, admission);
+                let conn = serve(&http, stream, peer, router.clone(), app.shutdown.clone());
+                app.connections.spawn(conn);
+            }
+            Err(refusal) => {
+                if let Some(answer) = gate.refuse(stream, refusal) {
+                    app.connections.spawn(answer);
+                }
+            }
+        }
     }
-    drop(listener);
-    // Plain HTTP connections get a moment to finish their request; sockets upgraded to
-    // WebSocket are closed by their sessions, which watch the same shutdown token.
-    let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
+}
+
+/// Serves one connection; at shutdown it finishes the request in hand (for at most
+/// [`HTTP_GRACE`]) and closes. Sockets upgraded to WebSocket are no longer this connection's:
+/// their sessions close them, watching the same shutdown token.
+fn serve(
+    http: &http1::Builder,
+    stream: Admitted<tokio::net::TcpStream>,
+    peer: SocketAddr,
+    router: Router,
+    shutdown: CancellationToken,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let service = router.map_request(move |req: hyper::Request<hyper::body::Incoming>| {
+        let mut req = req.map(axum::body::Body::new);
+        req.extensions_mut().insert(ConnectInfo(peer));
+        req
+    });
+    let conn = http
+        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+        .with_upgrades();
+    async move {
+        let mut conn = std::pin::pin!(conn);
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            () = shutdown.cancelled() => {}
+        }
+        conn.as_mut().graceful_shutdown();
+        let _ = tokio::time::timeout(HTTP_GRACE, conn).await;
+    }
 }
 
 #[cfg(test)]

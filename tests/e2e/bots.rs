@@ -25,6 +25,13 @@ async fn short_load_run(transport: TransportKind) -> Result<()> {
     let mut config = server::Config::ephemeral();
     config.limits.msgs_per_s = 100_000;
     config.limits.msg_burst = 100_000;
+    // The load tool mints guests and creates matches from one address as fast as it can.
+    config.limits.http_per_ip_per_s = 100_000;
+    config.limits.http_burst_per_ip = 100_000;
+    config.limits.guests_per_ip_per_min = 1_000_000;
+    config.limits.guest_burst_per_ip = 100_000;
+    config.limits.creations_per_min = 1_000_000;
+    config.limits.creation_burst = 100_000;
     let instance = Instance::with(config).await?;
     let failures = tempfile::tempdir()?;
     let load = LoadConfig {

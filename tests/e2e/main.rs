@@ -3,6 +3,7 @@
 mod abuse;
 mod api;
 mod bots;
+mod bounds;
 mod browser;
 mod isolation;
 mod play;

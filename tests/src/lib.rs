@@ -12,6 +12,7 @@ use futures_util::SinkExt;
 use protocol::Encoding;
 use protocol::v1::{ClientMsg, Event, Hello, Join, Move, Role, ServerMsg, Value};
 use serde_json::{Value as Json, json};
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 
 /// How long any single expected message may take.
@@ -72,6 +73,13 @@ impl Http {
         Http { client: reqwest::Client::new(), base: base.to_string() }
     }
 
+    /// A client of the server at `base` whose connections come from the loopback address
+    /// `from` (any of 127.0.0.0/8), so that tests can play several client addresses.
+    pub fn from_address(base: &str, from: std::net::IpAddr) -> Result<Http> {
+        let client = reqwest::Client::builder().local_address(from).build()?;
+        Ok(Http { client, base: base.to_string() })
+    }
+
     /// Sends a request; returns the status and the JSON body.
     pub async fn call(
         &self,
@@ -80,6 +88,18 @@ impl Http {
         token: Option<&str>,
         body: Option<Json>,
     ) -> Result<(u16, Json)> {
+        let (status, _, json) = self.call_with_headers(method, path, token, body).await?;
+        Ok((status, json))
+    }
+
+    /// Sends a request; returns the status, the headers and the JSON body.
+    pub async fn call_with_headers(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Json>,
+    ) -> Result<(u16, reqwest::header::HeaderMap, Json)> {
         let method = reqwest::Method::from_bytes(method.as_bytes())?;
         let mut req = self.client.request(method, format!("{}{path}", self.base));
         if let Some(token) = token {
@@ -90,9 +110,10 @@ impl Http {
         }
         let resp = req.send().await.with_context(|| format!("calling {path}"))?;
         let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
         let text = resp.text().await?;
         let json = serde_json::from_str(&text).unwrap_or(Json::String(text));
-        Ok((status, json))
+        Ok((status, headers, json))
     }
 
     /// Calls and insists on 200.
@@ -354,4 +375,56 @@ pub fn all_edges(width: u8, height: u8) -> Vec<Json> {
         }
     }
     edges
+}
+
+/// A bare TCP client, for what an HTTP library will not do: stay silent, send half a request,
+/// or read exactly what the server answers before it closes.
+pub struct RawClient {
+    stream: TcpStream,
+}
+
+impl RawClient {
+    /// Connects to `addr` from the loopback address `from` (any of 127.0.0.0/8 reaches a server
+    /// on 127.0.0.1, so tests can play several client addresses).
+    pub async fn connect(addr: std::net::SocketAddr, from: std::net::IpAddr) -> Result<RawClient> {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind(std::net::SocketAddr::new(from, 0))?;
+        let stream = socket.connect(addr).await.context("connecting")?;
+        Ok(RawClient { stream })
+    }
+
+    /// Writes these bytes.
+    pub async fn send(&mut self, bytes: &[u8]) -> Result<()> {
+        use tokio::io::AsyncWriteExt;
+        self.stream.write_all(bytes).await.context("writing")
+    }
+
+    /// Reads until the server closes (or resets) the connection, for at most `within`; returns
+    /// what it sent, or an error if it kept the connection open that long.
+    pub async fn read_to_close(&mut self, within: Duration) -> Result<String> {
+        use tokio::io::AsyncReadExt;
+        let mut received = Vec::new();
+        let mut buf = [0u8; 4096];
+        let read_all = async {
+            loop {
+                match self.stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => received.extend_from_slice(&buf[..n]),
+                }
+            }
+        };
+        tokio::time::timeout(within, read_all).await.context("the server kept it open")?;
+        Ok(String::from_utf8_lossy(&received).into_owned())
+    }
+}
+
+/// The status code and the JSON error code of a raw HTTP answer.
+pub fn status_and_code(answer: &str) -> (u16, String) {
+    let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    let code = serde_json::from_str::<Json>(body)
+        .ok()
+        .and_then(|j| j["error"]["code"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    (status, code)
 }

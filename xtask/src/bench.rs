@@ -1,8 +1,8 @@
 //! `cargo xtask bench`: the load benchmark. Starts the release `arbiter` with the durable
 //! SQLite store in a temp dir (pinned to core 0 where the machine has two), drives it with the
-//! `bots` load tool (pinned to core 1), and reports for each scenario: moves/s, latency
-//! percentiles, server CPU µs per move (from /proc, independent of the client's speed) and
-//! server RSS. Writes the table into docs/PERFORMANCE.md and a latency plot to docs/latency.svg.
+//! `bots` load tool (pinned to core 1), and reports for each scenario, over WebSocket and over
+//! QUIC: moves/s, latency percentiles, server CPU µs per move (from /proc, independent of the
+//! client's speed) and server RSS. Writes the table into docs/PERFORMANCE.md and a latency plot to docs/latency.svg.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -36,22 +36,27 @@ pub fn bench(args: &[String]) -> Result<()> {
     let bots = release.join("bots");
 
     let mut rows = Vec::new();
-    // The lockstep row is the load the issue names (every bot answers exactly 50 ms after
-    // its event); the spread row draws each think time from 25..75 ms, as players do.
-    for (name, matches, think, spread) in [
+    // In lockstep every bot answers exactly 50 ms after its event; the spread row draws each
+    // think time from 25..75 ms, as players do. Each runs over both transports, one after the
+    // other, so their figures come from the same server and the same minute.
+    let scenarios = [
         ("fixed ~2,000 moves/s, lockstep", "100", "50", "0"),
         ("fixed ~2,000 moves/s, think ±50%", "100", "50", "0.5"),
         ("saturation", "200", "0", "0"),
-    ] {
-        eprintln!("== {name}");
+    ];
+    for ((name, matches, think, spread), transport) in
+        scenarios.into_iter().flat_map(|s| [(s, "ws"), (s, "quic")])
+    {
+        eprintln!("== {name} over {transport}");
         let cpu_before = server.cpu_us()?;
         let log_before = LogFigures::scrape(&addr)?;
-        let report = run_load(&bots, &url, matches, think, spread, secs, pin)?;
+        let report = run_load(&bots, &url, transport, [matches, think, spread, secs], pin)?;
         let cpu = server.cpu_us()? - cpu_before;
         let log = LogFigures::scrape(&addr)?.since(&log_before);
         let moves = report["moves"].as_u64().unwrap_or(0).max(1);
         rows.push(Row {
             name,
+            transport,
             matches,
             think,
             cpu_per_move_us: cpu as f64 / moves as f64,
@@ -79,6 +84,7 @@ pub fn bench(args: &[String]) -> Result<()> {
 
 struct Row {
     name: &'static str,
+    transport: &'static str,
     matches: &'static str,
     think: &'static str,
     cpu_per_move_us: f64,
@@ -169,6 +175,13 @@ impl Server {
                 "--outbox-frames",
                 "4096",
             ])
+            // One address, and for the idle connections one player, makes every request: lift
+            // the HTTP budgets and the connection cap.
+            .args(["--http-per-ip-per-s", "1000000", "--http-burst-per-ip", "1000000"])
+            .args(["--http-per-player-per-s", "1000000", "--http-burst-per-player", "1000000"])
+            .args(["--max-connections", "1000000", "--max-loaded-rooms", "1000000"])
+            .args(["--guests-per-ip-per-min", "100000000", "--guest-burst-per-ip", "1000000"])
+            .args(["--creations-per-min", "100000000", "--creation-burst", "1000000"])
             .env("ARBITER_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
@@ -232,18 +245,14 @@ fn healthy(addr: &str) -> bool {
     reply.starts_with("HTTP/1.1 200")
 }
 
-fn run_load(
-    bots: &Path,
-    url: &str,
-    matches: &str,
-    think: &str,
-    spread: &str,
-    secs: &str,
-    pin: bool,
-) -> Result<Value> {
+/// Runs the load tool over `transport` with `[matches, think ms, spread, duration]`.
+fn run_load(bots: &Path, url: &str, transport: &str, load: [&str; 4], pin: bool) -> Result<Value> {
+    let [matches, think, spread, secs] = load;
     let out = pinned("1", pin, bots)
         .args([
             "load",
+            "--transport",
+            transport,
             "--server",
             url,
             "--matches",
@@ -297,13 +306,14 @@ fn hold_idle(
 
 fn render(rows: &[Row], held: u64, per_conn_kib: f64, pin: bool, quick: bool) -> String {
     let mut t = String::new();
-    t.push_str("| scenario | matches | think ms | moves/s | p50 µs | p99 µs | p99.9 µs | max µs | server CPU µs/move | appends per commit | durability wait µs (mean) | server RSS MiB |\n");
-    t.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    t.push_str("| scenario | transport | matches | think ms | moves/s | p50 µs | p99 µs | p99.9 µs | max µs | server CPU µs/move | appends per commit | durability wait µs (mean) | server RSS MiB |\n");
+    t.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for r in rows {
         let q = &r.report;
         t.push_str(&format!(
-            "| {} | {} | {} | {:.0} | {} | {} | {} | {} | {:.1} | {:.1} | {:.0} | {:.1} |\n",
+            "| {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {:.1} | {:.1} | {:.0} | {:.1} |\n",
             r.name,
+            r.transport,
             r.matches,
             r.think,
             q["moves_per_s"].as_f64().unwrap_or(0.0),
@@ -372,7 +382,7 @@ fn plot(rows: &[Row]) -> String {
         }
     }
     for (k, (row, pts)) in rows.iter().zip(&points).enumerate() {
-        let colour = ["#1f77b4", "#d62728", "#2ca02c"][k % 3];
+        let colour = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2"][k % 6];
         let line: Vec<String> = pts
             .iter()
             .enumerate()
@@ -386,7 +396,7 @@ fn plot(rows: &[Row]) -> String {
             r#"<text x="{}" y="{}" fill="{colour}">{}</text>"#,
             left + 10.0,
             34.0 + 16.0 * k as f64,
-            row.name
+            format!("{} ({})", row.name, row.transport)
         ));
     }
     svg.push_str("</svg>\n");

@@ -54,6 +54,9 @@ pub struct RoomSettings {
     pub idle_unload_ms: u64,
     /// Verdicts remembered for retried move ids.
     pub verdict_cap: usize,
+    /// Connections subscribed at once; past it a join is refused, unless it is a seated
+    /// player's, so that spectators can never lock a match's players out.
+    pub max_subscribers: usize,
 }
 
 impl Default for RoomSettings {
@@ -63,6 +66,7 @@ impl Default for RoomSettings {
             history_cap: 4096,
             idle_unload_ms: 60_000,
             verdict_cap: 4096,
+            max_subscribers: 1000,
         }
     }
 }
@@ -117,6 +121,8 @@ pub enum Input {
     },
     /// The clock reached the deadline from [`Room::poll_timeout`].
     Timer,
+    /// The registry needs this room's place for another room: stop if idle, else go on.
+    Unload,
 }
 
 /// Answers to HTTP requests.
@@ -160,6 +166,43 @@ impl RoomError {
             RoomError::SeatTaken => "seat_taken",
             RoomError::MatchOver => "match_over",
             RoomError::Storage(_) => "storage_error",
+        }
+    }
+}
+
+/// Why the room refused a join; the connection is not subscribed after it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JoinRefusal {
+    /// A join as player by someone who holds no seat.
+    #[error("join the match over HTTP first, or join as a spectator")]
+    NotSeated,
+    /// The cursor is past the head + 1.
+    #[error("from_seq {from} is past the head {head}")]
+    BadCursor {
+        /// The cursor asked for.
+        from: u64,
+        /// The durable head.
+        head: u64,
+    },
+    /// The room is being rebuilt after a failed append.
+    #[error("the room is being rebuilt; rejoin")]
+    RoomRestarting,
+    /// The match has its maximum of subscribers.
+    #[error("this match has its maximum of {max} subscribers; join later")]
+    TooManySubscribers {
+        /// The cap.
+        max: usize,
+    },
+}
+
+impl JoinRefusal {
+    /// Stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            JoinRefusal::NotSeated => "not_seated",
+            JoinRefusal::BadCursor { .. } => "bad_cursor",
+            JoinRefusal::RoomRestarting => "room_restarting",
+            JoinRefusal::TooManySubscribers { .. } => "too_many_subscribers",
         }
     }
 }
@@ -417,10 +460,21 @@ impl Room {
             }
             Input::AppendDone { first_seq, result } => self.handle_append_done(first_seq, result),
             Input::Timer => self.handle_timer(),
+            Input::Unload => {
+                if self.is_idle() {
+                    self.outputs.push_back(Output::Stop { reason: "unloaded for another room" });
+                }
+            }
         }
         if self.watched() || !self.pending.is_empty() {
             self.idle_since_ms = self.now_ms;
         }
+    }
+
+    /// Whether nothing keeps the room loaded: no person subscribed and no append in flight.
+    /// An idle room unloads after `idle_unload_ms`, or sooner when its place is needed.
+    pub fn is_idle(&self) -> bool {
+        !self.poisoned && !self.watched() && self.pending.is_empty()
     }
 
     /// The next thing to do, if any.
@@ -472,10 +526,8 @@ impl Room {
                 let reply = Reply::Unavailable { code: "room_restarting" };
                 self.outputs.push_back(Output::Reply { request, reply });
             }
-            Input::Join { conn, .. } => {
-                self.refuse_join(conn, "room_restarting", "the room is being rebuilt; rejoin")
-            }
-            Input::Leave { .. } | Input::AppendDone { .. } | Input::Timer => {}
+            Input::Join { conn, .. } => self.refuse_join(conn, &JoinRefusal::RoomRestarting),
+            Input::Leave { .. } | Input::AppendDone { .. } | Input::Timer | Input::Unload => {}
         }
     }
 
@@ -484,11 +536,15 @@ impl Room {
     fn handle_join(&mut self, conn: ConnId, player: PlayerRef, role: Role, from_seq: Option<u64>) {
         let seat = self.m.seat_of(&player.player_id);
         if role == Role::Player && seat.is_none() {
-            self.refuse_join(
-                conn,
-                "not_seated",
-                "join the match over HTTP first, or join as a spectator",
-            );
+            self.refuse_join(conn, &JoinRefusal::NotSeated);
+            return;
+        }
+        let max = self.settings.max_subscribers;
+        if role == Role::Spectator
+            && !self.subscribers.contains_key(&conn)
+            && self.subscribers.len() >= max
+        {
+            self.refuse_join(conn, &JoinRefusal::TooManySubscribers { max });
             return;
         }
         let seat_in_flight =
@@ -520,8 +576,7 @@ impl Room {
                 return;
             }
             Some(from) => {
-                let message = format!("from_seq {from} is past the head {head}");
-                self.refuse_join(conn, "bad_cursor", &message);
+                self.refuse_join(conn, &JoinRefusal::BadCursor { from, head });
                 return;
             }
             None if !self.pending.is_empty() => {
@@ -572,8 +627,8 @@ impl Room {
     }
 
     /// Refuses a join: the error, then detach (the session must not count it as joined).
-    fn refuse_join(&mut self, conn: ConnId, code: &str, message: &str) {
-        self.send_error(conn, code, message);
+    fn refuse_join(&mut self, conn: ConnId, refusal: &JoinRefusal) {
+        self.send_error(conn, refusal.code(), &refusal.to_string());
         self.subscribers.remove(&conn);
         self.outputs.push_back(Output::Detach { conn });
     }

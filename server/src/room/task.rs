@@ -17,7 +17,7 @@ use tracing::{Instrument, info_span, warn};
 
 use super::core::{Client, ConnId, Input, Output, Reply, RequestId, Room};
 use crate::replay::replay;
-use crate::rooms::RoomContext;
+use crate::rooms::{Idleness, RoomContext, Slot};
 use crate::session::CloseReason;
 use crate::storage::{AppendError, AppendTicket, read_all};
 
@@ -109,6 +109,15 @@ pub enum RoomMsg {
     },
 }
 
+/// What a room task holds for the registry: its place under the cap, and where it says
+/// whether it is idle.
+pub struct Held {
+    /// Its place; handed to a successor, or given back when the task ends.
+    pub slot: Slot,
+    /// Its idleness, as the registry reads it to choose a room to unload.
+    pub idle: Arc<Idleness>,
+}
+
 /// How a room starts.
 pub enum Start {
     /// Rebuild from the log.
@@ -125,6 +134,7 @@ struct Driver {
     requests: HashMap<RequestId, oneshot::Sender<Reply>>,
     next_request: RequestId,
     appends: FuturesOrdered<AppendWait>,
+    idle: Arc<Idleness>,
 }
 
 type AppendWait =
@@ -157,6 +167,7 @@ pub async fn run(
     match_id: String,
     start: Start,
     inbox: mpsc::Receiver<RoomMsg>,
+    held: Held,
 ) {
     let span = info_span!("room", match_id = %match_id);
     async move {
@@ -169,6 +180,7 @@ pub async fn run(
             requests: HashMap::new(),
             next_request: 1,
             appends: FuturesOrdered::new(),
+            idle: held.idle,
         };
         let room = match start {
             Start::Create(room, reply) => {
@@ -182,7 +194,7 @@ pub async fn run(
                 let inbox = driver.drive(room, inbox).await;
                 // Messages that arrived as the room stopped go to its successor, loaded from
                 // the log, ahead of anything sent later.
-                ctx.succeed(&match_id, inbox);
+                ctx.succeed(&match_id, inbox, held.slot);
             }
             None => {
                 driver.refuse_all(inbox).await;
@@ -292,6 +304,7 @@ impl Driver {
             if !self.execute(&mut room).await {
                 break;
             }
+            self.idle.mark(room.is_idle(), self.ctx.rooms.now_ms());
             let deadline = room.poll_timeout().map(|ms| self.started + Duration::from_millis(ms));
             let input = tokio::select! {
                 msg = inbox.recv() => match msg {
@@ -569,11 +582,15 @@ mod tests {
     };
 
     fn context(log: SharedLog) -> Arc<RoomContext> {
+        context_with(log, Rooms::default())
+    }
+
+    fn context_with(log: SharedLog, rooms: Rooms) -> Arc<RoomContext> {
         Arc::new(RoomContext {
             log,
             settings: RoomSettings::default(),
             metrics: Arc::new(Metrics::default()),
-            rooms: Rooms::default(),
+            rooms,
         })
     }
 
@@ -619,6 +636,42 @@ mod tests {
         });
         ctx.send(id, RoomMsg::Request { make, reply }).await.expect("sent");
         answer.await.expect("answered")
+    }
+
+    #[tokio::test]
+    async fn past_the_room_cap_the_idlest_room_unloads_and_busy_ones_never_do() {
+        let ctx = context_with(Arc::new(MemoryLog::new()), Rooms::with_cap(2));
+        for id in ["m1", "m2"] {
+            ctx.create(id.into(), created(), Vec::new(), 0).await.expect("created");
+        }
+        let (watcher, _frames) = sink(64);
+        let join =
+            Input::Join { conn: 7, player: player("s"), role: Role::Spectator, from_seq: None };
+        ctx.send("m2", RoomMsg::Join { input: join, sink: watcher }).await.expect("sent");
+        // Answered after the join (one inbox, in order): m2 is watched from here on.
+        assert_eq!(take_seat(&ctx, "m2", "a").await, Reply::Seat(Ok(0)));
+        // m1 is idle and m2 watched: a third room takes m1's place.
+        ctx.create("m3".into(), created(), Vec::new(), 0).await.expect("m1 made room");
+        assert_eq!(take_seat(&ctx, "m2", "b").await, Reply::Seat(Ok(1)), "m2 stayed");
+        assert_eq!(ctx.rooms.loaded(), 2);
+        // Now m1 must load again: m3, idle, gives way; then with both watched, nothing does.
+        assert_eq!(take_seat(&ctx, "m1", "a").await, Reply::Seat(Ok(0)));
+        let (watcher, _frames_m1) = sink(64);
+        let join =
+            Input::Join { conn: 8, player: player("s"), role: Role::Spectator, from_seq: None };
+        ctx.send("m1", RoomMsg::Join { input: join, sink: watcher }).await.expect("sent");
+        assert_eq!(take_seat(&ctx, "m1", "b").await, Reply::Seat(Ok(1)));
+        let busy = ctx.create("m4".into(), created(), Vec::new(), 0).await;
+        assert_eq!(busy, Err(crate::rooms::RoomsError::Busy { max: 2 }));
+        let (reply, _answer) = oneshot::channel();
+        let make = Box::new(move |request| Input::TakeSeat {
+            request,
+            player: player("b"),
+            seat: None,
+            bot: None,
+        });
+        let refused = ctx.send("m3", RoomMsg::Request { make, reply }).await;
+        assert_eq!(refused.err(), Some(crate::rooms::RoomsError::Busy { max: 2 }));
     }
 
     #[tokio::test]

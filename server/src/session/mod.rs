@@ -23,7 +23,7 @@ use tracing::{debug, info};
 
 pub use close::{CloseReason, code};
 
-use crate::app::{App, IpSlot};
+use crate::app::App;
 use crate::auth::Claims;
 use crate::room::ConnId;
 use crate::room::task::{Kick, Outgoing};
@@ -134,15 +134,16 @@ struct Wait {
 
 /// Runs one connection until the client leaves, misbehaves, idles out or the server stops.
 /// `claims` is set when the transport authenticated the connection already (a token with
-/// the WebSocket upgrade).
+/// the WebSocket upgrade); `place` is held until the session ends.
 pub async fn run<T: Transport>(
     mut transport: T,
     app: Arc<App>,
     conn: ConnId,
     claims: Option<Claims>,
-    slot: IpSlot,
+    place: impl Send,
 ) {
-    let _slot = slot;
+    // The connection's place under the caps, given back when the session ends.
+    let _place = place;
     let started = Instant::now();
     let open = app.metrics.connections_over(T::NAME);
     open.inc();

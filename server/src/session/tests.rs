@@ -81,8 +81,8 @@ fn start(configure: impl FnOnce(&mut Config)) -> Peer {
     let (to_session, inbox) = mpsc::channel(64);
     let (out, from_session) = mpsc::unbounded_channel();
     let transport = Channels { inbox, out, fed: Vec::new() };
-    let slot = app.take_ip_slot(IpAddr::V4(Ipv4Addr::LOCALHOST)).expect("a free slot");
-    let ended = tokio::spawn(run(transport, app.clone(), 1, None, slot));
+    let place = app.gate.admit(IpAddr::V4(Ipv4Addr::LOCALHOST)).expect("room under the caps");
+    let ended = tokio::spawn(run(transport, app.clone(), 1, None, place));
     Peer { app, to_session, from_session, ended }
 }
 
@@ -112,7 +112,8 @@ impl Peer {
     /// The session ended and gave back its connection slot.
     async fn ended(self) {
         self.ended.await.expect("the session task ends cleanly");
-        assert!(self.app.per_ip.lock().expect("no poison").is_empty(), "the slot is released");
+        let again = self.app.gate.admit(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        assert!(again.is_ok(), "the place is given back");
     }
 }
 

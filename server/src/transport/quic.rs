@@ -16,8 +16,9 @@ use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 use tracing::{Instrument, debug, info_span};
 
 use super::cert::Identity;
-use crate::app::{App, IpSlot};
+use crate::app::App;
 use crate::config::Limits;
+use crate::listener::Admission;
 use crate::session::{self, CLOSE_HANDSHAKE, CloseReason, Gone, Inbound, Transport};
 
 /// The ALPN protocol a client must offer.
@@ -101,19 +102,20 @@ pub async fn accept_loop(endpoint: Endpoint, app: Arc<App>) {
             continue;
         }
         let peer = incoming.remote_address();
-        let Some(slot) = app.take_ip_slot(peer.ip()) else {
+        // QUIC connections share the caps of TCP ones; past them the attempt is refused.
+        let Ok(place) = app.gate.admit(peer.ip()) else {
             incoming.refuse();
             continue;
         };
         let conn = app.rooms.next_conn();
         let span = info_span!("conn", conn, peer = %peer, transport = "quic");
-        let task = serve(incoming, app.clone(), conn, slot).instrument(span);
+        let task = serve(incoming, app.clone(), conn, place).instrument(span);
         app.connections.spawn(task);
     }
 }
 
 /// Completes the handshake, takes the client's stream and runs a session over it.
-async fn serve(incoming: Incoming, app: Arc<App>, conn: u64, slot: IpSlot) {
+async fn serve(incoming: Incoming, app: Arc<App>, conn: u64, place: Admission) {
     let deadline = Duration::from_millis(app.config.limits.handshake_timeout_ms);
     let opened = tokio::time::timeout(deadline, async {
         let connection = incoming.await.map_err(|e| e.to_string())?;
@@ -127,7 +129,7 @@ async fn serve(incoming: Incoming, app: Arc<App>, conn: u64, slot: IpSlot) {
         Err(_) => return debug!("QUIC handshake timed out"),
     };
     let transport = QuicTransport::new(connection, send, recv, app.config.limits.max_frame_bytes);
-    session::run(transport, app, conn, None, slot).await;
+    session::run(transport, app, conn, None, place).await;
 }
 
 /// A QUIC connection's one stream, framed by length.

@@ -1,4 +1,4 @@
-//! WebSocket at `/ws`: the upgrade (origin check, token, per-IP limit) and the adapter that
+//! WebSocket at `/ws`: the upgrade (origin check, token) and the adapter that
 //! carries a [`session`](crate::session) over it. Binary frames carry MessagePack, text frames
 //! JSON; the session does the rest, exactly as over QUIC.
 
@@ -49,11 +49,6 @@ pub async fn upgrade(
         Ok(claims) => claims,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let Some(slot) = app.take_ip_slot(peer.ip()) else {
-        let message = format!("at most {} connections per address", app.config.limits.conns_per_ip);
-        return ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_connections", message)
-            .into_response();
-    };
     // The socket layer refuses frames far over the limit; the session refuses the rest with a
     // typed error and keeps the connection.
     let hard_limit = app.config.limits.max_frame_bytes * 2;
@@ -72,7 +67,8 @@ pub async fn upgrade(
         let span = info_span!("conn", conn, peer = %peer);
         let (sink, stream) = socket.split();
         let transport = WsTransport { sink, stream };
-        let task = session::run(transport, app, conn, claims, slot).instrument(span);
+        // The TCP connection's place under the caps stays with the upgraded socket.
+        let task = session::run(transport, app, conn, claims, ()).instrument(span);
         async move {
             // Owned by the tracker so shutdown waits for the socket to close cleanly.
             let _ = tasks.spawn(task).await;

@@ -375,6 +375,36 @@ fn idle_rooms_stop_and_busy_ones_do_not() {
 }
 
 #[test]
+fn a_room_whose_place_is_needed_stops_only_if_idle() {
+    let mut h = Harness::seated();
+    h.input(Input::Unload);
+    assert_eq!(h.stopped, None, "a watched room stays");
+    assert!(!h.room.is_idle());
+    h.input(Input::Leave { conn: 1 });
+    h.input(Input::Leave { conn: 2 });
+    assert!(h.room.is_idle());
+    h.input(Input::Unload);
+    assert_eq!(h.stopped, Some("unloaded for another room"));
+}
+
+#[test]
+fn spectators_past_the_cap_are_refused_but_seated_players_always_join() {
+    let settings = RoomSettings { max_subscribers: 2, ..RoomSettings::default() };
+    let mut h = Harness::new(settings);
+    h.input(Input::TakeSeat { request: 1, player: player("a"), seat: None, bot: None });
+    for conn in [1, 2] {
+        h.input(Input::Join { conn, player: player("s"), role: Role::Spectator, from_seq: None });
+    }
+    h.input(Input::Join { conn: 3, player: player("s"), role: Role::Spectator, from_seq: None });
+    assert!(matches!(&h.take(3)[..], [ServerMsg::Error(e)] if e.code == "too_many_subscribers"));
+    assert_eq!(h.detached, vec![3], "a refused join is not a join");
+    h.input(Input::Join { conn: 4, player: player("a"), role: Role::Player, from_seq: None });
+    assert!(matches!(&h.take(4)[0], ServerMsg::Joined(j) if j.seat == Some(0)));
+    h.input(Input::Join { conn: 1, player: player("s"), role: Role::Spectator, from_seq: Some(0) });
+    assert!(matches!(&h.take(1).last(), Some(ServerMsg::CaughtUp(_))), "a subscriber may rejoin");
+}
+
+#[test]
 fn a_whole_match_ends_with_its_result() {
     let mut h = Harness::seated();
     h.play(1, "a", 1, edge("h", 0, 0));
