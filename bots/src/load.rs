@@ -186,7 +186,10 @@ pub async fn hold_idle(
         TransportKind::Quic => Some(quic_target(&http, server).await?),
         TransportKind::Ws => None,
     };
-    let token = guest(&http, server, "idle", &Counters::default()).await?;
+    let far = Instant::now() + Duration::from_secs(3600);
+    let token = guest(&http, server, "idle", &Counters::default(), far)
+        .await?
+        .ok_or_else(|| anyhow!("no guest token"))?;
     let created: serde_json::Value = http
         .post(format!("{server}/api/matches"))
         .bearer_auth(&token)
@@ -263,19 +266,25 @@ struct Bot {
 
 impl Driver {
     async fn run(&self, deadline: Instant) -> Result<()> {
-        let tokens = [self.guest("bot-a").await?, self.guest("bot-b").await?];
+        // A server's budgets may pace these; the deadline may come first.
+        let (Some(a), Some(b)) =
+            (self.guest("bot-a", deadline).await?, self.guest("bot-b", deadline).await?)
+        else {
+            return Ok(());
+        };
+        let tokens = [a, b];
         let mut bots = Vec::new();
         for (i, token) in tokens.iter().enumerate() {
             let seed = self.config.seed.wrapping_add((self.n * 2 + i) as u64);
             bots.push(self.connect(token, self.config.strategy.player(seed)).await?);
         }
-        let watcher = self.guest("watcher").await?;
+        let Some(watcher) = self.guest("watcher", deadline).await? else { return Ok(()) };
         for i in 0..self.config.spectators {
             bots.push(self.connect(&watcher, StrategyKind::Random.player(i as u64)).await?);
         }
         let mut thinking = Pcg64Mcg::seed_from_u64(self.config.seed ^ (self.n as u64) << 32);
         while Instant::now() < deadline {
-            let match_id = self.new_match(&tokens).await?;
+            let Some(match_id) = self.new_match(&tokens, deadline).await? else { break };
             match self.play(&match_id, &mut bots, deadline, &mut thinking).await {
                 Ok(true) => {
                     self.counters.matches.fetch_add(1, Ordering::Relaxed);
@@ -298,8 +307,8 @@ impl Driver {
         Ok(())
     }
 
-    async fn guest(&self, name: &str) -> Result<String> {
-        guest(&self.http, &self.config.server, name, &self.counters).await
+    async fn guest(&self, name: &str, deadline: Instant) -> Result<Option<String>> {
+        guest(&self.http, &self.config.server, name, &self.counters, deadline).await
     }
 
     async fn connect(&self, token: &str, strategy: Strategy) -> Result<Bot> {
@@ -316,26 +325,27 @@ impl Driver {
         })
     }
 
-    async fn new_match(&self, tokens: &[String; 2]) -> Result<String> {
+    /// A new match with both bots seated; `None` when the server's budgets pace it past the
+    /// deadline.
+    async fn new_match(&self, tokens: &[String; 2], deadline: Instant) -> Result<Option<String>> {
         let (w, h) = self.config.board;
         let body = json!({"game": "dots", "config": {"width": w, "height": h, "players": 2}});
-        let created = self
-            .http
-            .post(format!("{}/api/matches", self.config.server))
-            .bearer_auth(&tokens[0])
-            .json(&body)
-            .send()
-            .await?;
-        let created: serde_json::Value = answered(created, &self.counters)?.json().await?;
+        let url = format!("{}/api/matches", self.config.server);
+        let create = self.http.post(url).bearer_auth(&tokens[0]).json(&body);
+        let Some(created) = paced(create, &self.counters, deadline).await? else { return Ok(None) };
+        let created: serde_json::Value = created.json().await?;
         let id = created["match_id"]
             .as_str()
             .ok_or_else(|| anyhow!("no match_id in {created}"))?
             .to_string();
         for token in tokens {
             let url = format!("{}/api/matches/{id}/join", self.config.server);
-            answered(self.http.post(url).bearer_auth(token).send().await?, &self.counters)?;
+            let join = self.http.post(url).bearer_auth(token);
+            if paced(join, &self.counters, deadline).await?.is_none() {
+                return Ok(None);
+            }
         }
-        Ok(id)
+        Ok(Some(id))
     }
 
     /// Plays one match to its end (true) or to the deadline (false).
@@ -466,25 +476,47 @@ impl Driver {
     }
 }
 
-/// A 2xx answer, or an error; a 429 is counted as rate-limited.
-fn answered(response: reqwest::Response, counters: &Counters) -> Result<reqwest::Response> {
-    if response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
+/// Sends a request, waiting out each `429` for as long as its `Retry-After` says, so a run
+/// stays within the server's request budgets; every wait is counted as rate-limited. `None`
+/// when the deadline would come first.
+async fn paced(
+    request: reqwest::RequestBuilder,
+    counters: &Counters,
+    deadline: Instant,
+) -> Result<Option<reqwest::Response>> {
+    loop {
+        let attempt = request.try_clone().context("a request that can be sent again")?;
+        let response = attempt.send().await?;
+        if response.status() != reqwest::StatusCode::TOO_MANY_REQUESTS {
+            return Ok(Some(response.error_for_status()?));
+        }
         counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
+            .unwrap_or(1);
+        let wait = Duration::from_secs(retry_after.clamp(1, 60));
+        if Instant::now() + wait >= deadline {
+            return Ok(None);
+        }
+        tokio::time::sleep(wait).await;
     }
-    Ok(response.error_for_status()?)
 }
 
-/// A guest token from the server at `server`.
+/// A guest token from the server at `server`, paced by its budgets; `None` past `deadline`.
 async fn guest(
     http: &reqwest::Client,
     server: &str,
     name: &str,
     counters: &Counters,
-) -> Result<String> {
-    let url = format!("{server}/api/auth/guest");
-    let response = http.post(url).json(&json!({"name": name})).send().await?;
-    let body: serde_json::Value = answered(response, counters)?.json().await?;
-    body["token"].as_str().map(str::to_string).ok_or_else(|| anyhow!("no token in {body}"))
+    deadline: Instant,
+) -> Result<Option<String>> {
+    let request = http.post(format!("{server}/api/auth/guest")).json(&json!({"name": name}));
+    let Some(response) = paced(request, counters, deadline).await? else { return Ok(None) };
+    let body: serde_json::Value = response.json().await?;
+    let token = body["token"].as_str().ok_or_else(|| anyhow!("no token in {body}"))?;
+    Ok(Some(token.to_string()))
 }
 
 /// An authenticated connection: WebSocket with the token in its upgrade, or QUIC with a

@@ -7,6 +7,7 @@ mod bounds;
 mod browser;
 mod isolation;
 mod play;
+mod readme;
 mod restart;
 mod transports;
 mod web;

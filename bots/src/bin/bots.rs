@@ -164,9 +164,11 @@ fn main() -> Result<()> {
 fn explain(report: &bots::load::Report, failures_dir: &std::path::Path) {
     if report.rate_limited > 0 {
         eprintln!(
-            "the server rate-limited this run {} times: raise its limits (arbiter serve \
-             --msgs-per-s 100000 --msg-burst 100000, and its HTTP request rates; every flag is \
-             in `arbiter serve --help`), or slow the bots down with --think-ms",
+            "the server rate-limited this run {} times (requests waited as its Retry-After \
+             said; dropped moves failed their match): for more load, raise its limits \
+             (arbiter serve --msgs-per-s, --msg-burst, --guests-per-ip-per-min, \
+             --creations-per-min, --http-per-ip-per-s; see `arbiter serve --help`), or slow \
+             the bots down with --think-ms",
             report.rate_limited
         );
     }
