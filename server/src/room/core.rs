@@ -52,7 +52,8 @@ pub struct RoomSettings {
     pub history_cap: usize,
     /// A room with no subscribers and nothing pending for this long unloads.
     pub idle_unload_ms: u64,
-    /// Verdicts remembered for retried move ids.
+    /// Rule rejections remembered for retried move ids, per seat (the oldest is forgotten
+    /// first). Accepted moves are remembered for the match's whole life.
     pub verdict_cap: usize,
     /// Connections subscribed at once; past it a join is refused, unless it is a seated
     /// player's, so that spectators can never lock a match's players out.
@@ -65,7 +66,7 @@ impl Default for RoomSettings {
             turn_timeout_ms: None,
             history_cap: 4096,
             idle_unload_ms: 60_000,
-            verdict_cap: 4096,
+            verdict_cap: 256,
             max_subscribers: 1000,
         }
     }
@@ -316,8 +317,12 @@ pub struct Room {
     deferred_joins: Vec<(ConnId, PlayerRef, Role, Option<u64>)>,
     history: VecDeque<Event>,
     pending: VecDeque<Pending>,
-    verdicts: HashMap<(Seat, MoveId), VerdictResult>,
-    verdict_order: VecDeque<(Seat, MoveId)>,
+    /// Every accepted move of the match by `(seat, move_id)`: its seq. Rebuilt from the log
+    /// when the room loads, so a retry gets its verdict at any age.
+    accepted: HashMap<(Seat, MoveId), u64>,
+    /// Rule rejections per seat, oldest first, at most `verdict_cap` each: one seat's
+    /// refusals can never push out another's.
+    rejected: HashMap<Seat, VecDeque<(MoveId, VerdictResult)>>,
     /// Real-time inputs gathered for the next tick.
     gathered: Vec<(Seat, Vec<u8>, Client, MoveId)>,
     outputs: VecDeque<Output>,
@@ -410,8 +415,8 @@ impl Room {
             deferred_joins: Vec::new(),
             history: VecDeque::new(),
             pending: VecDeque::new(),
-            verdicts: HashMap::new(),
-            verdict_order: VecDeque::new(),
+            accepted: HashMap::new(),
+            rejected: HashMap::new(),
             gathered: Vec::new(),
             outputs: VecDeque::new(),
             now_ms,
@@ -735,7 +740,7 @@ impl Room {
             self.decide(from, move_id, VerdictResult::Rejected(body));
             return;
         }
-        if let Some(verdict) = self.verdicts.get(&(seat, move_id)).cloned() {
+        if let Some(verdict) = self.verdict_of(seat, move_id) {
             self.send_verdict(from, move_id, verdict);
             return;
         }
@@ -973,16 +978,31 @@ impl Room {
         }
     }
 
+    /// The verdict a move id already got, if it is remembered.
+    fn verdict_of(&self, seat: Seat, move_id: MoveId) -> Option<VerdictResult> {
+        if let Some(&seq) = self.accepted.get(&(seat, move_id)) {
+            return Some(VerdictResult::Accepted { seq });
+        }
+        let refusals = self.rejected.get(&seat)?;
+        refusals.iter().find(|(id, _)| *id == move_id).map(|(_, verdict)| verdict.clone())
+    }
+
     /// Remembers a verdict for retries; false if this move id already had one.
     fn remember(&mut self, seat: Seat, move_id: MoveId, verdict: VerdictResult) -> bool {
-        if self.verdicts.insert((seat, move_id), verdict).is_some() {
+        if self.verdict_of(seat, move_id).is_some() {
             return false;
         }
-        self.verdict_order.push_back((seat, move_id));
-        if self.verdict_order.len() > self.settings.verdict_cap
-            && let Some(old) = self.verdict_order.pop_front()
-        {
-            self.verdicts.remove(&old);
+        match verdict {
+            VerdictResult::Accepted { seq } => {
+                self.accepted.insert((seat, move_id), seq);
+            }
+            rejection => {
+                let refusals = self.rejected.entry(seat).or_default();
+                refusals.push_back((move_id, rejection));
+                if refusals.len() > self.settings.verdict_cap {
+                    refusals.pop_front();
+                }
+            }
         }
         true
     }

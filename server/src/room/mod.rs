@@ -2,6 +2,7 @@
 //! ([`task`]) that feeds it time and inputs and carries out its outputs.
 
 pub mod core;
+mod load;
 pub mod task;
 
 pub use self::core::{

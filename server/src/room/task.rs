@@ -221,55 +221,13 @@ impl Driver {
         if records.is_empty() {
             return None;
         }
-        let cap = self.ctx.settings.history_cap;
-        let mut history = std::collections::VecDeque::with_capacity(cap.min(4096));
-        let mut accepted = Vec::new();
-        let m = replay(&records, |seq, body, state| {
-            if let protocol::v1::EventBody::Move(mv) = &body {
-                accepted.push((mv.seat, mv.move_id, seq));
-            }
-            let (state_hash, status, _) = state.observe(game_rules::Viewer::Spectator);
-            let public = state.state.is_public();
-            let keep = public
-                || !matches!(
-                    body,
-                    protocol::v1::EventBody::Move(_) | protocol::v1::EventBody::Tick(_)
-                );
-            if history.len() == cap {
-                history.pop_front();
-            }
-            let body = keep.then_some(body);
-            history.push_back(protocol::v1::Event {
-                match_id: String::new(),
-                seq,
-                state_hash,
-                status,
-                body,
-                view: None,
-            });
-        });
-        let m = match m {
-            Ok(m) => m,
+        match Room::load(&self.match_id, &records, self.ctx.settings.clone(), self.now_ms()) {
+            Ok(room) => Some(room),
             Err(error) => {
                 warn!(%error, "match does not replay; not loading it");
-                return None;
+                None
             }
-        };
-        let history = history
-            .into_iter()
-            .map(|e| protocol::v1::Event { match_id: self.match_id.clone(), ..e })
-            .collect();
-        let mut room = Room::restore(
-            self.match_id.clone(),
-            m,
-            history,
-            self.ctx.settings.clone(),
-            self.now_ms(),
-        );
-        for (seat, move_id, seq) in accepted {
-            room.remember_accepted(seat, move_id, seq);
         }
-        Some(room)
     }
 
     /// The match cannot be loaded: answer everything queued, then stop.

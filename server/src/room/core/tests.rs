@@ -43,7 +43,11 @@ fn edge(dir: &str, x: u8, y: u8) -> Vec<u8> {
 
 impl Harness {
     fn new(settings: RoomSettings) -> Harness {
-        let config = mv(json!({"width": 1, "height": 1, "players": 2}));
+        Harness::with_board(settings, 1, 1)
+    }
+
+    fn with_board(settings: RoomSettings, width: u8, height: u8) -> Harness {
+        let config = mv(json!({"width": width, "height": height, "players": 2}));
         let created = Record::Created {
             game: "dots".into(),
             rules_version: 1,
@@ -134,6 +138,29 @@ impl Harness {
 
     fn play(&mut self, conn: ConnId, who: &str, move_id: u64, mv: Vec<u8>) {
         self.input(Input::Move { from: Client::Conn(conn), player_id: who.into(), move_id, mv });
+    }
+
+    /// Unloads the room and loads it again from its durable records, as after a restart;
+    /// both players join again.
+    fn reload(&mut self) {
+        self.ack_all();
+        let records: Vec<crate::storage::StoredRecord> = self
+            .durable
+            .iter()
+            .enumerate()
+            .map(|(seq, bytes)| crate::storage::StoredRecord {
+                seq: seq as u64,
+                bytes: bytes.clone(),
+            })
+            .collect();
+        let settings = self.room.settings.clone();
+        self.room = Room::load("m1", &records, settings, self.now).expect("the log replays");
+        self.drain();
+        for (conn, who) in [(1, "a"), (2, "b")] {
+            let from_seq = Some(records.len() as u64);
+            self.input(Input::Join { conn, player: player(who), role: Role::Player, from_seq });
+        }
+        self.inbox.clear();
     }
 
     fn take(&mut self, conn: ConnId) -> Vec<ServerMsg> {
@@ -479,4 +506,108 @@ fn a_seat_in_flight_is_answered_only_once_durable() {
     let joined = h.take(1);
     assert!(matches!(&joined[0], ServerMsg::Joined(j) if j.seat == Some(0) && j.head_seq == 1));
     assert_eq!(seqs(&joined), vec![0, 1], "the deferred join kept its cursor");
+}
+
+#[test]
+fn one_seats_refusals_cannot_evict_anothers_accepted_move() {
+    let mut h =
+        Harness::with_board(RoomSettings { verdict_cap: 16, ..RoomSettings::default() }, 2, 2);
+    h.input(Input::TakeSeat { request: 1, player: player("a"), seat: None, bot: None });
+    h.input(Input::TakeSeat { request: 2, player: player("b"), seat: None, bot: None });
+    for (conn, who) in [(1, "a"), (2, "b")] {
+        h.input(Input::Join { conn, player: player(who), role: Role::Player, from_seq: None });
+    }
+    h.play(1, "a", 1, edge("h", 0, 0));
+    h.play(2, "b", 1, edge("h", 1, 0));
+    let original = verdicts(&h.take(2));
+    assert!(matches!(original[..], [(1, VerdictResult::Accepted { seq: 4 })]), "{original:?}");
+    // Seat 0 floods the room with moves out of turn, each with a new id.
+    for id in 2..5000 {
+        h.play(1, "a", id, edge("v", 0, 0));
+    }
+    h.play(2, "b", 1, edge("v", 2, 1));
+    assert_eq!(verdicts(&h.take(2)), original, "the retry gets its verdict, not a new decision");
+    h.reload();
+    h.play(2, "b", 1, edge("v", 2, 1));
+    assert_eq!(verdicts(&h.take(2)), original, "and still after the room reloads from its log");
+}
+
+mod retries {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// A seat sends a move with an id (ids repeat: retries) and an edge.
+        Move { seat: u8, id: u64, edge: usize },
+        /// The room unloads and loads again from its log.
+        Reload,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            8 => (0u8..2, 1u64..12, 0usize..12).prop_map(|(seat, id, edge)| Op::Move { seat, id, edge }),
+            1 => Just(Op::Reload),
+        ]
+    }
+
+    /// Every edge of a 2×2 board.
+    fn edges() -> Vec<Vec<u8>> {
+        let mut all = Vec::new();
+        for y in 0..3 {
+            for x in 0..2 {
+                all.push(edge("h", x, y));
+            }
+        }
+        for y in 0..2 {
+            for x in 0..3 {
+                all.push(edge("v", x, y));
+            }
+        }
+        all
+    }
+
+    proptest! {
+        /// Whatever is retried, whenever the room reloads: an accepted move id always gets its
+        /// original verdict, and no move id is recorded twice.
+        #[test]
+        fn an_accepted_move_id_keeps_its_verdict_across_reloads(ops in prop::collection::vec(op(), 1..80)) {
+            let mut h = Harness::with_board(RoomSettings::default(), 2, 2);
+            h.input(Input::TakeSeat { request: 1, player: player("a"), seat: None, bot: None });
+            h.input(Input::TakeSeat { request: 2, player: player("b"), seat: None, bot: None });
+            for (conn, who) in [(1, "a"), (2, "b")] {
+                h.input(Input::Join { conn, player: player(who), role: Role::Player, from_seq: None });
+            }
+            let all = edges();
+            let mut accepted: BTreeMap<(u8, u64), VerdictResult> = BTreeMap::new();
+            for op in ops {
+                match op {
+                    Op::Reload => h.reload(),
+                    Op::Move { seat, id, edge } => {
+                        let (conn, who) = if seat == 0 { (1, "a") } else { (2, "b") };
+                        h.play(conn, who, id, all[edge].clone());
+                        for (move_id, verdict) in verdicts(&h.take(conn)) {
+                            if let Some(first) = accepted.get(&(seat, move_id)) {
+                                prop_assert_eq!(&verdict, first, "seat {} id {}", seat, move_id);
+                            } else if matches!(verdict, VerdictResult::Accepted { .. }) {
+                                accepted.insert((seat, move_id), verdict);
+                            }
+                        }
+                        h.take(3 - conn);
+                    }
+                }
+            }
+            let mut recorded = std::collections::BTreeSet::new();
+            for bytes in &h.durable {
+                if let Ok(Record::Action { move_id: Some(id), action }) = Record::decode(0, bytes) {
+                    let action: game_rules::Action<game_rules::dots::Edge> =
+                        rmp_serde::from_slice(&action).expect("a dots action");
+                    if let game_rules::Action::Move { seat, .. } = action {
+                        prop_assert!(recorded.insert((seat, id)), "seat {} id {} recorded twice", seat, id);
+                    }
+                }
+            }
+        }
+    }
 }
