@@ -179,6 +179,17 @@ function saveIdentity(g) {
   localStorage.setItem(ID_KEY, JSON.stringify(me));
   renderHeader();
 }
+/** Refreshes the token while it is valid and less than an hour from expiry, so a player in
+ * a long match never loses their seat to a clock; the open client presents it next time. */
+const REFRESH_WITHIN_S = 3600;
+async function keepFresh() {
+  if (!me || me.expires_at - Date.now() / 1000 > REFRESH_WITHIN_S) return;
+  try {
+    saveIdentity(await sdk.refresh(SERVER, me.token));
+    arbiterUI.client?.setToken(me.token);
+  } catch { /* an expired or refused token: the next request asks for a name */ }
+}
+
 function expireIdentity(why) {
   me = null;
   notice = why;
@@ -1736,6 +1747,8 @@ window.addEventListener("hashchange", () => {
 renderHeader();
 try {
   await init();
+  await keepFresh();
+  setInterval(keepFresh, 10 * 60 * 1000);
   route();
 } catch (e) {
   console.error(e);

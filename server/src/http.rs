@@ -33,6 +33,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/api/auth/guest", post(guest))
+        .route("/api/auth/refresh", post(refresh))
         .route("/api/games", get(list_games))
         .route("/api/quic", get(quic_info))
         .route("/api/matches", post(create_match).get(list_matches))
@@ -196,9 +197,20 @@ async fn guest(
         ));
     }
     let player_id = format!("p{:016x}", random_u64());
+    Ok(Json(issue(&app, player_id, name.to_string())))
+}
+
+/// A token for a player, valid for the configured lifetime from now.
+fn issue(app: &App, player_id: String, name: String) -> Json_ {
     let exp = unix_s() + app.config.token_ttl_s;
-    let token = app.keys.issue(&Claims { sub: player_id.clone(), name: name.to_string(), exp });
-    Ok(Json(json!({"token": token, "player_id": player_id, "name": name, "expires_at": exp})))
+    let token = app.keys.issue(&Claims { sub: player_id.clone(), name: name.clone(), exp });
+    json!({"token": token, "player_id": player_id, "name": name, "expires_at": exp})
+}
+
+/// A fresh token for the same player: a client refreshes before its token expires, so a long
+/// match never loses its seat to a clock. An expired token cannot be refreshed.
+async fn refresh(State(app): AppState, Player(who): Player) -> Json<Json_> {
+    Json(issue(&app, who.sub, who.name))
 }
 
 /// Where QUIC listens and the certificate fingerprint to pin.
@@ -271,10 +283,7 @@ async fn create_match(
         ApiError::new(StatusCode::BAD_REQUEST, "unknown_game", format!("no game {:?}", req.game))
     })?;
     check_creation_limit(&app, &who.sub).await?;
-    let config = match req.config {
-        Some(config) => rmp_serde::to_vec_named(&config).map_err(|e| ApiError::internal(&e))?,
-        None => game.info().default_config,
-    };
+    let config = with_defaults(req.config, &game.info().default_config)?;
     let seed = random_u64();
     let m = game
         .new_match(&config, seed)
@@ -298,6 +307,22 @@ async fn create_match(
         .or_default()
         .push(id.clone());
     Ok(Json(json!({ "match_id": id, "bot_seats": bot_seats })))
+}
+
+/// A match config: the fields given, over the game's defaults (`{"width":3}` is a 3-wide
+/// board of the default height and players). A config that is not an object goes to the game
+/// as it is, to be refused there with its reason.
+fn with_defaults(given: Option<Json_>, defaults: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let defaults: Json_ = rmp_serde::from_slice(defaults).map_err(|e| ApiError::internal(&e))?;
+    let merged = match (given, defaults) {
+        (None, defaults) => defaults,
+        (Some(Json_::Object(given)), Json_::Object(mut merged)) => {
+            merged.extend(given);
+            Json_::Object(merged)
+        }
+        (Some(given), _) => given,
+    };
+    rmp_serde::to_vec_named(&merged).map_err(|e| ApiError::internal(&e))
 }
 
 /// Places the requested bots: each in its seat or the first free one, one seat always left

@@ -165,3 +165,33 @@ async fn metrics_are_openmetrics_with_requests_connections_and_the_process() -> 
     instance.server.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_partial_config_takes_the_games_defaults_and_tokens_refresh() -> Result<()> {
+    let instance = Instance::memory().await?;
+    let http = &instance.http;
+    let ada = http.guest("ada").await?;
+    let body = json!({"game": "dots", "config": {"width": 3}});
+    let created = http.ok("POST", "/api/matches", Some(&ada.token), Some(body)).await?;
+    let id = created["match_id"].as_str().expect("an id").to_string();
+    let state = http.ok("GET", &format!("/api/matches/{id}/state"), None, None).await?;
+    assert_eq!(state["created"]["config"], json!({"width": 3, "height": 5, "players": 2}));
+    let body = json!({"game": "dots", "config": {"width": 3, "colour": "red"}});
+    let (status, refused) = http.call("POST", "/api/matches", Some(&ada.token), Some(body)).await?;
+    assert_eq!((status, refused["error"]["code"].as_str()), (400, Some("config_malformed")));
+
+    let fresh = http.ok("POST", "/api/auth/refresh", Some(&ada.token), None).await?;
+    assert_eq!(fresh["player_id"].as_str(), Some(ada.player_id.as_str()), "the same player");
+    let token = fresh["token"].as_str().expect("a token");
+    let seat = http.ok("POST", &format!("/api/matches/{id}/join"), Some(token), None).await?;
+    assert_eq!(seat["seat"], 0, "the new token holds the player's seats");
+    let expired = server::auth::Keys::new([0; 32]).issue(&server::auth::Claims {
+        sub: ada.player_id.clone(),
+        name: "ada".into(),
+        exp: 1,
+    });
+    let (status, _) = http.call("POST", "/api/auth/refresh", Some(&expired), None).await?;
+    assert_eq!(status, 401, "an expired (or foreign) token cannot be refreshed");
+    instance.server.shutdown().await;
+    Ok(())
+}

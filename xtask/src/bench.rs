@@ -2,7 +2,8 @@
 //! SQLite store in a temp dir (pinned to core 0 where the machine has two), drives it with the
 //! `bots` load tool (pinned to core 1), and reports for each scenario, over WebSocket and over
 //! QUIC: moves/s, latency percentiles, server CPU µs per move (from /proc, independent of the
-//! client's speed) and server RSS. Writes the table into docs/PERFORMANCE.md and a latency plot to docs/latency.svg.
+//! client's speed) and server RSS. Writes the table and a latency plot under `target/bench/`,
+//! and into docs/PERFORMANCE.md and docs/latency.svg with `--update-docs`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -18,9 +19,11 @@ use crate::sh;
 const START: &str = "<!-- bench:start -->";
 const END: &str = "<!-- bench:end -->";
 
-/// Options: `--quick` runs short scenarios (for trying the command out).
+/// Options: `--quick` runs short scenarios (for trying the command out); `--update-docs` also
+/// writes the figures into docs/PERFORMANCE.md and docs/latency.svg.
 pub fn bench(args: &[String]) -> Result<()> {
     let quick = args.iter().any(|a| a == "--quick");
+    let update_docs = args.iter().any(|a| a == "--update-docs");
     let secs = if quick { "5s" } else { "20s" };
     let idle_conns = if quick { "1000" } else { "10000" };
     sh("cargo", &["build", "--release", "--package", "server", "--package", "bots"])?;
@@ -76,9 +79,16 @@ pub fn bench(args: &[String]) -> Result<()> {
 
     let table = render(&rows, held, per_conn_kib, pin, quick);
     eprintln!("{table}");
-    write_section(&root.join("docs/PERFORMANCE.md"), &table)?;
-    std::fs::write(root.join("docs/latency.svg"), plot(&rows))?;
-    eprintln!("wrote docs/PERFORMANCE.md and docs/latency.svg");
+    let out = root.join("target/bench");
+    std::fs::create_dir_all(&out)?;
+    std::fs::write(out.join("table.md"), &table)?;
+    std::fs::write(out.join("latency.svg"), plot(&rows))?;
+    eprintln!("wrote target/bench/table.md and target/bench/latency.svg");
+    if update_docs {
+        write_section(&root.join("docs/PERFORMANCE.md"), &table)?;
+        std::fs::write(root.join("docs/latency.svg"), plot(&rows))?;
+        eprintln!("wrote docs/PERFORMANCE.md and docs/latency.svg");
+    }
     Ok(())
 }
 

@@ -214,6 +214,12 @@ impl Core {
         }
     }
 
+    /// Uses `token` from the next authentication on (after a refresh): the open connection
+    /// stays as it is, and a reconnect presents the new token.
+    pub fn set_token(&mut self, token: String) {
+        self.token = token;
+    }
+
     /// Closes for good: no reconnect.
     pub fn close(&mut self) {
         if self.conn != ConnState::Closed {

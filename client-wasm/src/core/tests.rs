@@ -285,3 +285,17 @@ fn a_snapshot_is_trusted_as_sent_and_later_views_follow_it() {
     );
     assert!(core.legal_moves(M).is_empty(), "a hidden state offers no local legal moves");
 }
+
+#[test]
+fn a_refreshed_token_is_presented_at_the_next_reconnect() {
+    let log = Log::new();
+    let mut core = joined(&log);
+    core.set_token("fresh".into());
+    core.drop_connection();
+    core.handle_close(0);
+    let retry_at = core.poll_timeout().expect("a retry");
+    core.handle_timeout(retry_at);
+    sent(&mut core);
+    core.handle_open();
+    assert!(matches!(&sent(&mut core)[..], [ClientMsg::Hello(h)] if h.token == "fresh"));
+}

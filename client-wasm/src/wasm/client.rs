@@ -105,6 +105,12 @@ impl Client {
         pump(&self.inner);
     }
 
+    /// Presents `token` from the next reconnect on (after `refresh`).
+    #[wasm_bindgen(js_name = setToken)]
+    pub fn set_token(&self, token: String) {
+        self.inner.borrow_mut().core.set_token(token);
+    }
+
     /// Closes for good.
     pub fn close(&self) {
         self.inner.borrow_mut().core.close();

@@ -38,6 +38,14 @@ pub async fn guest(server: String, name: String) -> Result<JsValue, JsValue> {
     request_json("POST", &format!("{}/api/auth/guest", base(&server)), None, Some(&body)).await
 }
 
+/// A fresh token for the same player (before the old one expires): `{token, player_id, name,
+/// expires_at}`.
+#[wasm_bindgen(unchecked_return_type = "Guest")]
+pub async fn refresh(server: String, token: String) -> Result<JsValue, JsValue> {
+    let url = format!("{}/api/auth/refresh", base(&server));
+    request_json("POST", &url, Some(&token), None).await
+}
+
 /// The registered games.
 #[wasm_bindgen(js_name = listGames, unchecked_return_type = "GameInfo[]")]
 pub async fn list_games(server: String) -> Result<JsValue, JsValue> {
