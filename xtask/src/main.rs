@@ -13,7 +13,8 @@ use anyhow::{Context, Result, bail};
 mod bench;
 mod web;
 
-const USAGE: &str = "usage: cargo xtask <run [serve flags] | test | web | bench [--quick] [--update-docs]>";
+const USAGE: &str =
+    "usage: cargo xtask <run [serve flags] | test | web | bench [--quick] [--update-docs]>";
 
 /// Crates that must build for the browser: they do no IO, so they must not need a platform.
 const WASM_CRATES: [&str; 2] = ["game-rules", "protocol"];
