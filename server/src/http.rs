@@ -452,7 +452,14 @@ async fn ask_room(
     summary_of(app, id).await?;
     let (reply, answer) = oneshot::channel();
     app.rooms.send(id, RoomMsg::Request { make, reply }).await?;
-    answer.await.map_err(|_| ApiError::unknown_match())
+    // A room dropped without answering: it stopped for shutdown, or found no such match.
+    answer.await.map_err(|_| {
+        if app.shutdown.is_cancelled() {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "shutting down")
+        } else {
+            ApiError::unknown_match()
+        }
+    })
 }
 
 async fn join_match(

@@ -238,6 +238,12 @@ impl RoomContext {
         if let Some(inbox) = self.loaded_inbox(match_id) {
             return Ok(inbox);
         }
+        // A match that is not stored takes no room slot: loading it would unload a real one.
+        let (log, id) = (self.log.clone(), match_id.to_string());
+        let stored = tokio::task::spawn_blocking(move || log.summary(&id)).await;
+        if matches!(stored, Ok(Ok(None))) {
+            return Err(RoomsError::UnknownMatch);
+        }
         let slot = self.rooms.take_slot().await?;
         let mut map = self.rooms.lock();
         // Another sender may have loaded it while we waited for the slot.

@@ -25,6 +25,18 @@ use crate::view::{MatchView, may_move, state_view};
 pub const MAX_PENDING_MOVES: usize = 64;
 /// Wait before joining a match again after the server dropped its subscription, ms.
 pub const REJOIN_DELAY_MS: u64 = 500;
+/// Verdict and join refusal codes that mean "not now": the move stays pending, the join is
+/// made again after [`REJOIN_DELAY_MS`].
+const RETRIED_CODES: [&str; 7] = [
+    "storage_error",
+    "room_restarting",
+    "room_failed",
+    "not_joined",
+    "server_busy",
+    "shutting_down",
+    "too_many_subscribers",
+];
+
 /// Resyncs from the log one match may need before the client gives up on it.
 pub const MAX_RESYNCS: u32 = 3;
 
@@ -145,6 +157,9 @@ struct Followed {
     replica: Replica,
     /// The server has answered our latest join with `joined` on this connection.
     subscribed: bool,
+    /// A join is on its way: events until its `joined` belong to the subscription it
+    /// replaces, and are dropped (the new one's catch-up sends them again).
+    joining: bool,
     caught_up: bool,
     /// Moves sent without a verdict yet, by id; resent after every catch-up.
     pending: BTreeMap<MoveId, Value>,
@@ -161,6 +176,7 @@ impl Followed {
             game: None,
             replica: Replica::new(),
             subscribed: false,
+            joining: false,
             caught_up: false,
             pending: BTreeMap::new(),
             desyncs: 0,
@@ -325,7 +341,9 @@ impl Core {
     pub fn handle_close(&mut self, now_ms: u64) {
         for f in self.matches.values_mut() {
             f.subscribed = false;
+            f.joining = false;
             f.caught_up = false;
+            f.rejoin_at_ms = None;
         }
         self.transmit.clear();
         if self.conn == ConnState::Closed {
@@ -343,6 +361,7 @@ impl Core {
             ServerMsg::Joined(j) => {
                 if let Some(f) = self.matches.get_mut(&j.match_id) {
                     f.subscribed = true;
+                    f.joining = false;
                     f.caught_up = false;
                     f.seat = j.seat;
                     f.game = Some(j.game.clone());
@@ -402,7 +421,10 @@ impl Core {
 
     /// When `handle_timeout` should next be called, if at all.
     pub fn poll_timeout(&self) -> Option<u64> {
-        let rejoins = self.matches.values().filter_map(|f| f.rejoin_at_ms);
+        // Rejoins are due only on a live connection; a new one rejoins everything anyway.
+        let authenticated = self.conn == ConnState::Authenticated;
+        let rejoins =
+            self.matches.values().filter_map(|f| f.rejoin_at_ms.filter(|_| authenticated));
         let retry = self.retry_at_ms.filter(|_| self.conn == ConnState::Reconnecting);
         rejoins.chain(retry).min()
     }
@@ -433,6 +455,7 @@ impl Core {
     fn send_join(&mut self, match_id: &str) {
         let Some(f) = self.matches.get_mut(match_id) else { return };
         f.subscribed = false;
+        f.joining = true;
         f.caught_up = false;
         f.rejoin_at_ms = None;
         let join =
@@ -454,8 +477,9 @@ impl Core {
 
     fn handle_event(&mut self, event: Event) {
         let Some(f) = self.matches.get_mut(&event.match_id) else { return };
-        // A re-join can repeat events already held (live ones that raced the join): skip them.
-        if f.replica.last_seq().is_some_and(|last| event.seq <= last) {
+        // Until the join in flight is answered, events are the old subscription's; and a
+        // re-join can repeat events already held (live ones that raced it): skip them.
+        if f.joining || f.replica.last_seq().is_some_and(|last| event.seq <= last) {
             return;
         }
         match f.replica.apply(&event) {
@@ -499,7 +523,8 @@ impl Core {
         f.replica = Replica::new();
         f.resyncs += 1;
         if f.resyncs > MAX_RESYNCS {
-            f.subscribed = false;
+            // Given up for good: the match is no longer followed, and nothing rejoins it.
+            self.matches.remove(match_id);
             self.transmit.push_back(ClientMsg::Leave(Leave { match_id: match_id.to_string() }));
             self.updates.push_back(Update::Error {
                 code: "cannot_follow".into(),
@@ -543,6 +568,13 @@ impl Core {
 
     fn handle_verdict(&mut self, v: Verdict) {
         let Some(f) = self.matches.get_mut(&v.match_id) else { return };
+        // The server's own trouble settles nothing (PROTOCOL.md 5.4): the move stays pending
+        // and goes again, with its id, after the next catch-up.
+        if let VerdictResult::Rejected(body) = &v.result
+            && RETRIED_CODES.contains(&body.code.as_str())
+        {
+            return;
+        }
         if f.pending.remove(&v.move_id).is_none() {
             return; // Settled already, by its event.
         }
@@ -559,16 +591,19 @@ impl Core {
                 // Retrying cannot help: stop, and let the page get a new token.
                 self.close();
             }
-            ("room_restarting" | "room_failed" | "storage_error" | "slow_down", Some(id)) => {
+            (code, Some(id)) if code == "slow_down" || RETRIED_CODES.contains(&code) => {
                 if let Some(f) = self.matches.get_mut(id) {
                     f.subscribed = false;
+                    f.joining = false;
                     f.caught_up = false;
                     f.rejoin_at_ms = Some(now_ms + REJOIN_DELAY_MS);
                 }
             }
             ("rate_limited", None) => {
-                // Dropped moves get no verdict: join again later, and the catch-up resends them.
-                for f in self.matches.values_mut().filter(|f| !f.pending.is_empty()) {
+                // Dropped frames get no answer: join again later (the catch-up resends the
+                // moves still pending), also where a join itself may have been dropped.
+                for f in self.matches.values_mut().filter(|f| !f.pending.is_empty() || f.joining) {
+                    f.joining = false;
                     f.rejoin_at_ms = Some(now_ms + REJOIN_DELAY_MS);
                 }
             }
@@ -579,6 +614,7 @@ impl Core {
             (_, Some(id)) => {
                 if let Some(f) = self.matches.get_mut(id) {
                     f.subscribed = false;
+                    f.joining = false;
                     f.caught_up = false;
                 }
             }

@@ -192,11 +192,84 @@ fn a_gap_rejoins_from_the_last_event_held_and_repeats_are_skipped() {
     let mut core = joined(&log);
     let e3 = log.play(0, edge("h", 0, 0), 1);
     let e4 = log.play(1, edge("h", 1, 0), 1);
-    core.handle_message(0, ServerMsg::Event(e4));
-    assert!(matches!(&sent(&mut core)[..], [ClientMsg::Join(j)] if j.from_seq == Some(3)));
+    core.handle_message(0, ServerMsg::Event(e4.clone()));
+    // Events of the old subscription still arrive before the join is answered: dropped, and
+    // no second join goes out for them.
     core.handle_message(0, ServerMsg::Event(e3.clone()));
+    core.handle_message(0, ServerMsg::Event(e4));
+    assert_eq!(serve_join(&mut core, &log, 0), 3, "one join, from the last event held");
+    assert!(sent(&mut core).is_empty());
     core.handle_message(0, ServerMsg::Event(e3));
-    assert_eq!(core.state(M).map(|s| s.state.seq), Some(3));
+    assert_eq!(core.state(M).map(|s| s.state.seq), Some(4), "a repeat is skipped");
+}
+
+#[test]
+fn a_desync_mid_catch_up_sends_one_join_and_giving_up_is_for_good() {
+    let mut log = Log::new();
+    let mut core = joined(&log);
+    let mut events: Vec<_> = (0..4u8)
+        .map(|n| log.play(n % 2, edge(if n < 2 { "h" } else { "v" }, n % 2, 0), u64::from(n)))
+        .collect();
+    events[0].state_hash = game_rules::StateHash(events[0].state_hash.0 ^ 1);
+    for event in &events {
+        core.handle_message(0, ServerMsg::Event(event.clone()));
+    }
+    let joins = sent(&mut core).into_iter().filter(|m| matches!(m, ClientMsg::Join(_))).count();
+    assert_eq!(joins, 1, "the rest of the batch waits for the new join");
+    for _ in 0..MAX_RESYNCS {
+        core.handle_message(
+            0,
+            ServerMsg::Joined(protocol::v1::Joined {
+                match_id: M.into(),
+                game: "dots".into(),
+                role: Role::Player,
+                seat: Some(0),
+                head_seq: 6,
+            }),
+        );
+        for event in log.events.iter().take(3).chain(&events) {
+            core.handle_message(0, ServerMsg::Event(event.clone()));
+        }
+    }
+    assert!(core.state(M).is_none(), "given up: the match is no longer followed");
+    sent(&mut core);
+    core.handle_message(0, ServerMsg::Event(events[1].clone()));
+    assert!(sent(&mut core).is_empty(), "and nothing rejoins it");
+}
+
+#[test]
+fn no_timer_is_due_while_closed_or_disconnected() {
+    let log = Log::new();
+    let mut core = joined(&log);
+    let error = ErrorMsg {
+        code: "room_restarting".into(),
+        message: String::new(),
+        match_id: Some(M.into()),
+    };
+    core.handle_message(100, ServerMsg::Error(error));
+    assert!(core.poll_timeout().is_some());
+    core.close();
+    core.handle_close(200);
+    assert_eq!(core.poll_timeout(), None, "a closed client wants no wake-up");
+}
+
+#[test]
+fn a_move_the_server_could_not_record_stays_pending_and_goes_again() {
+    let log = Log::new();
+    let mut core = joined(&log);
+    let id = core.send_move(M, edge("h", 0, 0)).expect("playing");
+    sent(&mut core);
+    updates(&mut core);
+    let body = protocol::v1::ErrorBody { code: "storage_error".into(), message: String::new() };
+    let verdict =
+        Verdict { match_id: M.into(), move_id: id, result: VerdictResult::Rejected(body) };
+    core.handle_message(0, ServerMsg::Verdict(verdict));
+    assert!(updates(&mut core).is_empty(), "not settled");
+    core.join(M, Role::Player);
+    serve_join(&mut core, &log, 0);
+    let resent =
+        sent(&mut core).into_iter().any(|m| matches!(m, ClientMsg::Move(m) if m.move_id == id));
+    assert!(resent, "sent again with its id after the catch-up");
 }
 
 #[test]

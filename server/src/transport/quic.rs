@@ -75,12 +75,20 @@ pub fn bind(addr: SocketAddr, identity: &Identity, limits: &Limits) -> Result<En
     Endpoint::server(server, addr).map_err(|source| QuicError::Bind { addr, source })
 }
 
-/// One stream per connection, none from the server, and QUIC's own idle timeout set to the
-/// session's, so a silent peer is dropped by the transport (clients send keep-alives).
+/// One stream per connection, none from the server, no datagrams, flow-control windows sized
+/// to the frame limit (so no client can make the server buffer more than a few frames for
+/// it), and QUIC's own idle timeout set to the session's, so a silent peer is dropped by the
+/// transport (clients send keep-alives).
 fn transport_config(limits: &Limits) -> quinn::TransportConfig {
     let mut transport = quinn::TransportConfig::default();
     transport.max_concurrent_bidi_streams(VarInt::from_u32(1));
     transport.max_concurrent_uni_streams(VarInt::from_u32(0));
+    transport.datagram_receive_buffer_size(None);
+    // The largest message that is read at all (twice the frame limit) and its prefix.
+    let window = (limits.max_frame_bytes as u32).saturating_mul(2).saturating_add(8);
+    transport.stream_receive_window(VarInt::from_u32(window));
+    transport.receive_window(VarInt::from_u32(window));
+    transport.send_window(u64::from(window) * 8);
     let idle = Duration::from_millis(limits.idle_timeout_ms);
     transport.max_idle_timeout(quinn::IdleTimeout::try_from(idle).ok());
     transport
