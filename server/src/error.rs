@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use protocol::v1::ErrorBody;
 
 use crate::auth::AuthError;
 use crate::replay::ReplayError;
@@ -44,9 +44,16 @@ impl ApiError {
     }
 }
 
+/// The body of every error answer.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorResponse {
+    /// What went wrong.
+    pub error: ErrorBody,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"code": self.code, "message": self.message}});
+        let body = ErrorResponse { error: ErrorBody { code: self.code, message: self.message } };
         (self.status, Json(body)).into_response()
     }
 }

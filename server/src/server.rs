@@ -10,7 +10,6 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::routing::get;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -163,9 +162,8 @@ impl Server {
 
 /// The API, the WebSocket and, on every other path, the web client. CORS wraps every route
 /// so that a preflight is answered before routing, whatever methods the route takes.
-fn router(app: Arc<App>, web: WebClient) -> Router {
+pub(crate) fn router(app: Arc<App>, web: WebClient) -> Router {
     crate::http::routes()
-        .route("/ws", get(crate::transport::ws::upgrade))
         .fallback(move |req: Request| web.serve(req))
         .method_not_allowed_fallback(crate::http::method_not_allowed)
         .layer(crate::origin::cors(&app.config.limits.allowed_origins))

@@ -51,6 +51,8 @@ async fn errors_have_stable_codes() -> Result<()> {
         ("GET", "/api/matches/nope/events?from=5", None, None, 404, "unknown_match"),
         ("POST", "/api/auth/guest", None, Some(json!({"name": ""})), 400, "bad_name"),
         ("GET", "/api/matches?status=sideways", None, None, 400, "bad_request"),
+        ("GET", "/api/matches/%FF", None, None, 404, "unknown_match"),
+        ("GET", "/api/matches/%FF/events", None, None, 404, "unknown_match"),
     ];
     for (method, path, token, body, status, code) in cases {
         let (got, json) = http.call(method, path, token, body).await?;
@@ -129,6 +131,19 @@ async fn events_come_as_messagepack_when_asked() -> Result<()> {
     assert_eq!(resp.headers()["content-type"], "application/msgpack");
     let page: serde_json::Value = rmp_serde::from_slice(&resp.bytes().await?)?;
     assert_eq!(page["events"].as_array().map(Vec::len), Some(3));
+    instance.server.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_openapi_document_is_served() -> Result<()> {
+    let instance = Instance::memory().await?;
+    let doc = instance.http.ok("GET", "/api/openapi.json", None, None).await?;
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    let create = &doc["paths"]["/api/matches"]["post"];
+    assert_eq!(create["security"], json!([{"bearer": []}]));
+    assert!(create["responses"]["401"].is_object(), "{create}");
     instance.server.shutdown().await;
     Ok(())
 }
