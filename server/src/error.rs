@@ -2,7 +2,7 @@
 //! code. Internal causes are logged, not shown.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use protocol::v1::ErrorBody;
 
@@ -51,10 +51,31 @@ pub struct ErrorResponse {
     pub error: ErrorBody,
 }
 
+impl ApiError {
+    /// The `WWW-Authenticate` challenge a 401 carries (RFC 6750): a token that was given but
+    /// refused is named `invalid_token`; a missing one gets the bare scheme.
+    fn challenge(&self) -> Option<HeaderValue> {
+        if self.status != StatusCode::UNAUTHORIZED {
+            return None;
+        }
+        let value = if self.code == AuthError::Missing.code() {
+            "Bearer"
+        } else {
+            "Bearer error=\"invalid_token\""
+        };
+        Some(HeaderValue::from_static(value))
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let challenge = self.challenge();
         let body = ErrorResponse { error: ErrorBody { code: self.code, message: self.message } };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(challenge) = challenge {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        response
     }
 }
 

@@ -7,6 +7,7 @@ use axum::Json;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use utoipa::IntoParams;
 use utoipa::openapi::Required;
@@ -17,15 +18,16 @@ use crate::app::{App, unix_s, valid_match_id};
 use crate::auth::{AuthError, Claims};
 use crate::error::ApiError;
 
-/// A JSON body; a bad or oversized one is a typed error.
+/// A JSON object body; a bad or oversized one is a typed error. Only an object is taken:
+/// serde would also fill a struct from an array of its fields, which no client means.
 pub struct Body<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(value)) => Ok(Body(value)),
+        match Json::<Object<T>>::from_request(req, state).await {
+            Ok(Json(Object(value))) => Ok(Body(value)),
             Err(rejection) => {
                 let status = rejection.status();
                 // 413 and 415 say something precise; every other malformed body is a 400, so
@@ -38,6 +40,29 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
                 Err(ApiError::new(status, code, rejection.body_text()))
             }
         }
+    }
+}
+
+/// A value that deserializes only from a map (a JSON object), whatever `T` would take.
+struct Object<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(ObjectVisitor(std::marker::PhantomData)).map(Object)
+    }
+}
+
+struct ObjectVisitor<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for ObjectVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
     }
 }
 
