@@ -27,6 +27,7 @@ use crate::replay::{MatchState, replay, to_value};
 use crate::room::task::RoomMsg;
 use crate::room::{Client, Input, PlayerRef, Reply, RoomError};
 use crate::storage::{ListFilter, MatchStatus, MatchSummary, Record, StoredRecord, read_all};
+use crate::transport::quic::QuicInfo;
 use crate::transport::ws;
 
 type AppState = State<Arc<App>>;
@@ -127,8 +128,8 @@ struct GuestRequest {
     name: String,
 }
 
-/// A new guest player and its token. (The fields are in alphabetical order, the order the
-/// examples of docs/PROTOCOL.md show.)
+/// A new guest player and its token.
+// Fields in alphabetical order, the order docs/PROTOCOL.md shows.
 #[derive(Serialize, ToSchema)]
 struct GuestToken {
     /// When the token expires, Unix seconds.
@@ -170,12 +171,11 @@ async fn guest(
 
 /// Where QUIC listens and the certificate fingerprint to pin.
 #[utoipa::path(get, path = "/api/quic", tag = "transport", responses(
-    (status = 200, description = "QUIC's address, ALPN and certificate.", body = crate::transport::quic::QuicInfo),
-    (status = 404, description = "`quic_disabled`: the server serves no QUIC.", body = ErrorResponse),
+    (status = 200, description = "QUIC's address, ALPN and certificate.", body = QuicInfo),
+    (status = 404, description = "`quic_disabled`: the server serves no QUIC.",
+        body = ErrorResponse),
 ))]
-async fn quic_info(
-    State(app): AppState,
-) -> Result<Json<crate::transport::quic::QuicInfo>, ApiError> {
+async fn quic_info(State(app): AppState) -> Result<Json<QuicInfo>, ApiError> {
     let info = app.quic.get().cloned();
     info.map(Json).ok_or_else(|| {
         ApiError::new(StatusCode::NOT_FOUND, "quic_disabled", "this server serves no QUIC")
@@ -189,7 +189,8 @@ struct GameList {
     games: Vec<GameEntry>,
 }
 
-/// One game. (Fields in alphabetical order, as docs/PROTOCOL.md shows them.)
+/// One game.
+// Fields in alphabetical order, the order docs/PROTOCOL.md shows.
 #[derive(Serialize, ToSchema)]
 struct GameEntry {
     /// The config a match gets when created without one.
@@ -275,7 +276,8 @@ struct BotRequest {
     think_ms: u64,
 }
 
-/// A created match. (Fields in alphabetical order, as docs/PROTOCOL.md shows them.)
+/// A created match.
+// Fields in alphabetical order, the order docs/PROTOCOL.md shows.
 #[derive(Serialize, ToSchema)]
 struct MatchCreated {
     /// The seat of each bot, in the order of the request's `bots`.
@@ -304,7 +306,8 @@ const MAX_THINK_MS: u64 = 60_000;
             `config_malformed`, `bad_bots`, `bad_config`, or `bad_request` (the body is not an \
             object of these fields).", body = ErrorResponse),
         (status = 401, description = UNAUTHORIZED, body = ErrorResponse,
-            headers(("WWW-Authenticate" = String, description = "`Bearer`, with `error=\"invalid_token\"` when a token was given but refused."))),
+            headers(("WWW-Authenticate" = String, description = "`Bearer`, with \
+                `error=\"invalid_token\"` when a token was given but refused."))),
         (status = 413, description = "`body_too_large`.", body = ErrorResponse),
         (status = 415, description = "`unsupported_media_type`: not JSON.", body = ErrorResponse),
         (status = 429, description = "`too_many_matches`: the caller has too many unfinished \
@@ -505,7 +508,8 @@ async fn ask_room(
     answer.await.map_err(|_| ApiError::unknown_match())
 }
 
-/// The seat a player holds. (Fields in alphabetical order, as docs/PROTOCOL.md shows them.)
+/// The seat a player holds.
+// Fields in alphabetical order, the order docs/PROTOCOL.md shows.
 #[derive(Serialize, ToSchema)]
 struct SeatTaken {
     /// The match.
@@ -521,7 +525,8 @@ struct SeatTaken {
         (status = 200, description = "The caller's seat, once its `seated` event is durable.",
             body = SeatTaken),
         (status = 401, description = UNAUTHORIZED, body = ErrorResponse,
-            headers(("WWW-Authenticate" = String, description = "`Bearer`, with `error=\"invalid_token\"` when a token was given but refused."))),
+            headers(("WWW-Authenticate" = String, description = "`Bearer`, with \
+                `error=\"invalid_token\"` when a token was given but refused."))),
         (status = 404, description = "`unknown_match`.", body = ErrorResponse),
         (status = 409, description = "`match_over` or `match_full`.", body = ErrorResponse),
         (status = 500, description = INTERNAL, body = ErrorResponse),
@@ -576,7 +581,8 @@ struct MoveRequest {
         (status = 400, description = "`bad_request`: the body is not an object of these fields.",
             body = ErrorResponse),
         (status = 401, description = UNAUTHORIZED, body = ErrorResponse,
-            headers(("WWW-Authenticate" = String, description = "`Bearer`, with `error=\"invalid_token\"` when a token was given but refused."))),
+            headers(("WWW-Authenticate" = String, description = "`Bearer`, with \
+                `error=\"invalid_token\"` when a token was given but refused."))),
         (status = 404, description = "`unknown_match`.", body = ErrorResponse),
         (status = 413, description = "`body_too_large`.", body = ErrorResponse),
         (status = 415, description = "`unsupported_media_type`: not JSON.", body = ErrorResponse),
@@ -660,7 +666,8 @@ struct EventsPage {
         (status = 400, description = "`bad_cursor` (`from` past the head + 1), or \
             `bad_request`: an unknown or malformed parameter.", body = ErrorResponse),
         (status = 401, description = BAD_TOKEN, body = ErrorResponse,
-            headers(("WWW-Authenticate" = String, description = "`Bearer`, with `error=\"invalid_token\"` when a token was given but refused."))),
+            headers(("WWW-Authenticate" = String, description = "`Bearer`, with \
+                `error=\"invalid_token\"` when a token was given but refused."))),
         (status = 404, description = "`unknown_match`.", body = ErrorResponse),
         (status = 500, description = INTERNAL, body = ErrorResponse),
     ))]
@@ -728,7 +735,8 @@ struct StateQuery {
         (status = 400, description = "`bad_cursor` (`at` past the head), or `bad_request`: an \
             unknown or malformed parameter.", body = ErrorResponse),
         (status = 401, description = BAD_TOKEN, body = ErrorResponse,
-            headers(("WWW-Authenticate" = String, description = "`Bearer`, with `error=\"invalid_token\"` when a token was given but refused."))),
+            headers(("WWW-Authenticate" = String, description = "`Bearer`, with \
+                `error=\"invalid_token\"` when a token was given but refused."))),
         (status = 404, description = "`unknown_match`.", body = ErrorResponse),
         (status = 500, description = INTERNAL, body = ErrorResponse),
     ))]

@@ -50,7 +50,8 @@ const READ_BUFFER_BYTES: usize = 512;
             content_type = "text/plain"),
         (status = 401, description = "A token that is given but refused: `token_malformed`, \
             `token_invalid` or `token_expired`.", body = ErrorResponse,
-            headers(("WWW-Authenticate" = String, description = "`Bearer error=\"invalid_token\"`."))),
+            headers(("WWW-Authenticate" = String,
+                description = "`Bearer error=\"invalid_token\"`."))),
         (status = 403, description = "`origin_not_allowed`.", body = ErrorResponse),
         (status = 429, description = "`too_many_connections` from this address.",
             body = ErrorResponse),
