@@ -31,7 +31,10 @@ const STARTUP: Duration = Duration::from_secs(30);
 pub fn check_contract() -> Result<()> {
     let target = target_dir(root())?;
     let schemathesis = ensure_schemathesis(&target)?;
-    let build = ["build", "--package", "server", "--bin", "arbiter"];
+    // Every target of the workspace, so that features unify as in `cargo test --workspace
+    // --all-targets` and what it built is reused: the server alone would rebuild half its
+    // dependencies with other features.
+    let build = ["build", "--workspace", "--all-targets"];
     run_command(Command::new("cargo").current_dir(root()).args(build))?;
     let work = target.join("schemathesis");
     std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
