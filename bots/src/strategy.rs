@@ -8,6 +8,7 @@ use rand_pcg::Pcg64Mcg;
 /// Which strategy to play.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "tools", derive(clap::ValueEnum))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum StrategyKind {
     /// A uniformly random legal move.

@@ -36,20 +36,24 @@ pub enum Mode {
 
 /// The final result of a match.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Outcome {
     /// One score per seat, in seat order.
     pub scores: Vec<i64>,
     /// The seats with the best result: one seat for a win, several for a tie.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<u8>))]
     pub winners: Vec<Seat>,
 }
 
 /// Where a match stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Not started: a real-time game counting down, say. (Empty seats are the lobby's concern.)
     Waiting,
     /// This seat must move.
+    #[cfg_attr(feature = "openapi", schema(value_type = u8))]
     Turn(Seat),
     /// Every seat may move; moves are applied at the next tick.
     Simultaneous,

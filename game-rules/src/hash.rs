@@ -59,6 +59,17 @@ impl<'de> Deserialize<'de> for StateHash {
     }
 }
 
+/// The schema of a [`StateHash`] (and of any [`hex64`] value): it is written as a string.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for StateHash {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        hex64::schema().into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for StateHash {}
+
 /// Serde helpers that write a `u64` as 16 lowercase hex digits (`#[serde(with = "hex64")]`),
 /// for 64-bit values that JSON clients must keep exactly (hashes, seeds).
 pub mod hex64 {
@@ -73,6 +84,16 @@ pub mod hex64 {
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
         text.parse::<StateHash>().map(|h| h.0).map_err(serde::de::Error::custom)
+    }
+
+    /// The JSON schema of such a value: exactly 16 lowercase hex digits.
+    #[cfg(feature = "openapi")]
+    pub fn schema() -> utoipa::openapi::schema::Object {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some("^[0-9a-f]{16}$"))
+            .description(Some("A 64-bit value as 16 lowercase hex digits."))
+            .build()
     }
 }
 

@@ -144,8 +144,10 @@ pub struct Joined {
 
 /// The state at `seq`, as one viewer may see it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Snapshot {
     /// Which match.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub match_id: MatchId,
     /// The event this state follows.
     pub seq: u64,
@@ -154,6 +156,7 @@ pub struct Snapshot {
     /// Where the match stands.
     pub status: Status,
     /// The game's view for this viewer.
+    #[cfg_attr(feature = "openapi", schema(value_type = Value))]
     pub view: Value,
     /// The match's creation record (event 0), so the client can reduce what follows.
     pub created: Created,
@@ -161,8 +164,10 @@ pub struct Snapshot {
 
 /// One event of a match's log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Event {
     /// Which match.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub match_id: MatchId,
     /// Its sequence number: 0 for the creation, then +1 each, with no gaps.
     pub seq: u64,
@@ -175,11 +180,13 @@ pub struct Event {
     pub body: Option<EventBody>,
     /// This viewer's view after the event, for hidden-information games.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Value>))]
     pub view: Option<Value>,
 }
 
 /// What an event records.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EventBody {
     /// Event 0: everything needed to replay the match.
@@ -195,15 +202,18 @@ pub enum EventBody {
 
 /// Event 0.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Created {
     /// The game's id.
     pub game: String,
     /// The rules version the match was created under.
     pub rules_version: u32,
     /// The game's config.
+    #[cfg_attr(feature = "openapi", schema(value_type = Value))]
     pub config: Value,
     /// The seed the initial state was drawn from (16 hex digits).
     #[serde(with = "hex64")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[0-9a-f]{16}$"))]
     pub seed: u64,
     /// The number of seats.
     pub seats: u8,
@@ -211,8 +221,10 @@ pub struct Created {
 
 /// A seat was taken.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Seated {
     /// The seat.
+    #[cfg_attr(feature = "openapi", schema(value_type = u8))]
     pub seat: Seat,
     /// Who took it.
     pub player_id: String,
@@ -222,18 +234,23 @@ pub struct Seated {
 
 /// A move was applied.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MoveEvent {
     /// Who moved.
+    #[cfg_attr(feature = "openapi", schema(value_type = u8))]
     pub seat: Seat,
     /// The move, in the game's canonical form.
     #[serde(rename = "move")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Value))]
     pub mv: Value,
     /// The client's id for it (lets a reconnecting client settle its pending moves).
+    #[cfg_attr(feature = "openapi", schema(value_type = u64))]
     pub move_id: MoveId,
 }
 
 /// A tick was applied.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Tick {
     /// The inputs, in the order the room accepted them.
     pub inputs: Vec<TickInput>,
@@ -241,11 +258,14 @@ pub struct Tick {
 
 /// One input of a tick.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TickInput {
     /// Who sent it.
+    #[cfg_attr(feature = "openapi", schema(value_type = u8))]
     pub seat: Seat,
     /// The move.
     #[serde(rename = "move")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Value))]
     pub mv: Value,
 }
 
@@ -260,10 +280,13 @@ pub struct CaughtUp {
 
 /// The answer to one `move`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Verdict {
     /// Which match.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub match_id: MatchId,
     /// The move's id, as the client sent it.
+    #[cfg_attr(feature = "openapi", schema(value_type = u64))]
     pub move_id: MoveId,
     /// Accepted or rejected.
     pub result: VerdictResult,
@@ -271,6 +294,7 @@ pub struct Verdict {
 
 /// Accepted at a sequence number, or rejected with a reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum VerdictResult {
     /// The move is durable as event `seq`.
@@ -284,6 +308,7 @@ pub enum VerdictResult {
 
 /// A stable machine-readable code and a human message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// Stable code (docs/PROTOCOL.md lists them).
     pub code: String,

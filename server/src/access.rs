@@ -14,7 +14,7 @@ use tower_http::trace::{DefaultOnResponse, MakeSpan, TraceLayer};
 use tracing::{Level, Span};
 
 use crate::app::{App, unix_s};
-use crate::http::bearer;
+use crate::extract::bearer;
 
 /// The route label of a request: its pattern, or `static` for what no route matched (the web
 /// client's files and unknown paths).

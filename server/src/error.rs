@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use protocol::v1::ErrorBody;
 
 use crate::auth::AuthError;
 use crate::body::BodyError;
@@ -68,11 +68,38 @@ impl ApiError {
     }
 }
 
+/// The body of every error answer.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorResponse {
+    /// What went wrong.
+    pub error: ErrorBody,
+}
+
+impl ApiError {
+    /// The `WWW-Authenticate` challenge a 401 carries (RFC 6750): a token that was given but
+    /// refused is named `invalid_token`; a missing one gets the bare scheme.
+    fn challenge(&self) -> Option<HeaderValue> {
+        if self.status != StatusCode::UNAUTHORIZED {
+            return None;
+        }
+        let value = if self.code == AuthError::Missing.code() {
+            "Bearer"
+        } else {
+            "Bearer error=\"invalid_token\""
+        };
+        Some(HeaderValue::from_static(value))
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"code": self.code, "message": self.message}});
+        let challenge = self.challenge();
+        let body = ErrorResponse { error: ErrorBody { code: self.code, message: self.message } };
         let mut response = (self.status, Json(body)).into_response();
         let headers = response.headers_mut();
+        if let Some(challenge) = challenge {
+            headers.insert(header::WWW_AUTHENTICATE, challenge);
+        }
         if let Some(seconds) = self.retry_after_s {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }

@@ -32,7 +32,7 @@ impl StorageHealth {
 }
 
 /// The body of `/readyz`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Readiness {
     /// Whether the server accepts and persists moves now.
     pub ready: bool,

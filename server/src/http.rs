@@ -1,47 +1,63 @@
 //! The HTTP API (JSON; MessagePack for events when asked by `Accept`). docs/PROTOCOL.md lists
-//! every route; errors go through [`ApiError`].
+//! every route; errors go through [`ApiError`]. Each handler carries its OpenAPI operation
+//! (`#[utoipa::path]`), and [`api`] builds the router and the document from one list.
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
-use axum::http::request::Parts;
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use game_rules::{Viewer, find_game, games};
 use protocol::v1::{Event, Snapshot, Verdict, VerdictResult};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value as Json_, json};
+use serde_json::Value as Json_;
 use tokio::sync::oneshot;
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::app::{App, random_u64, unix_ms, unix_s, valid_match_id};
-use crate::auth::{AuthError, Claims};
-use crate::error::ApiError;
+use crate::app::{App, random_u64, unix_ms, unix_s};
+use crate::auth::Claims;
+use crate::error::{ApiError, ErrorResponse};
+use crate::extract::{Body, MatchPath, MaybePlayer, Params, Player};
+use crate::openapi::{self, ApiDoc, Document};
 use crate::replay::{MatchState, replay, to_value};
 use crate::room::task::RoomMsg;
 use crate::room::{Client, Input, PlayerRef, Reply, RoomError};
 use crate::storage::{ListFilter, MatchStatus, MatchSummary, Record, StoredRecord, read_all};
+use crate::transport::quic::QuicInfo;
+use crate::transport::ws;
 
 type AppState = State<Arc<App>>;
 
-/// The API routes (the WebSocket route is added by the server).
+/// Every route with its OpenAPI operation, the WebSocket's included. Each path and method is
+/// taken from the handler's `#[utoipa::path]`, so the router cannot serve a route that the
+/// document lacks.
+pub fn api() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
+        .routes(routes!(openapi::document))
+        .routes(routes!(guest))
+        .routes(routes!(refresh))
+        .routes(routes!(list_games))
+        .routes(routes!(quic_info))
+        .routes(routes!(create_match, list_matches))
+        .routes(routes!(inspect_match))
+        .routes(routes!(join_match))
+        .routes(routes!(match_events))
+        .routes(routes!(match_state))
+        .routes(routes!(play_move))
+        .routes(routes!(ws::upgrade))
+}
+
+/// The routes, serving their own OpenAPI document at `/api/openapi.json`.
 pub fn routes() -> Router<Arc<App>> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/api/auth/guest", post(guest))
-        .route("/api/auth/refresh", post(refresh))
-        .route("/api/games", get(list_games))
-        .route("/api/quic", get(quic_info))
-        .route("/api/matches", post(create_match).get(list_matches))
-        .route("/api/matches/{id}", get(inspect_match))
-        .route("/api/matches/{id}/join", post(join_match))
-        .route("/api/matches/{id}/events", get(match_events))
-        .route("/api/matches/{id}/state", get(match_state))
-        .route("/api/matches/{id}/moves", post(play_move))
+    let (router, doc) = api().split_for_parts();
+    router.route_layer(Extension(Arc::new(doc) as Document))
 }
 
 /// Unknown routes answer in the JSON error format too.
@@ -63,88 +79,14 @@ fn unavailable(code: &str) -> ApiError {
     ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, "the match's room is restarting; retry")
 }
 
-// ----- extractors that answer in our error format -----
-
-/// A JSON body; a bad or oversized one is a typed error.
-pub struct Body<T>(pub T);
-
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(value)) => Ok(Body(value)),
-            Err(rejection) => {
-                let status = rejection.status();
-                // 413 and 415 say something precise; every other malformed body is a 400, so
-                // that 422 stays the rules' "move refused".
-                let (status, code) = match status {
-                    StatusCode::PAYLOAD_TOO_LARGE => (status, "body_too_large"),
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE => (status, "unsupported_media_type"),
-                    _ => (StatusCode::BAD_REQUEST, "bad_request"),
-                };
-                Err(ApiError::new(status, code, rejection.body_text()))
-            }
-        }
-    }
-}
-
-/// Query parameters; bad ones are a typed error.
-pub struct Params<T>(pub T);
-
-impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|Query(v)| Params(v))
-            .map_err(|r| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", r.body_text()))
-    }
-}
-
-/// The caller's token, required.
-pub struct Player(pub Claims);
-
-/// The caller's token, if any (a bad one is still refused).
-pub struct MaybePlayer(pub Option<Claims>);
-
-/// The bearer token of a request: `None` without an `Authorization` header; a header that is
-/// not `Bearer <token>` (the scheme in any case, RFC 9110) is malformed, never ignored.
-pub fn bearer(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(None) };
-    let value = value.to_str().map_err(|_| AuthError::Malformed)?.trim();
-    let (scheme, token) = value.split_once(' ').ok_or(AuthError::Malformed)?;
-    let token = token.trim();
-    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
-        return Err(AuthError::Malformed);
-    }
-    Ok(Some(token))
-}
-
-impl FromRequestParts<Arc<App>> for MaybePlayer {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
-        match bearer(&parts.headers)? {
-            None => Ok(MaybePlayer(None)),
-            Some(token) => Ok(MaybePlayer(Some(app.keys.verify(token, unix_s())?))),
-        }
-    }
-}
-
-impl FromRequestParts<Arc<App>> for Player {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
-        let MaybePlayer(claims) = MaybePlayer::from_request_parts(parts, app).await?;
-        claims.map(Player).ok_or_else(|| AuthError::Missing.into())
-    }
-}
-
-fn match_path(id: &str) -> Result<&str, ApiError> {
-    if valid_match_id(id) { Ok(id) } else { Err(ApiError::unknown_match()) }
-}
+// Descriptions that several operations' responses share.
+const UNAUTHORIZED: &str = "`token_missing`, or a token that is refused: `token_malformed`, \
+    `token_invalid` or `token_expired`.";
+const BAD_TOKEN: &str = "The token is optional, but one that is given and refused is: \
+    `token_malformed`, `token_invalid` or `token_expired`.";
+const INTERNAL: &str = "`internal`: an unexpected failure; the server logs its cause.";
+const UNAVAILABLE: &str = "`storage_error`, `room_restarting`, `room_failed` or \
+    `shutting_down`; retry.";
 
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
@@ -154,13 +96,27 @@ async fn blocking<T: Send + 'static>(
 
 // ----- operations -----
 
-/// The process lives and answers: always 200 while it does (even while shutting down).
-async fn healthz(State(app): AppState) -> Json<Json_> {
+/// Whether the process lives: 200 while it does, even while it shuts down.
+#[utoipa::path(get, path = "/healthz", tag = "server", responses(
+    (status = 200, description = "`alive`, or `shutting_down` while the server stops.", body = Liveness),
+))]
+async fn healthz(State(app): AppState) -> Json<Liveness> {
     let status = if app.shutdown.is_cancelled() { "shutting_down" } else { "alive" };
-    Json(json!({ "status": status }))
+    Json(Liveness { status: status.to_string() })
 }
 
-/// Whether the server can accept and persist moves now: 200, or 503 saying why not.
+/// `/healthz`'s answer.
+#[derive(Serialize, ToSchema)]
+struct Liveness {
+    /// `alive` or `shutting_down`.
+    status: String,
+}
+
+/// Whether the server can accept and persist moves now.
+#[utoipa::path(get, path = "/readyz", tag = "server", responses(
+    (status = 200, description = "Ready.", body = crate::health::Readiness),
+    (status = 503, description = "Not ready, with the reasons.", body = crate::health::Readiness),
+))]
 async fn readyz(State(app): AppState) -> Response {
     let mut reasons = Vec::new();
     if app.shutdown.is_cancelled() {
@@ -174,20 +130,52 @@ async fn readyz(State(app): AppState) -> Response {
     (status, Json(crate::health::Readiness { ready, reasons })).into_response()
 }
 
+/// The server's metrics, in the OpenMetrics text format.
+#[utoipa::path(get, path = "/metrics", tag = "server", responses(
+    (status = 200, description = "OpenMetrics text format 1.0.0.", body = String,
+        content_type = "application/openmetrics-text"),
+))]
 async fn metrics(State(app): AppState) -> Response {
     ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], app.metrics.render()).into_response()
 }
 
-#[derive(Deserialize)]
+/// A guest's chosen name.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct GuestRequest {
+    /// 1 to 32 characters, none a control character, once leading and trailing whitespace is
+    /// trimmed. (The pattern: no control characters but in whitespace at either end.)
+    #[schema(min_length = 1, pattern = r"^\s*[^\u0000-\u001f\u007f-\u009f]*\s*$", example = "Ada")]
     name: String,
 }
 
+/// A new guest player and its token.
+// Fields in alphabetical order, the order docs/PROTOCOL.md shows.
+#[derive(Serialize, ToSchema)]
+struct GuestToken {
+    /// When the token expires, Unix seconds.
+    expires_at: u64,
+    /// The trimmed name.
+    name: String,
+    /// The new player's id.
+    player_id: String,
+    /// The bearer token: opaque.
+    token: String,
+}
+
+/// Makes a new guest player and gives out its token.
+#[utoipa::path(post, path = "/api/auth/guest", tag = "auth", request_body = GuestRequest,
+    responses(
+        (status = 200, description = "The new player.", body = GuestToken),
+        (status = 400, description = "`bad_name`, or `bad_request` (the body is not an object \
+            of these fields).", body = ErrorResponse),
+        (status = 413, description = "`body_too_large`.", body = ErrorResponse),
+        (status = 415, description = "`unsupported_media_type`: not JSON.", body = ErrorResponse),
+    ))]
 async fn guest(
     State(app): AppState,
     Body(req): Body<GuestRequest>,
-) -> Result<Json<Json_>, ApiError> {
+) -> Result<Json<GuestToken>, ApiError> {
     let name = req.name.trim();
     if name.is_empty() || name.chars().count() > 32 || name.chars().any(char::is_control) {
         return Err(ApiError::new(
@@ -201,66 +189,137 @@ async fn guest(
 }
 
 /// A token for a player, valid for the configured lifetime from now.
-fn issue(app: &App, player_id: String, name: String) -> Json_ {
+fn issue(app: &App, player_id: String, name: String) -> GuestToken {
     let exp = unix_s() + app.config.token_ttl_s;
     let token = app.keys.issue(&Claims { sub: player_id.clone(), name: name.clone(), exp });
-    json!({"token": token, "player_id": player_id, "name": name, "expires_at": exp})
+    GuestToken { expires_at: exp, name, player_id, token }
 }
 
 /// A fresh token for the same player: a client refreshes before its token expires, so a long
 /// match never loses its seat to a clock. An expired token cannot be refreshed.
-async fn refresh(State(app): AppState, Player(who): Player) -> Json<Json_> {
+#[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", security(("bearer" = [])), responses(
+    (status = 200, description = "A new token for the same player.", body = GuestToken),
+    (status = 401, description = UNAUTHORIZED, body = ErrorResponse),
+))]
+async fn refresh(State(app): AppState, Player(who): Player) -> Json<GuestToken> {
     Json(issue(&app, who.sub, who.name))
 }
 
 /// Where QUIC listens and the certificate fingerprint to pin.
-async fn quic_info(
-    State(app): AppState,
-) -> Result<Json<crate::transport::quic::QuicInfo>, ApiError> {
+#[utoipa::path(get, path = "/api/quic", tag = "transport", responses(
+    (status = 200, description = "QUIC's address, ALPN and certificate.", body = QuicInfo),
+    (status = 404, description = "`quic_disabled`: the server serves no QUIC.",
+        body = ErrorResponse),
+))]
+async fn quic_info(State(app): AppState) -> Result<Json<QuicInfo>, ApiError> {
     let info = app.quic.get().cloned();
     info.map(Json).ok_or_else(|| {
         ApiError::new(StatusCode::NOT_FOUND, "quic_disabled", "this server serves no QUIC")
     })
 }
 
-async fn list_games() -> Json<Json_> {
-    let list: Vec<Json_> = games()
+/// Every game this server plays.
+#[derive(Serialize, ToSchema)]
+struct GameList {
+    /// The games, in registration order.
+    games: Vec<GameEntry>,
+}
+
+/// One game.
+// Fields in alphabetical order, the order docs/PROTOCOL.md shows.
+#[derive(Serialize, ToSchema)]
+struct GameEntry {
+    /// The config a match gets when created without one.
+    #[schema(value_type = Value)]
+    default_config: Json_,
+    /// Its stable id, as `POST /api/matches` takes it.
+    id: &'static str,
+    /// Most seats.
+    max_seats: u8,
+    /// Fewest seats.
+    min_seats: u8,
+    /// Its name, for people.
+    name: &'static str,
+    /// The rules version new matches are created with.
+    rules_version: u32,
+}
+
+/// Lists the games.
+#[utoipa::path(get, path = "/api/games", tag = "games", responses(
+    (status = 200, description = "The games.", body = GameList),
+))]
+async fn list_games() -> Json<GameList> {
+    let games = games()
         .iter()
         .map(|g| {
             let info = g.info();
-            let default_config = serde_json::to_value(to_value(&info.default_config)).unwrap_or(Json_::Null);
-            json!({
-                "id": info.id, "name": info.name, "rules_version": info.rules_version,
-                "min_seats": info.min_seats, "max_seats": info.max_seats, "default_config": default_config,
-            })
+            GameEntry {
+                default_config: serde_json::to_value(to_value(&info.default_config))
+                    .unwrap_or(Json_::Null),
+                id: info.id,
+                max_seats: info.max_seats,
+                min_seats: info.min_seats,
+                name: info.name,
+                rules_version: info.rules_version,
+            }
         })
         .collect();
-    Json(json!({ "games": list }))
+    Json(GameList { games })
 }
 
 // ----- matches -----
 
-#[derive(Deserialize)]
+/// A match to create.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"game": "dots", "config": {"width": 2, "height": 2, "players": 2},
+    "bots": [{"seat": 1, "strategy": "greedy", "think_ms": 500}]}))]
 struct CreateRequest {
+    /// The game's id (`GET /api/games`).
+    #[schema(schema_with = game_ids)]
     game: String,
+    /// The game's config; absent or null: the game's default config.
     #[serde(default)]
+    #[schema(value_type = Option<Value>)]
     config: Option<Json_>,
-    /// Seats to fill with server-side bots.
+    /// Seats to fill with server-side bots: at most one fewer than the match has.
     #[serde(default)]
     bots: Vec<BotRequest>,
 }
 
-#[derive(Deserialize)]
+/// The ids of the registered games, as the schema of a `game` field.
+fn game_ids() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(games().iter().map(|g| g.id())))
+        .build()
+}
+
+/// A server-side bot to seat.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct BotRequest {
-    /// A seat, or the first free one.
+    /// A seat, or (absent) the lowest seat no other bot of the request takes.
+    #[schema(maximum = 255)]
     seat: Option<u8>,
+    /// How it plays.
     #[serde(default = "default_strategy")]
+    #[schema(default = "greedy")]
     strategy: bots::StrategyKind,
-    /// Think delay before each move, ms (at most 60000).
+    /// Think delay before each move, ms.
     #[serde(default = "default_think_ms")]
+    #[schema(default = 500, maximum = 60000)]
     think_ms: u64,
+}
+
+/// A created match.
+// Fields in alphabetical order, the order docs/PROTOCOL.md shows.
+#[derive(Serialize, ToSchema)]
+struct MatchCreated {
+    /// The seat of each bot, in the order of the request's `bots`.
+    bot_seats: Vec<u8>,
+    /// The new match.
+    match_id: String,
 }
 
 fn default_strategy() -> bots::StrategyKind {
@@ -274,11 +333,29 @@ fn default_think_ms() -> u64 {
 /// Most think time a bot may be given.
 const MAX_THINK_MS: u64 = 60_000;
 
+/// Creates a match, its bots seated in the same write. The creator is not seated.
+#[utoipa::path(post, path = "/api/matches", tag = "matches", request_body = CreateRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The match is durable.", body = MatchCreated),
+        (status = 400, description = "`unknown_game`, `config_out_of_bounds`, \
+            `config_malformed`, `bad_bots`, `bad_config`, or `bad_request` (the body is not an \
+            object of these fields).", body = ErrorResponse),
+        (status = 401, description = UNAUTHORIZED, body = ErrorResponse,
+            headers(("WWW-Authenticate" = String, description = "`Bearer`, with \
+                `error=\"invalid_token\"` when a token was given but refused."))),
+        (status = 413, description = "`body_too_large`.", body = ErrorResponse),
+        (status = 415, description = "`unsupported_media_type`: not JSON.", body = ErrorResponse),
+        (status = 429, description = "`too_many_matches`: the caller has too many unfinished \
+            matches.", body = ErrorResponse),
+        (status = 503, description = "`shutting_down` or `storage_error`; retry.",
+            body = ErrorResponse),
+    ))]
 async fn create_match(
     State(app): AppState,
     Player(who): Player,
     Body(req): Body<CreateRequest>,
-) -> Result<Json<Json_>, ApiError> {
+) -> Result<Json<MatchCreated>, ApiError> {
     let game = find_game(&req.game).ok_or_else(|| {
         ApiError::new(StatusCode::BAD_REQUEST, "unknown_game", format!("no game {:?}", req.game))
     })?;
@@ -306,7 +383,7 @@ async fn create_match(
         .entry(who.sub)
         .or_default()
         .push(id.clone());
-    Ok(Json(json!({ "match_id": id, "bot_seats": bot_seats })))
+    Ok(Json(MatchCreated { bot_seats, match_id: id }))
 }
 
 /// A match config: the fields given, over the game's defaults (`{"width":3}` is a 3-wide
@@ -412,23 +489,42 @@ async fn check_creation_limit(app: &Arc<App>, player_id: &str) -> Result<(), Api
     Ok(())
 }
 
-#[derive(Deserialize)]
+/// Which matches to list.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
+    /// Only matches in this status.
     status: Option<MatchStatus>,
+    /// Only matches of this game (an unknown id lists nothing).
     game: Option<String>,
+    /// At most this many: default 50; more than 200 is taken as 200.
     limit: Option<usize>,
 }
 
+/// Matches, newest first.
+#[derive(Serialize, ToSchema)]
+struct MatchList {
+    /// Their summaries.
+    matches: Vec<MatchSummary>,
+}
+
+/// Lists matches, newest first.
+#[utoipa::path(get, path = "/api/matches", tag = "matches", params(ListQuery), responses(
+    (status = 200, description = "The matches.", body = MatchList),
+    (status = 400, description = "`bad_request`: an unknown or malformed parameter.",
+        body = ErrorResponse),
+    (status = 500, description = INTERNAL, body = ErrorResponse),
+))]
 async fn list_matches(
     State(app): AppState,
     Params(q): Params<ListQuery>,
-) -> Result<Json<Json_>, ApiError> {
+) -> Result<Json<MatchList>, ApiError> {
     let filter =
         ListFilter { status: q.status, game: q.game, limit: q.limit.unwrap_or(50).min(200) };
     let log = app.log.clone();
     let found = blocking(move || log.list(&filter)).await??;
-    Ok(Json(json!({ "matches": found })))
+    Ok(Json(MatchList { matches: found }))
 }
 
 async fn summary_of(app: &Arc<App>, id: &str) -> Result<MatchSummary, ApiError> {
@@ -436,11 +532,17 @@ async fn summary_of(app: &Arc<App>, id: &str) -> Result<MatchSummary, ApiError> 
     blocking(move || log.summary(&id)).await??.ok_or_else(ApiError::unknown_match)
 }
 
+/// One match's summary.
+#[utoipa::path(get, path = "/api/matches/{id}", tag = "matches", params(MatchPath), responses(
+    (status = 200, description = "The match.", body = MatchSummary),
+    (status = 404, description = "`unknown_match`.", body = ErrorResponse),
+    (status = 500, description = INTERNAL, body = ErrorResponse),
+))]
 async fn inspect_match(
     State(app): AppState,
-    Path(id): Path<String>,
+    MatchPath(id): MatchPath,
 ) -> Result<Json<MatchSummary>, ApiError> {
-    Ok(Json(summary_of(&app, match_path(&id)?).await?))
+    Ok(Json(summary_of(&app, &id).await?))
 }
 
 /// Sends a request to a match's room and waits for its answer.
@@ -462,21 +564,44 @@ async fn ask_room(
     })
 }
 
+/// The seat a player holds.
+// Fields in alphabetical order, the order docs/PROTOCOL.md shows.
+#[derive(Serialize, ToSchema)]
+struct SeatTaken {
+    /// The match.
+    match_id: String,
+    /// The caller's seat.
+    seat: u8,
+}
+
+/// Takes the lowest free seat for the caller (or answers the seat it holds).
+#[utoipa::path(post, path = "/api/matches/{id}/join", tag = "matches", params(MatchPath),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's seat, once its `seated` event is durable.",
+            body = SeatTaken),
+        (status = 401, description = UNAUTHORIZED, body = ErrorResponse,
+            headers(("WWW-Authenticate" = String, description = "`Bearer`, with \
+                `error=\"invalid_token\"` when a token was given but refused."))),
+        (status = 404, description = "`unknown_match`.", body = ErrorResponse),
+        (status = 409, description = "`match_over` or `match_full`.", body = ErrorResponse),
+        (status = 500, description = INTERNAL, body = ErrorResponse),
+        (status = 503, description = UNAVAILABLE, body = ErrorResponse),
+    ))]
 async fn join_match(
     State(app): AppState,
     Player(who): Player,
-    Path(id): Path<String>,
-) -> Result<Json<Json_>, ApiError> {
-    let id = match_path(&id)?;
+    MatchPath(id): MatchPath,
+) -> Result<Json<SeatTaken>, ApiError> {
     let player = PlayerRef { player_id: who.sub, name: who.name };
     let reply = ask_room(
         &app,
-        id,
+        &id,
         Box::new(move |request| Input::TakeSeat { request, player, seat: None, bot: None }),
     )
     .await?;
     match reply {
-        Reply::Seat(Ok(seat)) => Ok(Json(json!({ "match_id": id, "seat": seat }))),
+        Reply::Seat(Ok(seat)) => Ok(Json(SeatTaken { match_id: id, seat })),
         Reply::Seat(Err(e)) => {
             let status = match e {
                 RoomError::MatchFull | RoomError::MatchOver | RoomError::SeatTaken => {
@@ -491,21 +616,43 @@ async fn join_match(
     }
 }
 
-#[derive(Deserialize)]
+/// A move to play.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"move_id": 1, "move": {"dir": "h", "x": 0, "y": 0}}))]
 struct MoveRequest {
+    /// The client's id for the move: a retry with the same id is never applied twice.
     move_id: u64,
+    /// The game's move.
     #[serde(rename = "move")]
+    #[schema(value_type = Value)]
     mv: Json_,
 }
 
+/// Plays a move as the caller's seat.
+#[utoipa::path(post, path = "/api/matches/{id}/moves", tag = "matches", params(MatchPath),
+    request_body = MoveRequest, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Accepted: the event is durable.", body = Verdict),
+        (status = 400, description = "`bad_request`: the body is not an object of these fields.",
+            body = ErrorResponse),
+        (status = 401, description = UNAUTHORIZED, body = ErrorResponse,
+            headers(("WWW-Authenticate" = String, description = "`Bearer`, with \
+                `error=\"invalid_token\"` when a token was given but refused."))),
+        (status = 404, description = "`unknown_match`.", body = ErrorResponse),
+        (status = 413, description = "`body_too_large`.", body = ErrorResponse),
+        (status = 415, description = "`unsupported_media_type`: not JSON.", body = ErrorResponse),
+        (status = 422, description = "Refused by the match: a rule code, `not_seated` or \
+            `waiting_for_players`.", body = ErrorResponse),
+        (status = 500, description = INTERNAL, body = ErrorResponse),
+        (status = 503, description = UNAVAILABLE, body = ErrorResponse),
+    ))]
 async fn play_move(
     State(app): AppState,
     Player(who): Player,
-    Path(id): Path<String>,
+    MatchPath(id): MatchPath,
     Body(req): Body<MoveRequest>,
 ) -> Result<Json<Verdict>, ApiError> {
-    let id = match_path(&id)?.to_string();
     let mv = rmp_serde::to_vec_named(&req.mv).map_err(|e| ApiError::internal(&e))?;
     let move_id = req.move_id;
     let make = Box::new(move |request| Input::Move {
@@ -546,28 +693,47 @@ fn viewer_in(m: &MatchState, who: Option<&Claims>) -> Viewer {
     who.and_then(|c| m.seat_of(&c.sub)).map_or(Viewer::Spectator, Viewer::Seat)
 }
 
-#[derive(Deserialize)]
+/// Which page of the log.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct EventsQuery {
+    /// The first `seq`: default 0; at most the head + 1.
     from: Option<u64>,
+    /// At most this many events: default 100, kept within 1 to 1000.
     limit: Option<usize>,
 }
 
-#[derive(Serialize)]
+/// A page of a match's log.
+#[derive(Serialize, ToSchema)]
 struct EventsPage {
+    /// The events, in order.
     events: Vec<Event>,
     /// The `from` of the next page, when there is more.
     next_from: Option<u64>,
 }
 
+/// A page of a match's durable log, as the caller may see it.
+#[utoipa::path(get, path = "/api/matches/{id}/events", tag = "matches",
+    params(MatchPath, EventsQuery), security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The page; MessagePack when `Accept` asks for it.", content(
+            (EventsPage = "application/json"), (EventsPage = "application/msgpack"))),
+        (status = 400, description = "`bad_cursor` (`from` past the head + 1), or \
+            `bad_request`: an unknown or malformed parameter.", body = ErrorResponse),
+        (status = 401, description = BAD_TOKEN, body = ErrorResponse,
+            headers(("WWW-Authenticate" = String, description = "`Bearer`, with \
+                `error=\"invalid_token\"` when a token was given but refused."))),
+        (status = 404, description = "`unknown_match`.", body = ErrorResponse),
+        (status = 500, description = INTERNAL, body = ErrorResponse),
+    ))]
 async fn match_events(
     State(app): AppState,
     MaybePlayer(who): MaybePlayer,
-    Path(id): Path<String>,
+    MatchPath(id): MatchPath,
     Params(q): Params<EventsQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let id = match_path(&id)?.to_string();
     let records = records_of(&app, &id).await?;
     let from = q.from.unwrap_or(0);
     if from > records.len() as u64 {
@@ -608,19 +774,34 @@ async fn match_events(
     Ok(Json(page).into_response())
 }
 
-#[derive(Deserialize)]
+/// Which state.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct StateQuery {
+    /// The `seq` to show the state after: default the head.
     at: Option<u64>,
 }
 
+/// The state after one event, as the caller may see it.
+#[utoipa::path(get, path = "/api/matches/{id}/state", tag = "matches",
+    params(MatchPath, StateQuery), security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The snapshot.", body = Snapshot),
+        (status = 400, description = "`bad_cursor` (`at` past the head), or `bad_request`: an \
+            unknown or malformed parameter.", body = ErrorResponse),
+        (status = 401, description = BAD_TOKEN, body = ErrorResponse,
+            headers(("WWW-Authenticate" = String, description = "`Bearer`, with \
+                `error=\"invalid_token\"` when a token was given but refused."))),
+        (status = 404, description = "`unknown_match`.", body = ErrorResponse),
+        (status = 500, description = INTERNAL, body = ErrorResponse),
+    ))]
 async fn match_state(
     State(app): AppState,
     MaybePlayer(who): MaybePlayer,
-    Path(id): Path<String>,
+    MatchPath(id): MatchPath,
     Params(q): Params<StateQuery>,
 ) -> Result<Json<Snapshot>, ApiError> {
-    let id = match_path(&id)?.to_string();
     let records = records_of(&app, &id).await?;
     let head = records.len() as u64 - 1;
     let at = q.at.unwrap_or(head);

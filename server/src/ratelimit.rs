@@ -70,7 +70,7 @@ enum Cost {
 
 fn cost_of(method: &Method, path: &str) -> Cost {
     match (method, path) {
-        (_, "/healthz" | "/metrics") => Cost::Free,
+        (_, "/healthz" | "/readyz" | "/metrics") => Cost::Free,
         (&Method::POST, "/api/auth/guest") => Cost::Guest,
         (&Method::POST, "/api/matches") => Cost::Creation,
         _ => Cost::Plain,
@@ -172,7 +172,7 @@ pub async fn limit(
 ) -> Response {
     let cost = cost_of(req.method(), req.uri().path());
     // Only a valid token names a player: a forged one must not spend a real player's budget.
-    let player = crate::http::bearer(req.headers())
+    let player = crate::extract::bearer(req.headers())
         .ok()
         .flatten()
         .and_then(|token| app.keys.verify(token, unix_s()).ok())

@@ -10,7 +10,6 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::routing::get;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -168,9 +167,8 @@ impl Server {
 
 /// The API, the WebSocket and, on every other path, the web client. CORS wraps every route
 /// so that a preflight is answered before routing, whatever methods the route takes.
-fn router(app: Arc<App>, web: WebClient) -> Router {
+pub(crate) fn router(app: Arc<App>, web: WebClient) -> Router {
     crate::http::routes()
-        .route("/ws", get(crate::transport::ws::upgrade))
         .fallback(move |req: Request| web.serve(req))
         .method_not_allowed_fallback(crate::http::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(app.clone(), crate::body::bound))

@@ -51,6 +51,12 @@ async fn errors_have_stable_codes() -> Result<()> {
         ("GET", "/api/matches/nope/events?from=5", None, None, 404, "unknown_match"),
         ("POST", "/api/auth/guest", None, Some(json!({"name": ""})), 400, "bad_name"),
         ("GET", "/api/matches?status=sideways", None, None, 400, "bad_request"),
+        ("GET", "/api/matches/%FF", None, None, 404, "unknown_match"),
+        ("GET", "/api/matches/%FF/events", None, None, 404, "unknown_match"),
+        // Only an object is a body, though serde would fill a struct from an array.
+        ("POST", "/api/auth/guest", None, Some(json!(["ada"])), 400, "bad_request"),
+        ("POST", "/api/auth/guest", None, Some(json!("ada")), 400, "bad_request"),
+        ("POST", "/api/matches", Some(a.token.as_str()), Some(json!(["dots"])), 400, "bad_request"),
     ];
     for (method, path, token, body, status, code) in cases {
         let (got, json) = http.call(method, path, token, body).await?;
@@ -167,6 +173,36 @@ async fn metrics_are_openmetrics_with_requests_connections_and_the_process() -> 
 }
 
 #[tokio::test]
+async fn a_401_challenges_for_a_bearer_token() -> Result<()> {
+    let instance = Instance::memory().await?;
+    let ada = instance.http.guest("ada").await?;
+    let client = reqwest::Client::new();
+    let url = format!("{}/api/matches", instance.http.base);
+    let invalid = Some("Bearer error=\"invalid_token\"");
+    let cases = [
+        (None, 401, Some("Bearer"), "token_missing"),
+        (Some("Bearer nope".to_string()), 401, invalid, "token_malformed"),
+        (Some("Basic YWRhOmFkYQ==".to_string()), 401, invalid, "token_malformed"),
+        (Some(format!("Bearer {}x", ada.token)), 401, invalid, "token_invalid"),
+        (Some(format!("bEaReR {}", ada.token)), 200, None, ""),
+    ];
+    for (authorization, status, challenge, code) in cases {
+        let mut request = client.post(&url).json(&json!({"game": "tictactoe"}));
+        if let Some(value) = &authorization {
+            request = request.header("authorization", value);
+        }
+        let response = request.send().await?;
+        let got = response.headers().get("www-authenticate").map(|v| v.to_str()).transpose()?;
+        let shown = format!("{authorization:?}");
+        assert_eq!((response.status().as_u16(), got), (status, challenge), "{shown}");
+        let body: serde_json::Value = response.json().await?;
+        assert_eq!(body["error"]["code"].as_str().unwrap_or(""), code, "{shown}");
+    }
+    instance.server.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_partial_config_takes_the_games_defaults_and_tokens_refresh() -> Result<()> {
     let instance = Instance::memory().await?;
     let http = &instance.http;
@@ -192,6 +228,19 @@ async fn a_partial_config_takes_the_games_defaults_and_tokens_refresh() -> Resul
     });
     let (status, _) = http.call("POST", "/api/auth/refresh", Some(&expired), None).await?;
     assert_eq!(status, 401, "an expired (or foreign) token cannot be refreshed");
+    instance.server.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_openapi_document_is_served() -> Result<()> {
+    let instance = Instance::memory().await?;
+    let doc = instance.http.ok("GET", "/api/openapi.json", None, None).await?;
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    let create = &doc["paths"]["/api/matches"]["post"];
+    assert_eq!(create["security"], json!([{"bearer": []}]));
+    assert!(create["responses"]["401"].is_object(), "{create}");
     instance.server.shutdown().await;
     Ok(())
 }

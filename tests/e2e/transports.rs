@@ -228,9 +228,19 @@ async fn a_bad_token_on_the_upgrade_is_refused_with_401() -> Result<()> {
         with("sec-websocket-protocol", "arbiter.v1, bearer."),
     ];
     for request in cases {
+        use tokio_tungstenite::tungstenite::Error;
         let shown = format!("{:?}", request.headers());
-        let refused = tokio_tungstenite::connect_async(request).await.err().map(|e| e.to_string());
-        assert!(refused.as_deref().is_some_and(|e| e.contains("401")), "{shown}: {refused:?}");
+        let refused = match tokio_tungstenite::connect_async(request).await {
+            Err(Error::Http(response)) => Some(response),
+            _ => None,
+        };
+        let challenge = refused.as_ref().and_then(|r| r.headers().get("www-authenticate"));
+        assert_eq!(refused.as_ref().map(|r| r.status().as_u16()), Some(401), "{shown}");
+        assert_eq!(
+            challenge.and_then(|c| c.to_str().ok()),
+            Some("Bearer error=\"invalid_token\""),
+            "{shown}"
+        );
     }
     let guest = instance.http.guest("ada").await?;
     let mut request =

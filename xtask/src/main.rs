@@ -1,8 +1,10 @@
-//! Project automation, run locally exactly as CI runs it: `cargo xtask run | test | web | bench`.
+//! Project automation, run locally exactly as CI runs it:
+//! `cargo xtask run | test | web | contract | bench`.
 //!
 //! Each command installs what it needs first (the wasm target, the wasm-bindgen CLI, Chromium
-//! for the browser tests), so a fresh machine needs nothing but the Rust toolchain (and root,
-//! or Chromium already installed, for `test`).
+//! for the browser tests, schemathesis from PyPI for the API contract), so a fresh machine
+//! needs nothing but the Rust toolchain and Python 3 (and root, or Chromium already installed,
+//! for `test`).
 #![allow(clippy::print_stdout)] // A command-line tool reports on stdout.
 
 use std::path::Path;
@@ -11,10 +13,10 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 mod bench;
+mod contract;
 mod web;
 
-const USAGE: &str =
-    "usage: cargo xtask <run [serve flags] | test | web | bench [--quick] [--update-docs]>";
+const USAGE: &str = "usage: cargo xtask <run [serve flags] | test | web | contract | bench [--quick] [--update-docs]>";
 
 /// Crates that must build for the browser: they do no IO, so they must not need a platform.
 const WASM_CRATES: [&str; 2] = ["game-rules", "protocol"];
@@ -26,6 +28,8 @@ fn main() -> Result<()> {
         Some("test") => test(),
         // The client alone: a running server serves the new build on the next page load.
         Some("web") => web::build_web().map(|_| ()),
+        // The HTTP API fuzzed against its OpenAPI document, alone.
+        Some("contract") => contract::check_contract(),
         Some("bench") => bench::bench(&args.collect::<Vec<_>>()),
         _ => {
             eprintln!("{USAGE}");
@@ -90,7 +94,8 @@ fn http_addr(extra: &[String]) -> String {
 }
 
 /// Every check CI makes: formatting, lints, the wasm build of the pure crates and of the web
-/// client, all tests (the browser tests find the built client in `ARBITER_WEB_DIR`).
+/// client, all tests (the browser tests find the built client in `ARBITER_WEB_DIR`), and
+/// schemathesis against a live server.
 fn test() -> Result<()> {
     ensure_wasm_target()?;
     sh("cargo", &["fmt", "--all", "--", "--check"])?;
@@ -106,6 +111,7 @@ fn test() -> Result<()> {
     let (p, f) = cargo_test(&["--workspace", "--all-targets"], &web)?;
     passed += p;
     failed += f;
+    contract::check_contract()?;
     // One closing line for the whole run: the last binary's own line may be "0 passed".
     println!("tests: {passed} passed, {failed} failed");
     if failed > 0 {

@@ -48,7 +48,7 @@ pub fn build_web() -> Result<PathBuf> {
 
 /// Where cargo builds: `CARGO_TARGET_DIR` (relative to the current directory, as cargo reads
 /// it) or `target/` in the workspace.
-fn target_dir(root: &Path) -> Result<PathBuf> {
+pub(crate) fn target_dir(root: &Path) -> Result<PathBuf> {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => std::path::absolute(dir).context("resolving CARGO_TARGET_DIR"),
         None => Ok(root.join("target")),
@@ -166,7 +166,7 @@ pub fn ensure_chromium() -> Result<()> {
 }
 
 /// Whether this process runs as root (`id -u` says 0).
-fn is_root() -> Result<bool> {
+pub(crate) fn is_root() -> Result<bool> {
     let out = Command::new("id").arg("-u").output().context("running `id -u`")?;
     Ok(out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "0")
 }

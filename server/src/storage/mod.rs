@@ -20,7 +20,7 @@ pub use record::{Record, RecordError};
 pub use sqlite::{Durability, Pacing, SqliteLog};
 
 /// Where a match stands, for listing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MatchStatus {
     /// Seats are still free.
@@ -43,7 +43,7 @@ impl MatchStatus {
 }
 
 /// A seated player.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SeatHolder {
     /// The player's id.
     pub player_id: String,
@@ -55,7 +55,7 @@ pub struct SeatHolder {
 }
 
 /// A server-side bot: how it plays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BotSpec {
     /// Its strategy.
     pub strategy: bots::StrategyKind,
@@ -65,7 +65,7 @@ pub struct BotSpec {
 
 /// What listing a match shows; derived from the log and written with each append, so that
 /// listing needs no replay.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MatchSummary {
     /// The match's id.
     pub match_id: String,

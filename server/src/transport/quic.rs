@@ -44,9 +44,10 @@ pub enum QuicError {
 }
 
 /// What a client needs to reach and pin this server's QUIC: served at `GET /api/quic`.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct QuicInfo {
     /// The UDP address it listens on.
+    #[schema(value_type = String, example = "127.0.0.1:8080")]
     pub addr: SocketAddr,
     /// The ALPN protocol to offer.
     pub alpn: &'static str,

@@ -16,8 +16,8 @@ use tracing::{Instrument, debug, info_span};
 
 use crate::app::{App, unix_s};
 use crate::auth::AuthError;
-use crate::error::ApiError;
-use crate::http::bearer;
+use crate::error::{ApiError, ErrorResponse};
+use crate::extract::bearer;
 use crate::origin;
 use crate::session::{self, CLOSE_HANDSHAKE, CloseReason, Gone, Inbound, Transport};
 
@@ -32,7 +32,30 @@ const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 /// is under 100 bytes) rather than to the largest frame, which simply takes several reads.
 const READ_BUFFER_BYTES: usize = 512;
 
-/// `GET /ws`.
+/// Opens a WebSocket (docs/PROTOCOL.md section 6). The token may come in `Authorization`, in
+/// `Sec-WebSocket-Protocol` as `bearer.<token>` beside `arbiter.v1`, or later in `hello`.
+#[utoipa::path(get, path = "/ws", tag = "transport", security((), ("bearer" = [])),
+    params(
+        ("Upgrade" = String, Header, description = "`websocket`."),
+        ("Connection" = String, Header, description = "`Upgrade`."),
+        ("Sec-WebSocket-Key" = String, Header, description = "RFC 6455."),
+        ("Sec-WebSocket-Version" = String, Header, description = "`13`."),
+        ("Sec-WebSocket-Protocol" = Option<String>, Header,
+            description = "`arbiter.v1`, optionally with `bearer.<token>`."),
+    ),
+    responses(
+        (status = 101, description = "Switching to the WebSocket protocol."),
+        (status = 400, description = "Not a WebSocket upgrade: the WebSocket library's plain \
+            text reason (the one error without the JSON body).", body = String,
+            content_type = "text/plain"),
+        (status = 401, description = "A token that is given but refused: `token_malformed`, \
+            `token_invalid` or `token_expired`.", body = ErrorResponse,
+            headers(("WWW-Authenticate" = String,
+                description = "`Bearer error=\"invalid_token\"`."))),
+        (status = 403, description = "`origin_not_allowed`.", body = ErrorResponse),
+        (status = 429, description = "`too_many_connections` from this address.",
+            body = ErrorResponse),
+    ))]
 pub async fn upgrade(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
