@@ -41,6 +41,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/api/matches/{id}/events", get(match_events))
         .route("/api/matches/{id}/state", get(match_state))
         .route("/api/matches/{id}/moves", post(play_move))
+        .merge(crate::admin::routes())
 }
 
 /// Unknown routes answer in the JSON error format too.
@@ -141,7 +142,8 @@ impl FromRequestParts<Arc<App>> for Player {
     }
 }
 
-fn match_path(id: &str) -> Result<&str, ApiError> {
+/// A match id from a path; one that cannot be a match id is an unknown match.
+pub(crate) fn match_path(id: &str) -> Result<&str, ApiError> {
     if valid_match_id(id) { Ok(id) } else { Err(ApiError::unknown_match()) }
 }
 
@@ -406,7 +408,8 @@ async fn list_matches(
     Ok(Json(json!({ "matches": found })))
 }
 
-async fn summary_of(app: &Arc<App>, id: &str) -> Result<MatchSummary, ApiError> {
+/// A stored match's summary; `unknown_match` if there is no such match.
+pub(crate) async fn summary_of(app: &Arc<App>, id: &str) -> Result<MatchSummary, ApiError> {
     let (log, id) = (app.log.clone(), id.to_string());
     blocking(move || log.summary(&id)).await??.ok_or_else(ApiError::unknown_match)
 }
