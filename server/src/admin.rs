@@ -278,11 +278,7 @@ async fn close_match(
 ) -> Result<Response, ApiError> {
     let id = crate::http::match_path(&id)?;
     let answer = match app.rooms.rooms.loaded_inbox(id) {
-        Some(inbox) => {
-            tokio::time::timeout(CLOSE_WAIT, ask(&inbox, |request| Input::Close { request }))
-                .await
-                .map_err(|_| room_busy())?
-        }
+        Some(inbox) => close_room(&inbox).await?,
         None => None,
     };
     let (was_loaded, disconnected) = match answer {
@@ -308,9 +304,29 @@ async fn close_match(
     Ok(fresh(Closed { match_id: id.to_string(), was_loaded, disconnected }))
 }
 
-fn room_busy() -> ApiError {
-    let message = format!("the room did not answer within {} s; retry", CLOSE_WAIT.as_secs());
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "room_busy", message).retry_after(1)
+/// Queues a close in a room's inbox, waiting for a place in it, and waits for the answer,
+/// each for at most [`CLOSE_WAIT`]; `None` if the room stopped without answering.
+async fn close_room(inbox: &mpsc::Sender<RoomMsg>) -> Result<Option<Reply>, ApiError> {
+    let seconds = CLOSE_WAIT.as_secs();
+    let busy = |message: String| {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "room_busy", message).retry_after(1)
+    };
+    let (reply, answer) = oneshot::channel();
+    let make = Box::new(|request| Input::Close { request });
+    match tokio::time::timeout(CLOSE_WAIT, inbox.send(RoomMsg::Admin { make, reply })).await {
+        Ok(Ok(())) => {}
+        Ok(Err(_)) => return Ok(None),
+        Err(_) => {
+            let why = format!("the room's inbox had no place for the close in {seconds} s");
+            return Err(busy(format!("{why}; nothing was done")));
+        }
+    }
+    match tokio::time::timeout(CLOSE_WAIT, answer).await {
+        Ok(answer) => Ok(answer.ok()),
+        Err(_) => Err(busy(format!(
+            "the room took the close but did not answer in {seconds} s; the overview shows when it is gone"
+        ))),
+    }
 }
 
 /// What a disconnect did.

@@ -174,11 +174,13 @@ pub async fn run<T: Transport>(
     let millis = started.elapsed().as_millis() as u64;
     info!(transport = T::NAME, player, reason = ended, duration_ms = millis, "session ended");
     app.metrics.count_closed(ended);
+    // Rooms stop counting the connection before its closing handshake, which may take a
+    // while: what they report (an administrator's overview, a close's count) is current.
+    session.leave_all().await;
     if let Flow::Close(reason) = end {
         debug!(code = reason.code(), reason = %reason.text(), "closing");
         transport.close(&reason).await;
     }
-    session.leave_all().await;
     open.dec();
 }
 
