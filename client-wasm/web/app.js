@@ -2,7 +2,8 @@
  * Arbiter web UI: one ES module over the JavaScript SDK (./pkg/arbiter.js, docs/CLIENT.md).
  * No framework, no bundler, no dependencies: everything here goes through the SDK, whose
  * values are plain JSON-like objects and numbers and whose HTTP helpers reject with an `Error`
- * carrying `.status` and `.code`.
+ * carrying `.status` and `.code`. The one exception is #/admin, which fetches the admin
+ * endpoints (PROTOCOL.md 9.15) itself, with errors of the same shape.
  *
  * Routes (location.hash):
  *   #/              lobby: name, create a match, open / live / finished matches
