@@ -393,10 +393,11 @@ fn plot(rows: &[Row]) -> String {
             line.join(" ")
         ));
         svg.push_str(&format!(
-            r#"<text x="{}" y="{}" fill="{colour}">{}</text>"#,
+            r#"<text x="{}" y="{}" fill="{colour}">{} ({})</text>"#,
             left + 10.0,
             34.0 + 16.0 * k as f64,
-            format!("{} ({})", row.name, row.transport)
+            row.name,
+            row.transport
         ));
     }
     svg.push_str("</svg>\n");
