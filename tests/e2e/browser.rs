@@ -425,12 +425,18 @@ async fn play_slowly_against_bot(mut human: WsClient, id: String) -> Result<WsCl
     }
 }
 
-/// Opens `#/admin`, gives the admin token (after a screenshot of the form, if named), and
-/// waits for the dashboard's first overview.
-async fn open_admin(page: &Page, base: &str, form_shot: Option<&str>) -> Result<()> {
+/// Opens `#/admin`, gives the admin token (after a wrong one, refused on the form, when
+/// `wrong_first` names the screenshot to take of that), and waits for the dashboard's first
+/// overview.
+async fn open_admin(page: &Page, base: &str, wrong_first: Option<&str>) -> Result<()> {
     page.goto(&format!("{base}/#/admin")).await?;
-    if let Some(name) = form_shot {
-        page.wait_until("document.querySelector('#admin-token-input')").await?;
+    if let Some(name) = wrong_first {
+        page.fill("#admin-token-input", "not-the-admin-token-at-all").await?;
+        page.click("#admin-token-save").await?;
+        page.wait_until(
+            "document.querySelector('#admin-error').textContent.includes(\"not this server's admin token\")",
+        )
+        .await?;
         page.screenshot(name).await?;
     }
     page.fill("#admin-token-input", crate::admin::TOKEN).await?;
