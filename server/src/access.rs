@@ -50,7 +50,8 @@ pub async fn count(State(app): State<Arc<App>>, req: Request, next: Next) -> Res
     response
 }
 
-/// A span per request naming its method, route and player (`-` without a valid token).
+/// A span per request naming its method, route and player (`-` without a token, the refusal's
+/// code for a bad one, and `admin` for the admin token on an admin route).
 #[derive(Clone)]
 pub struct RequestSpan {
     app: Arc<App>,
@@ -60,6 +61,12 @@ impl<B> MakeSpan<B> for RequestSpan {
     fn make_span(&mut self, req: &axum::http::Request<B>) -> Span {
         let route = req.extensions().get::<MatchedPath>().map_or("static", MatchedPath::as_str);
         let player = match bearer(req.headers()) {
+            Ok(Some(token)) if route.starts_with("/api/admin/") => self
+                .app
+                .admin
+                .check(Some(token))
+                .map_or_else(|e| e.code(), |()| "admin")
+                .to_string(),
             Ok(Some(token)) => self
                 .app
                 .keys

@@ -8,13 +8,16 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::admin::AdminAccess;
 use crate::auth::Keys;
 use crate::config::Config;
+use crate::journal::Journal;
 use crate::listener::{Gate, fitted_cap};
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimits;
 use crate::room::RoomSettings;
 use crate::rooms::{RoomContext, Rooms};
+use crate::session::Sessions;
 use crate::storage::SharedLog;
 
 /// One server's shared state.
@@ -41,6 +44,12 @@ pub struct App {
     pub rate_limits: RateLimits,
     /// Where QUIC listens and its certificate's fingerprint, once it does.
     pub quic: std::sync::OnceLock<crate::transport::quic::QuicInfo>,
+    /// Who may use the admin endpoints.
+    pub admin: AdminAccess,
+    /// The live sessions, for the admin overview and disconnect.
+    pub sessions: Sessions,
+    /// Recent notable events (shared with the rooms).
+    pub journal: Arc<Journal>,
 }
 
 impl App {
@@ -53,13 +62,18 @@ impl App {
             max_subscribers: config.limits.subscribers_per_room,
             ..RoomSettings::default()
         };
+        let journal = Arc::new(Journal::default());
         let rooms = Arc::new(RoomContext {
             log: log.clone(),
             settings,
             metrics: metrics.clone(),
+            journal: journal.clone(),
             rooms: Rooms::with_cap(config.limits.max_loaded_rooms),
         });
         Arc::new(App {
+            admin: AdminAccess::new(config.admin_token.as_ref()),
+            sessions: Sessions::default(),
+            journal,
             rate_limits: RateLimits::new(&config.limits),
             gate: Gate::new(fitted_cap(config.limits.max_connections), config.limits.conns_per_ip),
             config,

@@ -220,12 +220,57 @@ pub struct Config {
     /// The QUIC certificate's private key (PEM).
     #[arg(long, env = "ARBITER_QUIC_KEY", requires = "quic_cert")]
     pub quic_key: Option<PathBuf>,
+    /// The administrator's token, a secret of at least 16 characters (for example
+    /// `openssl rand -hex 32`). `Authorization: Bearer <it>` opens the admin endpoints
+    /// (`/api/admin/…`) and the web client's `#/admin` page. Unset: they answer 404
+    /// `admin_disabled`.
+    #[arg(long, env = "ARBITER_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<AdminToken>,
     /// Log format.
     #[arg(long, env = "ARBITER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
     /// Input limits.
     #[command(flatten)]
     pub limits: Limits,
+}
+
+/// The administrator's token: a secret, so its `Debug` form hides it (configs are printed in
+/// logs and test failures).
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken(String);
+
+/// Fewest characters an admin token may have: short secrets can be guessed.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 16;
+
+impl AdminToken {
+    /// The secret itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(..)")
+    }
+}
+
+impl std::str::FromStr for AdminToken {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<AdminToken, String> {
+        let chars = text.chars().count();
+        if chars < MIN_ADMIN_TOKEN_CHARS {
+            return Err(format!(
+                "an admin token has at least {MIN_ADMIN_TOKEN_CHARS} characters (this one has {chars}); make one with `openssl rand -hex 32`"
+            ));
+        }
+        // It travels in an `Authorization` header, which holds visible ASCII only.
+        if !text.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err("an admin token is printable ASCII without spaces".to_string());
+        }
+        Ok(AdminToken(text.to_string()))
+    }
 }
 
 /// A listen address as people write it: `127.0.0.1:8080`, `localhost:8080`, `[::1]:8080`,
@@ -263,6 +308,7 @@ impl Config {
             no_quic: false,
             quic_cert: None,
             quic_key: None,
+            admin_token: None,
             log_format: LogFormat::Human,
             limits: Limits::default(),
         }
@@ -289,5 +335,15 @@ mod tests {
         assert_eq!(listen_addr("0.0.0.0:1"), Ok(SocketAddr::from(([0, 0, 0, 0], 1))));
         let refused = listen_addr("nowhere:x").expect_err("refused");
         assert!(refused.contains("HOST:PORT"), "{refused}");
+    }
+
+    #[test]
+    fn an_admin_token_is_long_enough_printable_and_never_printed() {
+        let token: AdminToken = "0123456789abcdef".parse().expect("16 characters");
+        assert_eq!(token.expose(), "0123456789abcdef");
+        assert_eq!(format!("{token:?}"), "AdminToken(..)");
+        let short = "secret".parse::<AdminToken>().expect_err("too short");
+        assert!(short.contains("at least 16"), "{short}");
+        assert!("0123456789 abcdef".parse::<AdminToken>().is_err(), "no spaces");
     }
 }

@@ -6,6 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use protocol::v1::ErrorBody;
 
+use crate::admin::AdminRefusal;
 use crate::auth::AuthError;
 use crate::body::BodyError;
 use crate::listener::Refusal;
@@ -106,6 +107,10 @@ impl IntoResponse for ApiError {
         if self.close {
             headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
+        if self.status == StatusCode::UNAUTHORIZED {
+            // RFC 9110: a 401 names the scheme that would be accepted.
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         response
     }
 }
@@ -148,6 +153,18 @@ impl From<BodyError> for ApiError {
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string())
+    }
+}
+
+impl From<AdminRefusal> for ApiError {
+    fn from(e: AdminRefusal) -> ApiError {
+        // Without an admin token there is no admin API to authenticate to: its routes do not
+        // exist, as far as clients can tell.
+        let status = match e {
+            AdminRefusal::Disabled => StatusCode::NOT_FOUND,
+            AdminRefusal::Missing | AdminRefusal::Wrong => StatusCode::UNAUTHORIZED,
+        };
+        ApiError::new(status, e.code(), e.to_string())
     }
 }
 

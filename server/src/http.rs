@@ -52,6 +52,7 @@ pub fn api() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(match_state))
         .routes(routes!(play_move))
         .routes(routes!(ws::upgrade))
+        .merge(crate::admin::api())
 }
 
 /// The routes, serving their own OpenAPI document at `/api/openapi.json`.
@@ -527,7 +528,8 @@ async fn list_matches(
     Ok(Json(MatchList { matches: found }))
 }
 
-async fn summary_of(app: &Arc<App>, id: &str) -> Result<MatchSummary, ApiError> {
+/// A stored match's summary; `unknown_match` if there is no such match.
+pub(crate) async fn summary_of(app: &Arc<App>, id: &str) -> Result<MatchSummary, ApiError> {
     let (log, id) = (app.log.clone(), id.to_string());
     blocking(move || log.summary(&id)).await??.ok_or_else(ApiError::unknown_match)
 }

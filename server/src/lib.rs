@@ -2,6 +2,7 @@
 //! run in one process (tests rely on it).
 
 pub mod access;
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod body;
@@ -13,6 +14,7 @@ pub mod files;
 pub mod health;
 pub mod http;
 pub mod idle;
+pub mod journal;
 pub mod listener;
 pub mod metrics;
 pub mod openapi;

@@ -3,7 +3,7 @@
 //! its content type; names and units follow the Prometheus conventions (`_total` counters,
 //! `_seconds` and `_bytes` units).
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -92,6 +92,9 @@ pub struct Metrics {
     pub batch_records: Histogram,
     /// Seconds per group commit.
     pub commit_seconds: Histogram,
+    /// Group commits made, for the admin overview (Prometheus has them as the commit
+    /// histogram's count, which the library does not read back).
+    commits: AtomicU64,
     /// From a room handing an append to the log to the room hearing it is durable: queueing
     /// behind the commit in flight, the commit, and the wake-up. Every move waits this long
     /// before anyone hears of it.
@@ -187,6 +190,7 @@ impl Default for Metrics {
             batch_appends,
             batch_records,
             commit_seconds,
+            commits: AtomicU64::new(0),
             append_wait_seconds,
             append_failures,
             catchup_events,
@@ -219,6 +223,16 @@ impl Metrics {
         self.moves.get_or_create(&MoveLabels { result: result.to_string() }).inc();
     }
 
+    /// Moves accepted since the start.
+    pub fn moves_accepted(&self) -> u64 {
+        self.accepted.get()
+    }
+
+    /// Group commits made since the start (the memory store makes none).
+    pub fn group_commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
     /// The gauge of open connections over `transport`.
     pub fn connections_over(&self, transport: &'static str) -> Gauge {
         self.connections.get_or_create(&TransportLabels { transport }).clone()
@@ -248,5 +262,6 @@ impl CommitObserver for Metrics {
         self.batch_appends.observe(appends as f64);
         self.batch_records.observe(records as f64);
         self.commit_seconds.observe(micros as f64 / 1e6);
+        self.commits.fetch_add(1, Ordering::Relaxed);
     }
 }

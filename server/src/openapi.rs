@@ -28,6 +28,7 @@ pub type Document = Arc<utoipa::openapi::OpenApi>;
         (name = "games", description = "The games this server plays."),
         (name = "matches", description = "Creating, joining, reading and playing matches."),
         (name = "transport", description = "The WebSocket and QUIC transports."),
+        (name = "admin", description = "The operator's view and actions, behind the admin token."),
     )
 )]
 pub struct ApiDoc;

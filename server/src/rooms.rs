@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio_util::task::TaskTracker;
 
+use crate::journal::Journal;
 use crate::metrics::Metrics;
 use crate::room::task::{Held, RoomMsg, Start, run};
 use crate::room::{Input, Reply, Room, RoomSettings};
@@ -73,6 +74,8 @@ pub struct RoomContext {
     pub settings: RoomSettings,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// Recent notable events, for the admin overview.
+    pub journal: Arc<Journal>,
     /// The registry.
     pub rooms: Rooms,
 }
@@ -162,6 +165,23 @@ impl Rooms {
         self.lock().len()
     }
 
+    /// The inbox of a match's room if it is loaded (or loading): for messages that are not
+    /// worth loading a room for.
+    pub fn loaded_inbox(&self, match_id: &str) -> Option<mpsc::Sender<RoomMsg>> {
+        let map = self.lock();
+        map.get(match_id).filter(|e| !e.inbox.is_closed()).map(|e| e.inbox.clone())
+    }
+
+    /// The loaded rooms' inboxes, by match id, at most `limit` of them (the first ids in
+    /// order), and how many rooms are loaded in all.
+    pub fn loaded_inboxes(&self, limit: usize) -> (Vec<(String, mpsc::Sender<RoomMsg>)>, usize) {
+        let map = self.lock();
+        let mut ids: Vec<&String> = map.keys().collect();
+        ids.sort_unstable();
+        let listed = ids.into_iter().take(limit).map(|id| (id.clone(), map[id].inbox.clone()));
+        (listed.collect(), map.len())
+    }
+
     /// Runs a task that shutdown waits for (rooms, bots).
     pub fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
         self.tracker.spawn(task);
@@ -235,7 +255,7 @@ impl RoomContext {
         if self.rooms.closing.load(Ordering::Acquire) {
             return Err(RoomsError::ShuttingDown);
         }
-        if let Some(inbox) = self.loaded_inbox(match_id) {
+        if let Some(inbox) = self.rooms.loaded_inbox(match_id) {
             return Ok(inbox);
         }
         // A match that is not stored takes no room slot: loading it would unload a real one.
@@ -255,9 +275,14 @@ impl RoomContext {
         Ok(tx)
     }
 
-    fn loaded_inbox(&self, match_id: &str) -> Option<mpsc::Sender<RoomMsg>> {
-        let map = self.rooms.lock();
-        map.get(match_id).filter(|e| !e.inbox.is_closed()).map(|e| e.inbox.clone())
+    /// Sends a message to a match's room only if it is loaded; false if it is not (or stopped
+    /// meanwhile). For messages that mean nothing to a room loaded afresh, such as a
+    /// connection leaving.
+    pub async fn send_if_loaded(&self, match_id: &str, msg: RoomMsg) -> bool {
+        match self.rooms.loaded_inbox(match_id) {
+            Some(inbox) => inbox.send(msg).await.is_ok(),
+            None => false,
+        }
     }
 
     /// Registers a room and spawns its task, under the registry lock.
@@ -303,7 +328,8 @@ impl RoomContext {
     /// Hands a stopped room's inbox over: under the registry lock it is closed and drained,
     /// and what it held is queued into a successor (loaded from the log) before the successor
     /// is visible to anyone, so nothing sent later overtakes it and nothing is dropped. Without
-    /// leftovers the room is simply forgotten.
+    /// leftovers, or with only leftovers that need no room (connections leaving, an
+    /// administrator's questions), the room is simply forgotten.
     pub fn succeed(
         self: &Arc<Self>,
         match_id: &str,
@@ -316,7 +342,8 @@ impl RoomContext {
         while let Ok(msg) = inbox.try_recv() {
             leftovers.push(msg);
         }
-        if leftovers.is_empty() || self.rooms.closing.load(Ordering::Acquire) {
+        let needed = leftovers.iter().any(RoomMsg::needs_room);
+        if !needed || self.rooms.closing.load(Ordering::Acquire) {
             if map.get(match_id).is_some_and(|e| e.inbox.is_closed()) {
                 map.remove(match_id);
             }

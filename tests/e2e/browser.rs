@@ -5,10 +5,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use game_rules::Status;
+use protocol::v1::{Role, ServerMsg, VerdictResult};
 use serde_json::{Value as Json, json};
 use server::Config;
-use tests::Instance;
 use tests::browser::{Browser, Page, web_dir};
+use tests::{Instance, WsClient};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -390,6 +392,136 @@ async fn two_browsers_play_tictactoe_through_the_generic_view() -> Result<()> {
     .await?;
     ada.screenshot("lobby-played-1280").await?;
     for page in [ada, bob] {
+        page.close().await?;
+    }
+    Ok(())
+}
+
+/// Plays seat 0 of a match against a server bot until it ends, pausing before each move so
+/// that the match lasts while a page watches it.
+async fn play_slowly_against_bot(mut human: WsClient, id: String) -> Result<WsClient> {
+    let mut move_id = 1;
+    loop {
+        let last = human.events.last().context("no events")?;
+        match &last.status {
+            Status::Over(_) => return Ok(human),
+            Status::Turn(0) => {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                let legal = human.replica.state().context("no replica")?.legal_moves(0);
+                let mv: Json = rmp_serde::from_slice(legal.first().context("a legal move")?)?;
+                human.play(&id, move_id, mv).await?;
+                let VerdictResult::Accepted { .. } = human.verdict(move_id).await? else {
+                    bail!("move {move_id} refused");
+                };
+                move_id += 1;
+            }
+            _ => {
+                let seq = last.seq;
+                human
+                    .until(|m| matches!(m, ServerMsg::Event(e) if e.seq > seq).then_some(()))
+                    .await?;
+            }
+        }
+    }
+}
+
+/// Opens `#/admin`, gives the admin token (after a wrong one, refused on the form, when
+/// `wrong_first` names the screenshot to take of that), and waits for the dashboard's first
+/// overview.
+async fn open_admin(page: &Page, base: &str, wrong_first: Option<&str>) -> Result<()> {
+    page.goto(&format!("{base}/#/admin")).await?;
+    if let Some(name) = wrong_first {
+        page.fill("#admin-token-input", "not-the-admin-token-at-all").await?;
+        page.click("#admin-token-save").await?;
+        page.wait_until(
+            "document.querySelector('#admin-error').textContent.includes(\"not this server's admin token\")",
+        )
+        .await?;
+        page.screenshot(name).await?;
+    }
+    page.fill("#admin-token-input", crate::admin::TOKEN).await?;
+    page.click("#admin-token-save").await?;
+    page.wait_until("document.querySelector('#admin-chart[data-drawn]')").await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_page_follows_a_bot_match_live_and_disconnects_a_spectator() -> Result<()> {
+    // SQLite, so that the chart has group commits to show beside the moves.
+    let data = tempfile::tempdir()?;
+    let mut config = crate::admin::admin_config()?;
+    config.web_dir = Some(web_dir()?);
+    config.store = server::StoreKind::Sqlite;
+    config.data_dir = data.path().to_path_buf();
+    let arbiter = Instance::with(config).await?;
+    let base = format!("http://{}", arbiter.server.addr());
+    let ada = arbiter.http.guest("ada").await?;
+    let body = json!({"game": "dots", "config": {"width": 4, "height": 4, "players": 2},
+                      "bots": [{"seat": 1, "strategy": "greedy", "think_ms": 50}]});
+    let created = arbiter.http.ok("POST", "/api/matches", Some(&ada.token), Some(body)).await?;
+    let id = created["match_id"].as_str().context("a match id")?.to_string();
+    arbiter.http.join(&ada, &id).await?;
+    let mut human = WsClient::connect(&arbiter.ws_url(), &ada.token).await?;
+    human.join(&id, Role::Player, Some(0)).await?;
+    let cy = arbiter.http.guest("cy").await?;
+    let mut spectator = WsClient::connect(&arbiter.ws_url(), &cy.token).await?;
+    spectator.join(&id, Role::Spectator, Some(0)).await?;
+
+    let browser = Browser::start().await?;
+    let wide = browser.page(1280, 900).await?;
+    open_admin(&wide, &base, None).await?;
+    let row = format!("#admin-rooms tr[data-match-id='{id}']");
+    wide.wait_until(&format!("document.querySelector(\"{row} [data-spectators='1']\")")).await?;
+    let playing = tokio::spawn(play_slowly_against_bot(human, id.clone()));
+    // Three polls make two rates; moves are being made, so the latest rate is not zero.
+    wide.wait_until(
+        "Number(document.querySelector('#admin-chart').dataset.points) >= 3 \
+         && parseFloat(document.querySelector('#admin-moves-rate').textContent) > 0",
+    )
+    .await?;
+    let seats =
+        wide.js(&format!("return document.querySelector(\"{row}\").textContent;"), vec![]).await?;
+    let seats = seats.as_str().unwrap_or_default();
+    assert!(seats.contains("ada") && seats.contains("greedy bot"), "{seats}");
+    wide.screenshot("admin-1280").await?;
+    wide.js("document.querySelector('#admin-connections').scrollIntoView();", vec![]).await?;
+    wide.screenshot("admin-tables-1280").await?;
+
+    let narrow = browser.page(360, 760).await?;
+    open_admin(&narrow, &base, Some("admin-token-360")).await?;
+    narrow.wait_until(&format!("document.querySelector(\"{row}\")")).await?;
+    narrow.wait_until("Number(document.querySelector('#admin-chart').dataset.points) >= 2").await?;
+    narrow.screenshot("admin-360").await?;
+    narrow.js("document.querySelector('#admin-rooms').scrollIntoView();", vec![]).await?;
+    narrow.screenshot("admin-tables-360").await?;
+
+    // The spectator's connection, disconnected from its row's button.
+    let overview = arbiter.http.ok("GET", "/api/admin/overview", Some(crate::admin::TOKEN), None);
+    let overview = overview.await?;
+    let conn = overview["sessions"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["player_id"] == cy.player_id.as_str()))
+        .context("the spectator's connection is listed")?["conn"]
+        .clone();
+    wide.wait_until(&format!(
+        "document.querySelector(\"#admin-connections tr[data-conn='{conn}']\")"
+    ))
+    .await?;
+    wide.js("window.confirm = () => true;", vec![]).await?;
+    wide.click(&format!(
+        "#admin-connections tr[data-conn='{conn}'] button[data-action='disconnect']"
+    ))
+    .await?;
+    assert_eq!(spectator.closed().await?, (1008, "closed by an administrator".to_string()));
+    wide.wait_until(&format!(
+        "document.querySelector('#admin-message').textContent.includes('Disconnected connection {conn}') \
+         && !document.querySelector(\"#admin-connections tr[data-conn='{conn}']\") \
+         && document.querySelector(\"#admin-recent li[data-kind='admin_disconnect']\")"
+    ))
+    .await?;
+    let human = playing.await??;
+    assert!(human.events.last().is_some_and(|e| e.status.is_over()), "the match was played out");
+    for page in [wide, narrow] {
         page.close().await?;
     }
     Ok(())

@@ -1,6 +1,7 @@
 //! End-to-end tests over real sockets: one test binary, one module per concern.
 
 mod abuse;
+mod admin;
 mod api;
 mod bots;
 mod bounds;

@@ -17,8 +17,11 @@ use protocol::v1::{
     VerdictResult,
 };
 
+pub use self::inspect::{RoomSummary, SeatSummary};
 use crate::replay::MatchState;
 use crate::storage::{Append, AppendError, BotSpec, MatchSummary, Record};
+
+mod inspect;
 
 /// A connection, as the driver numbers them.
 pub type ConnId = u64;
@@ -124,6 +127,18 @@ pub enum Input {
     Timer,
     /// The registry needs this room's place for another room: stop if idle, else go on.
     Unload,
+    /// An administrator asks what the room holds; answered with [`Reply::Summary`].
+    Summary {
+        /// The request to answer.
+        request: RequestId,
+    },
+    /// An administrator closes the room: every subscriber is disconnected and the room stops
+    /// (the log is not touched; the next use reloads the match from it). Answered with
+    /// [`Reply::Closed`].
+    Close {
+        /// The request to answer.
+        request: RequestId,
+    },
 }
 
 /// Answers to HTTP requests.
@@ -139,6 +154,14 @@ pub enum Reply {
     Unavailable {
         /// `room_restarting` or `room_failed`.
         code: &'static str,
+    },
+    /// What the room holds.
+    Summary(Box<RoomSummary>),
+    /// The room closed, disconnecting this many people's connections (bot seats stop with
+    /// the room and are not counted).
+    Closed {
+        /// Connections disconnected.
+        disconnected: usize,
     },
 }
 
@@ -227,6 +250,11 @@ pub enum Output {
     },
     /// The connection is not (or no longer) subscribed: forget its sink and tell its session.
     Detach {
+        /// Which.
+        conn: ConnId,
+    },
+    /// Close the connection: an administrator closed the match it follows.
+    Disconnect {
         /// Which.
         conn: ConnId,
     },
@@ -470,6 +498,8 @@ impl Room {
                     self.outputs.push_back(Output::Stop { reason: "unloaded for another room" });
                 }
             }
+            Input::Summary { request } => self.handle_summary(request),
+            Input::Close { request } => self.handle_close(request),
         }
         if self.watched() || !self.pending.is_empty() {
             self.idle_since_ms = self.now_ms;
@@ -532,6 +562,13 @@ impl Room {
                 self.outputs.push_back(Output::Reply { request, reply });
             }
             Input::Join { conn, .. } => self.refuse_join(conn, &JoinRefusal::RoomRestarting),
+            // A poisoned room still says what it holds, and is stopping already: a close has
+            // nobody left to disconnect.
+            Input::Summary { request } => self.handle_summary(request),
+            Input::Close { request } => {
+                let reply = Reply::Closed { disconnected: 0 };
+                self.outputs.push_back(Output::Reply { request, reply });
+            }
             Input::Leave { .. } | Input::AppendDone { .. } | Input::Timer | Input::Unload => {}
         }
     }

@@ -107,6 +107,24 @@ pub enum RoomMsg {
         /// Where to answer.
         reply: oneshot::Sender<Reply>,
     },
+    /// An administrator's request (a summary, a close): answered like `Request`, but never
+    /// worth loading the room for, so a room that stops with one queued drops it (its reply
+    /// with it) instead of reloading.
+    Admin {
+        /// The input, with its `RequestId` to be filled in.
+        make: Box<dyn FnOnce(RequestId) -> Input + Send>,
+        /// Where to answer.
+        reply: oneshot::Sender<Reply>,
+    },
+}
+
+impl RoomMsg {
+    /// Whether the message needs the match's room at all: an administrator's question does
+    /// not, and neither does a connection leaving (a room loaded from the log holds no
+    /// subscription to end). A stopped room's successor is loaded only for messages that do.
+    pub fn needs_room(&self) -> bool {
+        !matches!(self, RoomMsg::Admin { .. } | RoomMsg::Input(Input::Leave { .. }))
+    }
 }
 
 /// What a room task holds for the registry: its place under the cap, and where it says
@@ -143,11 +161,13 @@ type AppendWait =
 fn wait_append(
     first_seq: u64,
     ticket: AppendTicket,
-    metrics: Arc<crate::metrics::Metrics>,
+    ctx: Arc<RoomContext>,
+    match_id: String,
 ) -> AppendWait {
     let asked = Instant::now();
     Box::pin(async move {
         let result = ticket.await.unwrap_or(Err(AppendError::Closed));
+        let metrics = &ctx.metrics;
         metrics.append_wait_seconds.observe(asked.elapsed().as_secs_f64());
         match &result {
             Ok(()) => metrics.storage.succeeded(),
@@ -155,6 +175,8 @@ fn wait_append(
                 tracing::error!(%error, first_seq, "append failed");
                 metrics.append_failures.inc();
                 metrics.storage.failed(error);
+                let message = format!("match {match_id}, from seq {first_seq}: {error}");
+                ctx.journal.note("append_failed", message);
             }
         }
         (first_seq, result)
@@ -225,6 +247,8 @@ impl Driver {
             Ok(room) => Some(room),
             Err(error) => {
                 warn!(%error, "match does not replay; not loading it");
+                let message = format!("match {} does not replay: {error}", self.match_id);
+                self.ctx.journal.note("room_unloadable", message);
                 None
             }
         }
@@ -245,6 +269,7 @@ impl Driver {
                 }
                 // Dropping the reply tells the request the match is unknown.
                 RoomMsg::Request { .. }
+                | RoomMsg::Admin { .. }
                 | RoomMsg::Join { .. }
                 | RoomMsg::Move { .. }
                 | RoomMsg::Input(_) => {}
@@ -280,6 +305,8 @@ impl Driver {
             if outcome.is_err() {
                 self.ctx.metrics.room_panics.inc();
                 tracing::error!("room panicked; dropping it (it reloads from the log on next use)");
+                let message = format!("match {}: the room panicked and was dropped", self.match_id);
+                self.ctx.journal.note("room_panicked", message);
                 self.fail_everyone("room_failed", "the room failed; rejoin from your last seq");
                 break;
             }
@@ -288,6 +315,11 @@ impl Driver {
         // two rooms never run for one match. The inbox stays open meanwhile: what arrives is
         // handed to the successor in order.
         while self.appends.next().await.is_some() {}
+        // Requests whose answer waited on those appends (a room closed by an administrator
+        // stops with them in flight) are told to retry: a retried move id gets its verdict.
+        for (_, reply) in self.requests.drain() {
+            let _ = reply.send(Reply::Unavailable { code: "room_restarting" });
+        }
         inbox
     }
 
@@ -318,7 +350,7 @@ impl Driver {
                 }
                 input
             }
-            RoomMsg::Request { make, reply } => {
+            RoomMsg::Request { make, reply } | RoomMsg::Admin { make, reply } => {
                 let id = self.next_request;
                 self.next_request += 1;
                 self.requests.insert(id, reply);
@@ -335,6 +367,11 @@ impl Driver {
                 Output::Send { conn, msg } => self.send(conn, &msg),
                 Output::SendBatch { conn, msgs } => self.send_batch(conn, &msgs),
                 Output::Detach { conn } => self.detach(conn),
+                Output::Disconnect { conn } => {
+                    if let Some(sink) = self.conns.remove(&conn) {
+                        sink.kick.close(CloseReason::Admin);
+                    }
+                }
                 Output::Broadcast { conns, msg } => self.broadcast(&conns, &msg, room),
                 Output::Decided { result } => self.ctx.metrics.count_move(&result),
                 Output::Reply { request, reply } => {
@@ -345,11 +382,8 @@ impl Driver {
                 Output::Append(append) => {
                     let first_seq = append.first_seq;
                     let ticket = self.ctx.log.append(append);
-                    self.appends.push_back(wait_append(
-                        first_seq,
-                        ticket,
-                        self.ctx.metrics.clone(),
-                    ));
+                    let (ctx, id) = (self.ctx.clone(), self.match_id.clone());
+                    self.appends.push_back(wait_append(first_seq, ticket, ctx, id));
                 }
                 Output::Backfill { conn, from_seq, to_seq } => {
                     if !self.backfill(conn, from_seq, to_seq).await {
@@ -548,6 +582,7 @@ mod tests {
             log,
             settings: RoomSettings::default(),
             metrics: Arc::new(Metrics::default()),
+            journal: Arc::default(),
             rooms,
         })
     }

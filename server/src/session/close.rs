@@ -25,6 +25,8 @@ pub enum CloseReason {
     FrameTooBig(String),
     /// The transport's own framing was broken (a text frame that is not UTF-8, say).
     FrameRefused(String),
+    /// An administrator disconnected this connection, or closed a match it followed.
+    Admin,
 }
 
 /// Close codes (RFC 6455 numbers, also used as QUIC application error codes).
@@ -54,7 +56,8 @@ impl CloseReason {
             CloseReason::AuthTimeout
             | CloseReason::AuthFailed(_)
             | CloseReason::Flood
-            | CloseReason::TooSlow => code::POLICY,
+            | CloseReason::TooSlow
+            | CloseReason::Admin => code::POLICY,
             CloseReason::FrameTooBig(_) => code::TOO_BIG,
         }
     }
@@ -72,6 +75,7 @@ impl CloseReason {
             CloseReason::TooSlow => "too_slow",
             CloseReason::FrameTooBig(_) => "frame_too_big",
             CloseReason::FrameRefused(_) => "frame_refused",
+            CloseReason::Admin => "admin",
         }
     }
 
@@ -89,6 +93,7 @@ impl CloseReason {
             CloseReason::FrameTooBig(detail) | CloseReason::FrameRefused(detail) => {
                 format!("frame refused: {detail}")
             }
+            CloseReason::Admin => "closed by an administrator".to_string(),
         };
         cut(text)
     }
@@ -122,6 +127,7 @@ mod tests {
             (CloseReason::Flood, 1008, "flood: message rate limit exceeded"),
             (CloseReason::TooSlow, 1008, "too slow: outbox full; reconnect with from_seq"),
             (CloseReason::FrameTooBig("too long".into()), 1009, "frame refused: too long"),
+            (CloseReason::Admin, 1008, "closed by an administrator"),
         ];
         for (reason, code, text) in cases {
             assert_eq!((reason.code(), reason.text().as_str()), (code, text));

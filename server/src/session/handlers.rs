@@ -89,6 +89,7 @@ impl Session {
         match self.app.keys.verify(&hello.token, unix_s()) {
             Ok(claims) => {
                 let reply = welcome(&claims, &self.app.config.limits);
+                self.live.set_player(&claims.sub, &claims.name);
                 self.claims = Some(claims);
                 Ok(Some(reply))
             }
@@ -131,6 +132,7 @@ impl Session {
             // The room never got the join: no room will detach it, so forget it here.
             self.joined.remove(&join.match_id);
         }
+        self.live.set_matches(self.joined.keys());
         refused
     }
 
@@ -168,7 +170,11 @@ impl Session {
 
     async fn handle_leave(&mut self, match_id: &str) -> Option<ServerMsg> {
         self.joined.remove(match_id)?;
-        self.to_room(match_id, RoomMsg::Input(Input::Leave { conn: self.conn })).await
+        self.live.set_matches(self.joined.keys());
+        // A room that is not loaded holds no subscription of ours: no need to load it.
+        let leave = RoomMsg::Input(Input::Leave { conn: self.conn });
+        self.app.rooms.send_if_loaded(match_id, leave).await;
+        None
     }
 
     fn sink(&self, encoding: Encoding, generation: u64) -> ConnSink {
@@ -182,14 +188,14 @@ impl Session {
         }
     }
 
-    /// Tells every room followed that this connection is gone.
+    /// Tells every loaded room followed that this connection is gone. A room that is not
+    /// loaded is not loaded for it: it would hold no subscription of ours (a room closed by an
+    /// administrator, which disconnected us, stays closed).
     pub(super) async fn leave_all(&mut self) {
         for match_id in std::mem::take(&mut self.joined).into_keys() {
-            let _ = self
-                .app
-                .rooms
-                .send(&match_id, RoomMsg::Input(Input::Leave { conn: self.conn }))
-                .await;
+            let leave = RoomMsg::Input(Input::Leave { conn: self.conn });
+            self.app.rooms.send_if_loaded(&match_id, leave).await;
         }
+        self.live.set_matches(self.joined.keys());
     }
 }

@@ -5,11 +5,13 @@
 
 mod close;
 mod handlers;
+mod registry;
 #[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +24,7 @@ use tokio::time::{Instant, Interval};
 use tracing::{debug, info};
 
 pub use close::{CloseReason, code};
+pub use registry::{Registered, SessionInfo, Sessions};
 
 use crate::app::App;
 use crate::auth::Claims;
@@ -118,6 +121,8 @@ pub struct Session {
     joins: u64,
     outbox: mpsc::Sender<Outgoing>,
     kick: Arc<Kick>,
+    /// Its entry among the live sessions, removed when the session ends.
+    live: Registered,
     limiter: DefaultDirectRateLimiter,
     /// Messages dropped by the rate limiter since the last one let through.
     dropped: u32,
@@ -133,12 +138,14 @@ struct Wait {
 }
 
 /// Runs one connection until the client leaves, misbehaves, idles out or the server stops.
-/// `claims` is set when the transport authenticated the connection already (a token with
-/// the WebSocket upgrade); `place` is held until the session ends.
+/// `peer` is the client's address; `claims` is set when the transport authenticated the
+/// connection already (a token with the WebSocket upgrade); `place` is held until the session
+/// ends.
 pub async fn run<T: Transport>(
     mut transport: T,
     app: Arc<App>,
     conn: ConnId,
+    peer: SocketAddr,
     claims: Option<Claims>,
     place: impl Send,
 ) {
@@ -147,7 +154,7 @@ pub async fn run<T: Transport>(
     let started = Instant::now();
     let open = app.metrics.connections_over(T::NAME);
     open.inc();
-    let (mut session, mut wait) = Session::new(app.clone(), conn, claims);
+    let (mut session, mut wait) = Session::new(app.clone(), (conn, T::NAME, peer), claims);
     let greeted = match session.claims.clone() {
         Some(claims) => {
             let welcome = handlers::welcome(&claims, &app.config.limits);
@@ -167,11 +174,13 @@ pub async fn run<T: Transport>(
     let millis = started.elapsed().as_millis() as u64;
     info!(transport = T::NAME, player, reason = ended, duration_ms = millis, "session ended");
     app.metrics.count_closed(ended);
+    // Rooms stop counting the connection before its closing handshake, which may take a
+    // while: what they report (an administrator's overview, a close's count) is current.
+    session.leave_all().await;
     if let Flow::Close(reason) = end {
         debug!(code = reason.code(), reason = %reason.text(), "closing");
         transport.close(&reason).await;
     }
-    session.leave_all().await;
     open.dec();
 }
 
@@ -190,13 +199,22 @@ async fn send<T: Transport>(
 }
 
 impl Session {
-    fn new(app: Arc<App>, conn: ConnId, claims: Option<Claims>) -> (Session, Wait) {
+    fn new(
+        app: Arc<App>,
+        (conn, transport, peer): (ConnId, &'static str, SocketAddr),
+        claims: Option<Claims>,
+    ) -> (Session, Wait) {
         let limits = &app.config.limits;
         let (outbox, outgoing) = mpsc::channel(limits.outbox_frames.max(1));
         let rate = NonZeroU32::new(limits.msgs_per_s).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(limits.msg_burst).unwrap_or(NonZeroU32::MIN);
         let idle = Duration::from_millis(limits.idle_timeout_ms.max(3));
         let now = Instant::now();
+        let kick = Arc::new(Kick::default());
+        let live = app.sessions.register(conn, transport, peer, kick.clone());
+        if let Some(claims) = &claims {
+            live.set_player(&claims.sub, &claims.name);
+        }
         let mut keepalive = tokio::time::interval_at(now + idle / 3, idle / 3);
         keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let session = Session {
@@ -207,7 +225,8 @@ impl Session {
             joined: HashMap::new(),
             joins: 0,
             outbox,
-            kick: Arc::new(Kick::default()),
+            kick,
+            live,
             limiter: RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)),
             dropped: 0,
             last_heard: now,
@@ -288,6 +307,7 @@ impl Session {
             Outgoing::Detached(match_id, generation) => {
                 if self.joined.get(&match_id) == Some(&generation) {
                     self.joined.remove(&match_id);
+                    self.live.set_matches(self.joined.keys());
                 }
                 Ok(())
             }

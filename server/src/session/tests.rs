@@ -82,7 +82,8 @@ fn start(configure: impl FnOnce(&mut Config)) -> Peer {
     let (out, from_session) = mpsc::unbounded_channel();
     let transport = Channels { inbox, out, fed: Vec::new() };
     let place = app.gate.admit(IpAddr::V4(Ipv4Addr::LOCALHOST)).expect("room under the caps");
-    let ended = tokio::spawn(run(transport, app.clone(), 1, None, place));
+    let peer = std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, 4000));
+    let ended = tokio::spawn(run(transport, app.clone(), 1, peer, None, place));
     Peer { app, to_session, from_session, ended }
 }
 

@@ -137,8 +137,9 @@ async fn serve(incoming: Incoming, app: Arc<App>, conn: u64, place: Admission) {
         Ok(Err(e)) => return debug!(error = %e, "QUIC handshake failed"),
         Err(_) => return debug!("QUIC handshake timed out"),
     };
+    let peer = connection.remote_address();
     let transport = QuicTransport::new(connection, send, recv, app.config.limits.max_frame_bytes);
-    session::run(transport, app, conn, None, place).await;
+    session::run(transport, app, conn, peer, None, place).await;
 }
 
 /// A QUIC connection's one stream, framed by length.

@@ -91,7 +91,7 @@ pub async fn upgrade(
         let (sink, stream) = socket.split();
         let transport = WsTransport { sink, stream };
         // The TCP connection's place under the caps stays with the upgraded socket.
-        let task = session::run(transport, app, conn, claims, ()).instrument(span);
+        let task = session::run(transport, app, conn, peer, claims, ()).instrument(span);
         async move {
             // Owned by the tracker so shutdown waits for the socket to close cleanly.
             let _ = tasks.spawn(task).await;

@@ -24,6 +24,7 @@ struct Harness {
     stopped: Option<&'static str>,
     auto_ack: bool,
     detached: Vec<ConnId>,
+    disconnected: Vec<ConnId>,
     bots: Vec<u8>,
     /// Every move decision the room reported, in order (what `/metrics` counts).
     decided: Vec<String>,
@@ -69,6 +70,7 @@ impl Harness {
             stopped: None,
             auto_ack: true,
             detached: Vec::new(),
+            disconnected: Vec::new(),
             bots: Vec::new(),
             decided: Vec::new(),
         };
@@ -100,6 +102,7 @@ impl Harness {
                     self.inbox.entry(conn).or_default().extend(msgs)
                 }
                 Output::Detach { conn } => self.detached.push(conn),
+                Output::Disconnect { conn } => self.disconnected.push(conn),
                 Output::StartBot { seat, .. } => self.bots.push(seat),
                 Output::Broadcast { conns, msg } => {
                     for conn in conns {
@@ -610,4 +613,44 @@ mod retries {
             }
         }
     }
+}
+
+#[test]
+fn an_administrator_sees_seats_connections_and_spectators() {
+    let mut h = Harness::seated();
+    h.input(Input::Join { conn: 3, player: player("s"), role: Role::Spectator, from_seq: None });
+    h.input(Input::Leave { conn: 2 });
+    h.play(1, "a", 1, edge("h", 0, 0));
+    h.input(Input::Summary { request: 7 });
+    let Some([Reply::Summary(summary)]) = h.replies.get(&7).map(Vec::as_slice) else {
+        panic!("a summary: {:?}", h.replies.get(&7));
+    };
+    let seat = |id: &str, name: &str, connected| {
+        Some(SeatSummary { player_id: id.into(), name: name.into(), bot: false, connected })
+    };
+    let expected = RoomSummary {
+        match_id: "m1".into(),
+        game: "dots".into(),
+        status: crate::storage::MatchStatus::Live,
+        head_seq: 3,
+        seats: vec![seat("a", "A", true), seat("b", "B", false)],
+        spectators: 1,
+        subscribers: 2,
+        appends_in_flight: 0,
+    };
+    assert_eq!(**summary, expected);
+    assert!(h.stopped.is_none(), "asking changes nothing");
+}
+
+#[test]
+fn a_close_disconnects_everyone_and_stops_the_room_without_writing() {
+    let mut h = Harness::seated();
+    h.input(Input::Join { conn: 3, player: player("s"), role: Role::Spectator, from_seq: None });
+    let written = h.durable.len();
+    h.input(Input::Close { request: 9 });
+    assert_eq!(h.disconnected, vec![1, 2, 3]);
+    assert_eq!(h.replies.get(&9), Some(&vec![Reply::Closed { disconnected: 3 }]));
+    assert_eq!(h.stopped, Some("closed by an administrator"));
+    assert_eq!(h.durable.len(), written, "the log is not touched");
+    assert!(h.room.is_idle(), "nobody is subscribed any more");
 }
