@@ -83,7 +83,9 @@ impl ApiError {
         if self.status != StatusCode::UNAUTHORIZED {
             return None;
         }
-        let value = if self.code == AuthError::Missing.code() {
+        // The admin token's refusals follow the same rule as a player's.
+        let missing = [AuthError::Missing.code(), "admin_token_required"];
+        let value = if missing.contains(&self.code.as_str()) {
             "Bearer"
         } else {
             "Bearer error=\"invalid_token\""
@@ -106,10 +108,6 @@ impl IntoResponse for ApiError {
         }
         if self.close {
             headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
-        }
-        if self.status == StatusCode::UNAUTHORIZED {
-            // RFC 9110: a 401 names the scheme that would be accepted.
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }

@@ -148,7 +148,9 @@ async fn the_admin_endpoints_refuse_a_missing_or_wrong_token_and_are_off_without
                 instance.http.call_with_headers(method, path, token, None).await?;
             assert_eq!((status, body["error"]["code"].as_str()), (401, Some(code)), "{path}");
             let challenge = headers.get("www-authenticate").map(|v| v.to_str().unwrap_or(""));
-            assert_eq!(challenge, Some("Bearer"), "{path}");
+            let expected =
+                if token.is_none() { "Bearer" } else { "Bearer error=\"invalid_token\"" };
+            assert_eq!(challenge, Some(expected), "{path}");
         }
     }
     let off = Instance::memory().await?;
