@@ -135,9 +135,7 @@ async fn answer_refusal(stream: TcpStream, refusal: Refusal, _slot: OwnedSemapho
 /// warning) to leave [`SPARE_FDS`] descriptors free, so the server refuses connections clearly
 /// instead of failing to accept them.
 pub fn fitted_cap(configured: usize) -> usize {
-    let Ok((soft, _)) = rlimit::getrlimit(rlimit::Resource::NOFILE) else {
-        return configured;
-    };
+    let Some(soft) = open_files_limit() else { return configured };
     let fits = usize::try_from(soft.saturating_sub(SPARE_FDS)).unwrap_or(usize::MAX).max(1);
     if fits < configured {
         tracing::warn!(
@@ -148,6 +146,18 @@ pub fn fitted_cap(configured: usize) -> usize {
         );
     }
     configured.min(fits)
+}
+
+/// The soft limit on open files, where the platform has one.
+#[cfg(unix)]
+fn open_files_limit() -> Option<u64> {
+    rlimit::getrlimit(rlimit::Resource::NOFILE).ok().map(|(soft, _)| soft)
+}
+
+/// The soft limit on open files, where the platform has one (Windows has none to read here).
+#[cfg(not(unix))]
+fn open_files_limit() -> Option<u64> {
+    None
 }
 
 /// A socket that holds its connection's [`Admission`] for as long as it lives: through hyper,

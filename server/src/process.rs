@@ -9,13 +9,16 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 /// Linux reports CPU time in clock ticks of 1/100 s on every architecture we run on.
+#[cfg(target_os = "linux")]
 const TICKS_PER_S: f64 = 100.0;
+#[cfg(target_os = "linux")]
 const PAGE_BYTES: i64 = 4096;
 
 /// The process gauges and the CPU counter.
 pub struct ProcessMetrics {
     cpu_seconds: Counter<f64, AtomicU64>,
     /// The CPU seconds already counted, so each scrape adds only what is new.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     cpu_counted: Mutex<f64>,
     resident_bytes: Gauge,
     open_fds: Gauge,

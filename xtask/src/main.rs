@@ -14,6 +14,7 @@ use anyhow::{Context, Result, bail};
 
 mod bench;
 mod contract;
+mod portable;
 mod web;
 
 const USAGE: &str = "usage: cargo xtask <run [serve flags] | test | web | contract | bench [--quick] [--update-docs]>";
@@ -105,6 +106,7 @@ fn test() -> Result<()> {
         wasm.extend(["--package", krate]);
     }
     sh("cargo", &wasm)?;
+    portable::check_windows()?;
     let web = web::build_web()?;
     web::ensure_chromium()?;
     let (mut passed, mut failed) = cargo_test(&["--workspace", "--doc"], &web)?;
