@@ -101,7 +101,10 @@ async fn run(
                 // restarts (a reused id would get the old verdict back).
                 let move_id = replica.last_seq().unwrap_or(0);
                 let input = Input::Move { from: Client::Conn(conn), player_id: player.player_id.clone(), move_id, mv: legal[pick].clone() };
-                if ctx.send(&match_id, RoomMsg::Input(input)).await.is_err() {
+                // A bot does not keep its room loaded: if the room unloaded while the bot was
+                // thinking, the bot stops, and the room starts it again when it next loads.
+                let Some(inbox) = ctx.rooms.loaded_inbox(&match_id) else { return };
+                if inbox.send(RoomMsg::Input(input)).await.is_err() {
                     return;
                 }
             }
