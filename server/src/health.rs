@@ -53,33 +53,16 @@ mod tests {
     use crate::auth::{Claims, Keys};
     use crate::config::Config;
     use crate::metrics::Metrics;
-    use crate::storage::{
-        Append, AppendError, AppendTicket, EventLog, ListFilter, MatchSummary, ReadError,
-        StoredRecord,
-    };
+    use crate::storage::stub::StubLog;
+    use crate::storage::{Append, AppendError, AppendTicket};
 
-    /// A log on a full disk: every append fails, and it holds nothing.
-    struct FullDisk;
-
-    impl EventLog for FullDisk {
-        fn append(&self, _append: Append) -> AppendTicket {
+    /// A log on a full disk: every append fails at once, and it holds nothing.
+    fn full_disk() -> StubLog<impl Fn(Append) -> AppendTicket + Send + Sync + 'static> {
+        StubLog(|_| {
             let (tx, rx) = tokio::sync::oneshot::channel();
             let _ = tx.send(Err(AppendError::Storage("disk full".into())));
             rx
-        }
-        fn read(&self, _: &str, _: u64, _: usize) -> Result<Vec<StoredRecord>, ReadError> {
-            Ok(Vec::new())
-        }
-        fn summary(&self, _: &str) -> Result<Option<MatchSummary>, ReadError> {
-            Ok(None)
-        }
-        fn list(&self, _: &ListFilter) -> Result<Vec<MatchSummary>, ReadError> {
-            Ok(Vec::new())
-        }
-        fn unfinished(&self) -> Result<Vec<String>, ReadError> {
-            Ok(Vec::new())
-        }
-        fn close(&self) {}
+        })
     }
 
     async fn call(app: &Arc<App>, req: Request<Body>) -> (StatusCode, serde_json::Value) {
@@ -94,8 +77,12 @@ mod tests {
     async fn readyz_says_why_when_appends_fail_and_healthz_still_answers() {
         let keys = Keys::new([3; 32]);
         let token = keys.issue(&Claims { sub: "p1".into(), name: "ada".into(), exp: u64::MAX });
-        let app =
-            App::new(Config::ephemeral(), Arc::new(FullDisk), keys, Arc::new(Metrics::default()));
+        let app = App::new(
+            Config::ephemeral(),
+            Arc::new(full_disk()),
+            keys,
+            Arc::new(Metrics::default()),
+        );
         let get = |path: &str| Request::get(path).body(Body::empty()).expect("a request");
         assert_eq!(call(&app, get("/readyz")).await.0, StatusCode::OK);
         let create = Request::post("/api/matches")

@@ -80,10 +80,8 @@ async fn play(players: &mut [WsClient; 2], id: &str, edges: &[Json], first_id: u
     Ok(())
 }
 
-#[tokio::test]
-async fn the_overview_lists_a_live_match_with_its_players_a_spectator_and_each_connection()
--> Result<()> {
-    let instance = admin_server().await?;
+/// A 2×1 match with both players joined over WebSocket, and a third guest to watch it.
+async fn live_match(instance: &Instance) -> Result<(String, [WsClient; 2], tests::Guest)> {
     let (id, a, b) = instance.http.dots_match(2, 1).await?;
     let cy = instance.http.guest("cy").await?;
     let mut players = [
@@ -93,6 +91,14 @@ async fn the_overview_lists_a_live_match_with_its_players_a_spectator_and_each_c
     for player in &mut players {
         player.join(&id, Role::Player, Some(0)).await?;
     }
+    Ok((id, players, cy))
+}
+
+#[tokio::test]
+async fn the_overview_lists_a_live_match_with_its_players_a_spectator_and_each_connection()
+-> Result<()> {
+    let instance = admin_server().await?;
+    let (id, mut players, cy) = live_match(&instance).await?;
     let mut spectator = WsClient::connect_quic(&instance.quic_target().await?, &cy.token).await?;
     spectator.join(&id, Role::Spectator, Some(0)).await?;
     play(&mut players, &id, &all_edges(2, 1)[..2], 1).await?;
@@ -224,15 +230,7 @@ async fn closing_a_match_disconnects_its_subscribers_and_it_replays_from_the_log
 #[tokio::test]
 async fn a_disconnect_closes_exactly_that_connection_and_the_others_play_on() -> Result<()> {
     let instance = admin_server().await?;
-    let (id, a, b) = instance.http.dots_match(2, 1).await?;
-    let cy = instance.http.guest("cy").await?;
-    let mut players = [
-        WsClient::connect(&instance.ws_url(), &a.token).await?,
-        WsClient::connect(&instance.ws_url(), &b.token).await?,
-    ];
-    for player in &mut players {
-        player.join(&id, Role::Player, Some(0)).await?;
-    }
+    let (id, mut players, cy) = live_match(&instance).await?;
     let mut spectator = WsClient::connect(&instance.ws_url(), &cy.token).await?;
     spectator.join(&id, Role::Spectator, Some(0)).await?;
     let seen = overview(&instance).await?;

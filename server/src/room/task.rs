@@ -568,10 +568,7 @@ mod tests {
     use crate::metrics::Metrics;
     use crate::room::{PlayerRef, RoomSettings};
     use crate::rooms::Rooms;
-    use crate::storage::{
-        Append, EventLog, ListFilter, MatchSummary, MemoryLog, ReadError, Record, SharedLog,
-        StoredRecord,
-    };
+    use crate::storage::{Append, MemoryLog, Record, SharedLog};
 
     fn context(log: SharedLog) -> Arc<RoomContext> {
         context_with(log, Rooms::default())
@@ -684,36 +681,22 @@ mod tests {
         assert_eq!(ctx.metrics.slow_consumers.get(), 1);
     }
 
-    /// A log whose appends never complete: an append stays in flight for ever.
-    #[derive(Default)]
-    struct StuckLog {
-        held: Mutex<Vec<oneshot::Sender<Result<(), crate::storage::AppendError>>>>,
-    }
-
-    impl EventLog for StuckLog {
-        fn append(&self, _append: Append) -> crate::storage::AppendTicket {
-            let (tx, rx) = oneshot::channel();
-            self.held.lock().expect("lock").push(tx);
+    /// A log whose appends never complete: an append stays in flight for ever (its answer
+    /// is held, never sent).
+    fn stuck_log() -> crate::storage::stub::StubLog<
+        impl Fn(Append) -> crate::storage::AppendTicket + Send + Sync + 'static,
+    > {
+        let held = Mutex::new(Vec::new());
+        crate::storage::stub::StubLog(move |_| {
+            let (tx, rx) = oneshot::channel::<Result<(), crate::storage::AppendError>>();
+            held.lock().unwrap_or_else(|p| p.into_inner()).push(tx);
             rx
-        }
-        fn read(&self, _: &str, _: u64, _: usize) -> Result<Vec<StoredRecord>, ReadError> {
-            Ok(Vec::new())
-        }
-        fn summary(&self, _: &str) -> Result<Option<MatchSummary>, ReadError> {
-            Ok(None)
-        }
-        fn list(&self, _: &ListFilter) -> Result<Vec<MatchSummary>, ReadError> {
-            Ok(Vec::new())
-        }
-        fn unfinished(&self) -> Result<Vec<String>, ReadError> {
-            Ok(Vec::new())
-        }
-        fn close(&self) {}
+        })
     }
 
     #[tokio::test]
     async fn a_room_that_panics_takes_down_only_itself() {
-        let ctx = context(Arc::new(StuckLog::default()));
+        let ctx = context(Arc::new(stuck_log()));
         let creating = {
             let ctx = ctx.clone();
             tokio::spawn(async move { ctx.create("m1".into(), created(), Vec::new(), 0).await })

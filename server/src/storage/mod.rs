@@ -208,3 +208,5 @@ pub fn read_all(log: &dyn EventLog, match_id: &str) -> Result<Vec<StoredRecord>,
 
 #[cfg(test)]
 mod contract;
+#[cfg(test)]
+pub mod stub;
