@@ -1,6 +1,6 @@
-//! Group commit cost on the durable SQLite log: process CPU per append and per commit when
+//! Group commit cost on the durable disk log: process CPU per append and per commit when
 //! each commit carries K appends of K different live matches (100 live matches, one record
-//! of a typical size each, `synchronous=FULL`, a temp dir on this machine's disk).
+//! of a typical size each, `fdatasync` per commit, a temp dir on this machine's disk).
 //!
 //! `cargo bench -p server --bench group_commit`
 //!
@@ -14,7 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use server::storage::{
-    Append, CommitObserver, Durability, EventLog, MatchStatus, MatchSummary, SqliteLog,
+    Append, CommitObserver, DiskLog, DiskOptions, Durability, EventLog, MatchStatus, MatchSummary,
+    Pacing, SEGMENT_BYTES,
 };
 
 const MATCHES: usize = 100;
@@ -55,12 +56,19 @@ fn main() {
     for k in [1usize, 5, 20, 100] {
         let dir = tempfile::tempdir().expect("temp dir");
         let commits = Arc::new(Commits::default());
-        let log = SqliteLog::open(&dir.path().join("log.db"), Durability::Full, commits.clone())
-            .expect("opens");
+        let options = DiskOptions {
+            durability: Durability::Full,
+            segment_bytes: SEGMENT_BYTES,
+            pacing: Pacing::Eager,
+            observer: commits.clone(),
+            summarize: Arc::new(|id, _| Ok(summary(id))),
+            rebuild: false,
+        };
+        let log = DiskLog::open(dir.path(), options).expect("opens");
         let ids: Vec<String> = (0..MATCHES).map(|i| format!("m{i:04}")).collect();
         let mut heads = vec![0u64; MATCHES];
         let mut next = 0usize;
-        let mut round = |log: &SqliteLog| {
+        let mut round = |log: &DiskLog| {
             let tickets: Vec<_> = (0..k)
                 .map(|_| {
                     let m = next % MATCHES;

@@ -11,8 +11,10 @@ use crate::storage::Durability;
 /// Which event log to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum StoreKind {
-    /// SQLite in the data directory (durable; the default).
-    Sqlite,
+    /// Segment files and SQLite projections in the data directory (durable; the default).
+    /// `sqlite` is accepted as an older name for it.
+    #[value(alias = "sqlite")]
+    Disk,
     /// In memory (for tests and throwaway instances; nothing survives a restart).
     Memory,
 }
@@ -174,13 +176,16 @@ pub struct Config {
     #[arg(long, env = "ARBITER_HTTP", default_value = "127.0.0.1:8080", value_parser = listen_addr)]
     pub http: SocketAddr,
     /// The event log.
-    #[arg(long, env = "ARBITER_STORE", value_enum, default_value_t = StoreKind::Sqlite)]
+    #[arg(long, env = "ARBITER_STORE", value_enum, default_value_t = StoreKind::Disk)]
     pub store: StoreKind,
-    /// Commit durability for SQLite: `full` fsyncs every commit; `normal` survives a process
-    /// crash but may lose the last commits on power loss.
+    /// Commit durability: `full` fdatasyncs every commit before acknowledging it; `normal`
+    /// survives a process crash but may lose the last commits on power loss.
     #[arg(long, env = "ARBITER_DURABILITY", value_enum, default_value_t = Durability::Full)]
     pub durability: Durability,
-    /// The longest, in µs, the SQLite writer holds an append it has picked up for others to
+    /// Rebuild the projections (match list, seats, results) from the event log on start.
+    #[arg(long, env = "ARBITER_REBUILD_PROJECTIONS")]
+    pub rebuild_projections: bool,
+    /// The longest, in µs, the log writer holds an append it has picked up for others to
     /// share its commit. It commits as soon as the server has no other work ready, so this
     /// matters only while it stays busy (a wave of moves, or saturation): then it trades that
     /// much latency for fewer fsyncs. Used by `arbiter serve`, whose runtime reports when it
@@ -299,6 +304,7 @@ impl Config {
             store: StoreKind::Memory,
             durability: Durability::Full,
             commit_window_us: 1_000,
+            rebuild_projections: false,
             signing_key: None,
             token_ttl_s: 3600,
             turn_timeout_ms: None,

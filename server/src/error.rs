@@ -184,7 +184,15 @@ impl From<RoomsError> for ApiError {
 
 impl From<ReadError> for ApiError {
     fn from(e: ReadError) -> ApiError {
-        ApiError::internal(&e)
+        match e {
+            // Damage is the operator's to repair, and saying which match and where helps them;
+            // the match's events before the damage are still served.
+            ReadError::Damaged { .. } => {
+                tracing::error!(error = %e, "a read met a damaged record");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "match_damaged", e.to_string())
+            }
+            other => ApiError::internal(&other),
+        }
     }
 }
 

@@ -103,7 +103,7 @@ async fn blocking<T: Send + 'static>(
 ))]
 async fn healthz(State(app): AppState) -> Json<Liveness> {
     let status = if app.shutdown.is_cancelled() { "shutting_down" } else { "alive" };
-    Json(Liveness { status: status.to_string() })
+    Json(Liveness { status: status.to_string(), log_damage: app.log.damage() })
 }
 
 /// `/healthz`'s answer.
@@ -111,6 +111,9 @@ async fn healthz(State(app): AppState) -> Json<Liveness> {
 struct Liveness {
     /// `alive` or `shutting_down`.
     status: String,
+    /// Damage the event log found (empty lists when there is none): quarantined matches
+    /// serve their events before the damage and take no moves; every other match serves on.
+    log_damage: crate::storage::LogDamage,
 }
 
 /// Whether the server can accept and persist moves now.
@@ -137,6 +140,9 @@ async fn readyz(State(app): AppState) -> Response {
         content_type = "application/openmetrics-text"),
 ))]
 async fn metrics(State(app): AppState) -> Response {
+    let damage = app.log.damage();
+    app.metrics.log_quarantined.set(damage.matches.len() as i64);
+    app.metrics.log_unattributed.set(damage.unattributed.len() as i64);
     ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], app.metrics.render()).into_response()
 }
 

@@ -81,6 +81,10 @@ pub struct Metrics {
     pub frames_refused: Family<ReasonLabels, Counter>,
     /// Rooms loaded in memory.
     pub rooms_live: Gauge,
+    /// Matches the log has quarantined (set when metrics are read).
+    pub log_quarantined: Gauge,
+    /// Damaged stretches of the log no match could be tied to (set when metrics are read).
+    pub log_unattributed: Gauge,
     /// Moves by result.
     pub moves: Family<MoveLabels, Counter>,
     /// The `accepted` series of `moves`, held so the common case skips the family's lookup
@@ -134,6 +138,18 @@ impl Default for Metrics {
         registry.register("frames_refused", help, frames_refused.clone());
         let rooms_live = Gauge::default();
         registry.register("rooms_loaded", "Rooms loaded in memory", rooms_live.clone());
+        let log_quarantined = Gauge::default();
+        registry.register(
+            "log_quarantined_matches",
+            "Matches whose log is damaged: readable up to the damage, taking no moves",
+            log_quarantined.clone(),
+        );
+        let log_unattributed = Gauge::default();
+        registry.register(
+            "log_unattributed_damage",
+            "Damaged stretches of the log no match could be tied to",
+            log_unattributed.clone(),
+        );
         let moves = Family::<MoveLabels, Counter>::default();
         registry.register("moves", "Moves by result (accepted or rejection code)", moves.clone());
         let batch_appends = Histogram::new(exponential_buckets(1.0, 2.0, 12));
@@ -185,6 +201,8 @@ impl Default for Metrics {
             connections_closed,
             frames_refused,
             rooms_live,
+            log_quarantined,
+            log_unattributed,
             moves,
             accepted,
             batch_appends,

@@ -4,7 +4,7 @@
 use game_rules::{Action, DynGame, DynMatch, Seat, StateHash, Status, Viewer, find_game};
 use protocol::v1::{Created, EventBody, MoveEvent, Seated, Tick, TickInput, Value};
 
-use crate::storage::{MatchStatus, Record, RecordError, SeatHolder, StoredRecord};
+use crate::storage::{MatchStatus, MatchSummary, Record, RecordError, SeatHolder, StoredRecord};
 
 /// Why a log does not replay.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -209,4 +209,22 @@ pub fn replay(
         each(stored.seq, body, &state);
     }
     Ok(state)
+}
+
+/// A match's listing, rebuilt from its whole log (the projections use it to catch up).
+pub fn summarize(match_id: &str, records: &[StoredRecord]) -> Result<MatchSummary, String> {
+    let m = replay(records, |_, _, _| {}).map_err(|e| e.to_string())?;
+    let outcome = match m.state.status() {
+        Status::Over(outcome) => Some(outcome),
+        _ => None,
+    };
+    Ok(MatchSummary {
+        match_id: match_id.to_string(),
+        game: m.created.game.clone(),
+        status: m.listing_status(),
+        seats: m.seats.clone(),
+        head_seq: m.head,
+        created_at_ms: m.created_at_ms,
+        outcome,
+    })
 }

@@ -25,7 +25,7 @@ use crate::config::{Config, StoreKind};
 use crate::idle::RuntimeIdle;
 use crate::listener::Admitted;
 use crate::metrics::Metrics;
-use crate::storage::{EventLog, MemoryLog, Pacing, SharedLog, SqliteLog};
+use crate::storage::{DiskLog, DiskOptions, EventLog, MemoryLog, Pacing, SEGMENT_BYTES, SharedLog};
 use crate::transport::cert::Identity;
 use crate::transport::quic::{self, QuicInfo};
 use crate::web::WebClient;
@@ -192,7 +192,7 @@ fn start_quic(
     }
     let identity = match (&config.quic_cert, &config.quic_key) {
         (Some(cert), Some(key)) => Identity::load(cert, key)?,
-        _ if config.store == StoreKind::Sqlite => Identity::development(&config.data_dir)?,
+        _ if config.store == StoreKind::Disk => Identity::development(&config.data_dir)?,
         _ => Identity::ephemeral()?,
     };
     let cert_sha256 = identity.fingerprint();
@@ -245,7 +245,7 @@ fn open_store(
             let key = configured.unwrap_or_else(random_key);
             Ok((Arc::new(MemoryLog::new()) as Arc<dyn EventLog>, Keys::new(key)))
         }
-        StoreKind::Sqlite => {
+        StoreKind::Disk => {
             let dir = &config.data_dir;
             let data_dir = |source| StartError::DataDir { path: dir.display().to_string(), source };
             std::fs::create_dir_all(dir).map_err(data_dir)?;
@@ -260,8 +260,15 @@ fn open_store(
                 },
                 None => Pacing::Eager,
             };
-            let path = dir.join("arbiter.db");
-            let log = SqliteLog::open_paced(&path, config.durability, observer, pacing)?;
+            let options = DiskOptions {
+                durability: config.durability,
+                segment_bytes: SEGMENT_BYTES,
+                pacing,
+                observer,
+                summarize: Arc::new(crate::replay::summarize),
+                rebuild: config.rebuild_projections,
+            };
+            let log = DiskLog::open(dir, options)?;
             Ok((Arc::new(log), Keys::new(key)))
         }
     }

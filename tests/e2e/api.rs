@@ -116,7 +116,10 @@ async fn matches_list_inspect_page_and_replay_state() -> Result<()> {
     assert_eq!(status, 400);
     let games = http.ok("GET", "/api/games", None, None).await?;
     assert_eq!(games["games"][0]["default_config"]["width"], 5);
-    assert_eq!(http.ok("GET", "/healthz", None, None).await?, json!({"status": "alive"}));
+    assert_eq!(
+        http.ok("GET", "/healthz", None, None).await?,
+        json!({"status": "alive", "log_damage": {"matches": [], "unattributed": []}})
+    );
     assert_eq!(http.ok("GET", "/readyz", None, None).await?, json!({"ready": true, "reasons": []}));
     let metrics = reqwest::get(format!("{}/metrics", http.base)).await?.text().await?;
     assert!(metrics.contains("arbiter_moves_total{result=\"not_your_turn\"} 1"), "{metrics}");

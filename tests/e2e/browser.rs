@@ -451,7 +451,7 @@ async fn the_admin_page_follows_a_bot_match_live_and_disconnects_a_spectator() -
     let data = tempfile::tempdir()?;
     let mut config = crate::admin::admin_config()?;
     config.web_dir = Some(web_dir()?);
-    config.store = server::StoreKind::Sqlite;
+    config.store = server::StoreKind::Disk;
     config.data_dir = data.path().to_path_buf();
     let arbiter = Instance::with(config).await?;
     let base = format!("http://{}", arbiter.server.addr());

@@ -245,7 +245,7 @@ async fn a_server_side_bot_plays_a_seat_through_the_room() -> Result<()> {
 async fn a_bot_resumes_its_seat_after_a_restart() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let mut config = server::Config::ephemeral();
-    config.store = server::StoreKind::Sqlite;
+    config.store = server::StoreKind::Disk;
     config.data_dir = dir.path().to_path_buf();
     let instance = Instance::with(config.clone()).await?;
     let ada = instance.http.guest("ada").await?;

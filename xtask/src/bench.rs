@@ -174,7 +174,7 @@ struct Server {
 impl Server {
     fn start(exe: &Path, data: &Path, addr: &str, pin: bool) -> Result<Server> {
         let child = pinned("0", pin, exe)
-            .args(["serve", "--store", "sqlite", "--durability", "full", "--data-dir"])
+            .args(["serve", "--store", "disk", "--durability", "full", "--data-dir"])
             .arg(data)
             .args(["--http", addr, "--msgs-per-s", "1000000", "--msg-burst", "1000000"])
             .args([

@@ -236,6 +236,12 @@ impl Driver {
 
     /// Rebuilds the room from the log; `None` if the match does not exist or does not replay.
     async fn load(&mut self) -> Option<Room> {
+        if let Some(why) = self.ctx.log.quarantined(&self.match_id) {
+            warn!(reason = %why, "match is quarantined; not loading it");
+            let message = format!("match {} is quarantined: {why}", self.match_id);
+            self.ctx.journal.note("room_unloadable", message);
+            return None;
+        }
         let log = self.ctx.log.clone();
         let id = self.match_id.clone();
         let records =

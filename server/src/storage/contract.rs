@@ -1,11 +1,11 @@
-//! One contract, two implementations: every test here runs against SQLite and memory.
+//! One contract, two implementations: every test here runs against the disk log and memory.
 
 use std::sync::Arc;
 
 use super::*;
 
-/// A listing for tests (the SQLite-only tests use it too).
-pub(super) fn summary(match_id: &str, status: MatchStatus, created_at_ms: u64) -> MatchSummary {
+/// A listing for tests (the disk log's own tests use it too).
+pub(crate) fn summary(match_id: &str, status: MatchStatus, created_at_ms: u64) -> MatchSummary {
     MatchSummary {
         match_id: match_id.into(),
         game: "dots".into(),
@@ -26,13 +26,23 @@ fn block(ticket: AppendTicket) -> Result<(), AppendError> {
     ticket.blocking_recv().unwrap_or(Err(AppendError::Closed))
 }
 
-/// Runs `check` against a fresh SQLite log in a temp dir and a fresh memory log.
+/// A disk log in `dir` with default segments, durability as given.
+fn disk(dir: &std::path::Path, durability: Durability) -> DiskLog {
+    let options = DiskOptions {
+        durability,
+        segment_bytes: SEGMENT_BYTES,
+        pacing: Pacing::Eager,
+        observer: Arc::new(NoObserver),
+        summarize: Arc::new(|id, _| Ok(summary(id, MatchStatus::Open, 0))),
+        rebuild: false,
+    };
+    DiskLog::open(dir, options).expect("opens")
+}
+
+/// Runs `check` against a fresh disk log in a temp dir and a fresh memory log.
 fn both(check: impl Fn(&dyn EventLog)) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let sqlite =
-        SqliteLog::open(&dir.path().join("log.db"), Durability::Full, Arc::new(NoObserver))
-            .expect("opens");
-    check(&sqlite);
+    check(&disk(dir.path(), Durability::Full));
     check(&MemoryLog::new());
 }
 
@@ -116,8 +126,7 @@ fn appends_after_close_fail_as_closed() {
 #[test]
 fn group_commit_batches_concurrent_appends_and_keeps_each_verdict() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let log = SqliteLog::open(&dir.path().join("log.db"), Durability::Normal, Arc::new(NoObserver))
-        .expect("opens");
+    let log = disk(dir.path(), Durability::Normal);
     // Queue many appends before waiting on any: the writer commits them in few transactions,
     // and the one bad append among them fails alone.
     let mut tickets = Vec::new();
@@ -132,14 +141,13 @@ fn group_commit_batches_concurrent_appends_and_keeps_each_verdict() {
 }
 
 #[test]
-fn sqlite_survives_reopen() {
+fn disk_survives_reopen() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("log.db");
     {
-        let log = SqliteLog::open(&path, Durability::Full, Arc::new(NoObserver)).expect("opens");
+        let log = disk(dir.path(), Durability::Full);
         block(log.append(append("m1", 0, 3, MatchStatus::Live))).expect("append");
     }
-    let log = SqliteLog::open(&path, Durability::Full, Arc::new(NoObserver)).expect("reopens");
+    let log = disk(dir.path(), Durability::Full);
     assert_eq!(read_all(&log, "m1").expect("reads").len(), 3);
     block(log.append(append("m1", 3, 1, MatchStatus::Live))).expect("continues at the head");
     assert_eq!(log.unfinished().expect("reads"), vec!["m1"]);

@@ -1,13 +1,14 @@
-//! The event log: an append-only, gapless sequence of records per match, behind the
-//! [`EventLog`] trait, with a durable SQLite implementation and an in-memory twin.
+//! The event log: an append-only, gapless, hash-chained sequence of records per match, behind
+//! the [`EventLog`] trait, with a durable segment-file implementation and an in-memory twin.
 //!
 //! Appends are acknowledged only once durable under the configured policy; the room
 //! broadcasts nothing before that. Sequence numbers are enforced here, not trusted from the
 //! caller: an append whose first seq is not the match's head + 1 fails and writes nothing.
 
+pub mod disk;
 mod memory;
+mod pacing;
 mod record;
-mod sqlite;
 
 use std::sync::Arc;
 
@@ -15,9 +16,10 @@ use game_rules::Outcome;
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
+pub use disk::{DiskLog, DiskOptions, Durability, SEGMENT_BYTES, Summarize};
 pub use memory::MemoryLog;
+pub use pacing::Pacing;
 pub use record::{Record, RecordError};
-pub use sqlite::{Durability, Pacing, SqliteLog};
 
 /// Where a match stands, for listing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -138,6 +140,14 @@ pub enum AppendError {
     /// The batch is empty.
     #[error("an append must carry at least one record")]
     Empty,
+    /// The match's log is damaged: it is quarantined and takes no more records.
+    #[error("match {match_id} is quarantined: {reason}")]
+    Damaged {
+        /// The match.
+        match_id: String,
+        /// What is damaged.
+        reason: String,
+    },
 }
 
 /// Why a read failed.
@@ -149,6 +159,32 @@ pub enum ReadError {
     /// A stored summary could not be decoded (a bug or a corrupted database).
     #[error("corrupt summary for match {0}")]
     Corrupt(String),
+    /// A record of the match fails its checks: the match is quarantined.
+    #[error("match {match_id} is quarantined: {reason}")]
+    Damaged {
+        /// The match.
+        match_id: String,
+        /// What is damaged.
+        reason: String,
+    },
+}
+
+/// What damage a log has found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct LogDamage {
+    /// Quarantined matches, by match id.
+    pub matches: Vec<Quarantined>,
+    /// Damaged bytes no match could be tied to.
+    pub unattributed: Vec<String>,
+}
+
+/// A match the log has quarantined.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
+pub struct Quarantined {
+    /// The match.
+    pub match_id: String,
+    /// What is damaged.
+    pub reason: String,
 }
 
 /// Resolves when an append is durable, or failed.
@@ -185,6 +221,15 @@ pub trait EventLog: Send + Sync + 'static {
     fn list(&self, filter: &ListFilter) -> Result<Vec<MatchSummary>, ReadError>;
     /// The ids of every match not finished (to resume after a restart).
     fn unfinished(&self) -> Result<Vec<String>, ReadError>;
+    /// Why a match is quarantined, if it is: its records before the damage are readable, and
+    /// it takes no appends.
+    fn quarantined(&self, _match_id: &str) -> Option<String> {
+        None
+    }
+    /// Every damage found, for health reports.
+    fn damage(&self) -> LogDamage {
+        LogDamage::default()
+    }
     /// Finishes every queued append and stops accepting new ones.
     fn close(&self);
 }
@@ -207,6 +252,6 @@ pub fn read_all(log: &dyn EventLog, match_id: &str) -> Result<Vec<StoredRecord>,
 }
 
 #[cfg(test)]
-mod contract;
+pub(crate) mod contract;
 #[cfg(test)]
 pub mod stub;

@@ -1,0 +1,348 @@
+//! The durable event log, the embedded default: records in append-only segment files, each
+//! group commit one write and one `fdatasync`, and the projections (match list, seats,
+//! results) in SQLite beside it, maintained off the command path.
+//!
+//! Layout of a data dir: `log/NNNNNNNNNNNNNNNNNNNN.seg` (the truth, see [`format`]) and
+//! `arbiter.db` (the projections, see [`projection`]). On open every segment is scanned: CRCs
+//! and hash chains checked, a torn tail cut back to the last whole commit, damaged matches
+//! quarantined, the per-match index built in memory, and the projections brought up to the
+//! log's last commit.
+
+mod files;
+pub mod format;
+mod index;
+mod migrate;
+mod projection;
+mod projector;
+mod scan;
+mod writer;
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use self::index::{Index, Loc};
+use self::writer::{Job, Writer};
+use super::pacing::Pacing;
+use super::{
+    Append, AppendError, AppendTicket, CommitObserver, EventLog, ListFilter, LogDamage,
+    MatchSummary, Quarantined, ReadError, StoredRecord,
+};
+
+/// How hard a commit tries to reach the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Durability {
+    /// Every commit is `fdatasync`'d before it is acknowledged. Survives power loss and OS
+    /// crashes.
+    #[default]
+    Full,
+    /// Commits are written but not synced: they survive a crash of the server process, and
+    /// a power loss may drop the last ones.
+    Normal,
+}
+
+/// Rebuilds a match's summary from its records (the server replays them under its rules).
+pub type Summarize =
+    Arc<dyn Fn(&str, &[StoredRecord]) -> Result<MatchSummary, String> + Send + Sync + 'static>;
+
+/// How a disk log is opened.
+pub struct DiskOptions {
+    /// When commits are acknowledged.
+    pub durability: Durability,
+    /// The size of each segment file.
+    pub segment_bytes: usize,
+    /// When the writer starts a commit.
+    pub pacing: Pacing,
+    /// Told about every commit.
+    pub observer: Arc<dyn CommitObserver>,
+    /// Rebuilds summaries the projections lack.
+    pub summarize: Summarize,
+    /// Rebuild every projection from the log on open.
+    pub rebuild: bool,
+}
+
+/// The default segment size.
+pub const SEGMENT_BYTES: usize = 64 << 20;
+/// Appends that may wait for the writer; past this an append fails at once as overloaded.
+const QUEUE: usize = 65_536;
+/// How long a listing waits for the projections to include every commit made before it.
+const PROJECTION_WAIT: Duration = Duration::from_secs(2);
+
+/// What the writer and the projector share with readers.
+struct Shared {
+    dir: PathBuf,
+    index: RwLock<Index>,
+    files: RwLock<Vec<(u32, Arc<File>)>>,
+    progress: Mutex<Progress>,
+    moved: Condvar,
+    reader: Mutex<Connection>,
+}
+
+/// How far the log and the projections have come.
+#[derive(Default)]
+struct Progress {
+    /// The last commit made.
+    committed: u64,
+    /// The last commit the projections include.
+    projected: u64,
+    /// Matches whose summary changed since the projections were last written.
+    dirty: HashSet<String>,
+    /// Set on close: the projector drains and stops.
+    stopping: bool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    fn index(&self) -> std::sync::RwLockReadGuard<'_, Index> {
+        self.index.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn index_mut(&self) -> std::sync::RwLockWriteGuard<'_, Index> {
+        self.index.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn file(&self, segment: u32) -> Option<Arc<File>> {
+        let files = self.files.read().unwrap_or_else(|p| p.into_inner());
+        files.iter().find(|(n, _)| *n == segment).map(|(_, f)| f.clone())
+    }
+
+    fn add_file(&self, segment: u32, file: Arc<File>) {
+        self.files.write().unwrap_or_else(|p| p.into_inner()).push((segment, file));
+    }
+
+    /// Reads records by location, checking each one's CRC again.
+    fn read_locs(
+        &self,
+        match_id: &str,
+        first: u64,
+        locs: &[Loc],
+    ) -> Result<Vec<StoredRecord>, ReadError> {
+        let mut out = Vec::with_capacity(locs.len());
+        for (i, loc) in locs.iter().enumerate() {
+            let seq = first + i as u64;
+            let damaged =
+                |why: String| ReadError::Damaged { match_id: match_id.into(), reason: why };
+            let file =
+                self.file(loc.segment).ok_or_else(|| damaged("its segment is gone".into()))?;
+            let bytes = files::read_at(&file, u64::from(loc.offset), loc.len as usize)
+                .map_err(|e| ReadError::Storage(e.to_string()))?;
+            match format::record_at(&bytes, 0) {
+                Some(r) if r.seq == seq && r.match_id == match_id => {
+                    let body = &bytes[r.body.start as usize..][..r.body.len as usize];
+                    out.push(StoredRecord { seq, bytes: body.to_vec() });
+                }
+                _ => {
+                    let why = format!(
+                        "record {seq} (segment {} offset {}) no longer passes its checksum",
+                        loc.segment, loc.offset
+                    );
+                    self.index_mut().quarantine(match_id, why.clone());
+                    return Err(damaged(why));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Waits until the projections include every commit made before this call (bounded).
+    fn await_projection(&self) {
+        let deadline = Instant::now() + PROJECTION_WAIT;
+        let mut progress = lock(&self.progress);
+        let target = progress.committed;
+        while progress.projected < target {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                tracing::warn!(target, projected = progress.projected, "projections lag the log");
+                return;
+            }
+            progress = self.moved.wait_timeout(progress, left).unwrap_or_else(|p| p.into_inner()).0;
+        }
+    }
+
+    /// The head seq the log holds for a match, which overrides the projection's.
+    fn head_seq(&self, match_id: &str) -> Option<u64> {
+        let index = self.index();
+        let locs = index.matches.get(match_id).map(|m| m.locs.len())?;
+        Some(locs.saturating_sub(1) as u64)
+    }
+}
+
+/// The disk log.
+pub struct DiskLog {
+    shared: Arc<Shared>,
+    sender: Mutex<Option<mpsc::Sender<Job>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl DiskLog {
+    /// Opens (creating if needed) the log in `data_dir` and starts its writer and projector.
+    pub fn open(data_dir: &Path, options: DiskOptions) -> Result<DiskLog, ReadError> {
+        let dir = data_dir.join("log");
+        let io = |e: std::io::Error| ReadError::Storage(format!("{}: {e}", dir.display()));
+        std::fs::create_dir_all(&dir).map_err(io)?;
+        let db = data_dir.join("arbiter.db");
+        let mut conn = projection::connect(&db)?;
+        migrate::prepare(&mut conn, &dir, options.segment_bytes)?;
+        if options.rebuild {
+            let tx = conn.transaction().map_err(projection::read_err)?;
+            projection::clear(&tx)?;
+            tx.commit().map_err(projection::read_err)?;
+        }
+        let opened = writer::recover(&dir, &conn, options.segment_bytes)?;
+        let shared = Arc::new(Shared {
+            dir: dir.clone(),
+            index: RwLock::new(opened.index),
+            files: RwLock::new(opened.files),
+            progress: Mutex::new(Progress {
+                committed: opened.last_commit,
+                projected: opened.projected,
+                ..Progress::default()
+            }),
+            moved: Condvar::new(),
+            reader: Mutex::new(projection::connect(&db)?),
+        });
+        projector::catch_up(&shared, &opened.touched, &options.summarize);
+        let writer = Writer::start(shared.clone(), opened.tail, &options)?;
+        let (sender, receiver) = mpsc::channel(QUEUE);
+        let observer = options.observer.clone();
+        let pacing = options.pacing.clone();
+        let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(f)
+                .map_err(|e| ReadError::Storage(format!("starting {name}: {e}")))
+        };
+        let write_thread = spawn(
+            "arbiter-log-writer",
+            Box::new(move || writer.run(receiver, observer.as_ref(), &pacing)),
+        )?;
+        let projected = shared.clone();
+        let project_thread =
+            spawn("arbiter-projector", Box::new(move || projector::run(&projected, conn)))?;
+        Ok(DiskLog {
+            shared,
+            sender: Mutex::new(Some(sender)),
+            threads: Mutex::new(vec![write_thread, project_thread]),
+        })
+    }
+
+    /// The directory of the segment files.
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+}
+
+impl EventLog for DiskLog {
+    fn append(&self, append: Append) -> AppendTicket {
+        let (tx, rx) = oneshot::channel();
+        let sender = lock(&self.sender).clone();
+        let Some(sender) = sender else {
+            let _ = tx.send(Err(AppendError::Closed));
+            return rx;
+        };
+        if let Err(e) = sender.try_send((append, tx)) {
+            let (reply, error) = match e {
+                mpsc::error::TrySendError::Full((_, reply)) => {
+                    (reply, AppendError::Storage("the log writer is overloaded".into()))
+                }
+                mpsc::error::TrySendError::Closed((_, reply)) => (reply, AppendError::Closed),
+            };
+            let _ = reply.send(Err(error));
+        }
+        rx
+    }
+
+    fn read(
+        &self,
+        match_id: &str,
+        from_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>, ReadError> {
+        let locs: Vec<Loc> = {
+            let index = self.shared.index();
+            let Some(entry) = index.matches.get(match_id) else { return Ok(Vec::new()) };
+            let from = usize::try_from(from_seq).unwrap_or(usize::MAX).min(entry.locs.len());
+            let to = from.saturating_add(limit).min(entry.locs.len());
+            entry.locs[from..to].to_vec()
+        };
+        self.shared.read_locs(match_id, from_seq, &locs)
+    }
+
+    fn summary(&self, match_id: &str) -> Result<Option<MatchSummary>, ReadError> {
+        let fresh = self.shared.index().matches.get(match_id).and_then(|m| m.summary.clone());
+        let summary = match fresh {
+            Some(s) => Some(s),
+            None => projection::summary(&lock(&self.shared.reader), match_id)?,
+        };
+        Ok(summary.map(|mut s| {
+            s.head_seq = self.shared.head_seq(match_id).unwrap_or(s.head_seq);
+            s
+        }))
+    }
+
+    fn list(&self, filter: &ListFilter) -> Result<Vec<MatchSummary>, ReadError> {
+        self.shared.await_projection();
+        let mut listed = projection::list(&lock(&self.shared.reader), filter)?;
+        for s in &mut listed {
+            s.head_seq = self.shared.head_seq(&s.match_id).unwrap_or(s.head_seq);
+        }
+        Ok(listed)
+    }
+
+    fn unfinished(&self) -> Result<Vec<String>, ReadError> {
+        self.shared.await_projection();
+        projection::unfinished(&lock(&self.shared.reader))
+    }
+
+    fn quarantined(&self, match_id: &str) -> Option<String> {
+        self.shared.index().matches.get(match_id).and_then(|m| m.damaged.clone())
+    }
+
+    fn damage(&self) -> LogDamage {
+        let index = self.shared.index();
+        let mut matches: Vec<Quarantined> = index
+            .matches
+            .iter()
+            .filter_map(|(id, m)| {
+                let reason = m.damaged.clone()?;
+                Some(Quarantined { match_id: id.clone(), reason })
+            })
+            .collect();
+        matches.sort();
+        LogDamage { matches, unattributed: index.unattributed.clone() }
+    }
+
+    fn close(&self) {
+        // Dropping the sender lets the writer drain what is queued and stop; the projector
+        // then writes what is dirty and stops.
+        lock(&self.sender).take();
+        let threads = std::mem::take(&mut *lock(&self.threads));
+        let mut threads = threads.into_iter();
+        if let Some(writer) = threads.next() {
+            let _ = writer.join();
+        }
+        lock(&self.shared.progress).stopping = true;
+        self.shared.moved.notify_all();
+        for thread in threads {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for DiskLog {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+#[cfg(test)]
+mod tests;

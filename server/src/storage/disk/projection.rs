@@ -1,0 +1,164 @@
+//! The projections: what is derived from the log and kept in SQLite so it can be listed and
+//! queried (docs/LOG_FORMAT.md shows the tables and example queries). Written off the command
+//! path by their own thread, rebuildable from the log, never trusted over it.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use crate::storage::{ListFilter, MatchStatus, MatchSummary, ReadError};
+
+/// The projection schema's version (SQLite `user_version`). Version 3 was the whole log in
+/// SQLite; opening one moves its events into segments first (see `migrate`).
+pub const VERSION: i64 = 4;
+
+const SCHEMA: &str = "
+    CREATE TABLE matches (
+        match_id TEXT PRIMARY KEY,
+        game TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        head_seq INTEGER NOT NULL,
+        outcome TEXT,
+        summary BLOB NOT NULL
+    );
+    CREATE INDEX matches_by_status ON matches (status, created_at_ms);
+    CREATE INDEX matches_by_game ON matches (game, created_at_ms);
+    CREATE TABLE seats (
+        match_id TEXT NOT NULL,
+        seat INTEGER NOT NULL,
+        player_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        bot TEXT,
+        PRIMARY KEY (match_id, seat)
+    );
+    CREATE INDEX seats_by_player ON seats (player_id);
+    CREATE TABLE projection_head (commit_no INTEGER NOT NULL);
+    INSERT INTO projection_head VALUES (0);
+";
+
+pub(super) fn read_err(e: rusqlite::Error) -> ReadError {
+    ReadError::Storage(e.to_string())
+}
+
+/// Opens the projection database. Projections are rebuildable, so commits need not reach
+/// the disk before they return (`synchronous=NORMAL`).
+pub fn connect(path: &Path) -> Result<Connection, ReadError> {
+    let conn = Connection::open(path).map_err(read_err)?;
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(read_err)?;
+    conn.pragma_update(None, "synchronous", "NORMAL").map_err(read_err)?;
+    conn.busy_timeout(Duration::from_secs(5)).map_err(read_err)?;
+    Ok(conn)
+}
+
+/// The database's schema version.
+pub fn version(conn: &Connection) -> Result<i64, ReadError> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(read_err)
+}
+
+/// Creates the tables in `tx` (an empty database, or one whose old tables are gone).
+pub fn create(tx: &Transaction<'_>) -> Result<(), ReadError> {
+    tx.execute_batch(SCHEMA).map_err(read_err)?;
+    tx.pragma_update(None, "user_version", VERSION).map_err(read_err)
+}
+
+/// Empties every projection, for a rebuild.
+pub fn clear(tx: &Transaction<'_>) -> Result<(), ReadError> {
+    tx.execute_batch(
+        "DELETE FROM matches; DELETE FROM seats; UPDATE projection_head SET commit_no = 0;",
+    )
+    .map_err(read_err)
+}
+
+/// The last commit the projections include.
+pub fn head(conn: &Connection) -> Result<u64, ReadError> {
+    conn.query_row("SELECT commit_no FROM projection_head", [], |r| r.get::<_, i64>(0))
+        .map(|n| n as u64)
+        .map_err(read_err)
+}
+
+/// Marks the projections as including every commit up to `commit_no`.
+pub fn set_head(tx: &Transaction<'_>, commit_no: u64) -> Result<(), ReadError> {
+    tx.prepare_cached("UPDATE projection_head SET commit_no = ?1")
+        .and_then(|mut s| s.execute([commit_no as i64]))
+        .map(drop)
+        .map_err(read_err)
+}
+
+/// Writes a match's summary and seats.
+pub fn upsert(tx: &Transaction<'_>, s: &MatchSummary) -> Result<(), ReadError> {
+    let blob = rmp_serde::to_vec_named(s).map_err(|e| ReadError::Storage(e.to_string()))?;
+    let outcome = s.outcome.as_ref().and_then(|o| serde_json::to_string(o).ok());
+    tx.prepare_cached(
+        "INSERT INTO matches (match_id, game, status, created_at_ms, head_seq, outcome, summary)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (match_id) DO UPDATE SET
+            status = ?3, head_seq = ?5, outcome = ?6, summary = ?7",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            s.match_id,
+            s.game,
+            s.status.as_str(),
+            s.created_at_ms as i64,
+            s.head_seq as i64,
+            outcome,
+            blob
+        ])
+    })
+    .map_err(read_err)?;
+    let mut seat = tx
+        .prepare_cached(
+            "INSERT INTO seats (match_id, seat, player_id, name, bot) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (match_id, seat) DO UPDATE SET player_id = ?3, name = ?4, bot = ?5",
+        )
+        .map_err(read_err)?;
+    for (n, holder) in s.seats.iter().enumerate() {
+        let Some(h) = holder else { continue };
+        let bot = h.bot.map(|b| format!("{:?}", b.strategy).to_lowercase());
+        seat.execute(params![s.match_id, n as i64, h.player_id, h.name, bot]).map_err(read_err)?;
+    }
+    Ok(())
+}
+
+fn decode(match_id: &str, bytes: &[u8]) -> Result<MatchSummary, ReadError> {
+    rmp_serde::from_slice(bytes).map_err(|_| ReadError::Corrupt(match_id.to_string()))
+}
+
+/// A match's projected summary.
+pub fn summary(conn: &Connection, match_id: &str) -> Result<Option<MatchSummary>, ReadError> {
+    let row: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT summary FROM matches WHERE match_id = ?1")
+        .and_then(|mut s| s.query_row([match_id], |r| r.get(0)).optional())
+        .map_err(read_err)?;
+    row.map(|bytes| decode(match_id, &bytes)).transpose()
+}
+
+/// Matches by filter, newest first.
+pub fn list(conn: &Connection, filter: &ListFilter) -> Result<Vec<MatchSummary>, ReadError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT match_id, summary FROM matches
+             WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR game = ?2)
+             ORDER BY created_at_ms DESC, match_id DESC LIMIT ?3",
+        )
+        .map_err(read_err)?;
+    let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
+    let rows = stmt
+        .query_map(params![filter.status.map(MatchStatus::as_str), filter.game, limit], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })
+        .map_err(read_err)?;
+    let rows: Vec<(String, Vec<u8>)> = rows.collect::<Result<_, _>>().map_err(read_err)?;
+    rows.iter().map(|(id, bytes)| decode(id, bytes)).collect()
+}
+
+/// The ids of every match not finished.
+pub fn unfinished(conn: &Connection) -> Result<Vec<String>, ReadError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT match_id FROM matches WHERE status != 'finished' ORDER BY match_id")
+        .map_err(read_err)?;
+    let rows = stmt.query_map([], |r| r.get(0)).map_err(read_err)?;
+    rows.collect::<Result<_, _>>().map_err(read_err)
+}

@@ -1,0 +1,106 @@
+//! The projector thread: writes the summaries of matches changed by commits into the SQLite
+//! projections, off the command path. It coalesces: however many commits touched a match
+//! since its last pass, it writes that match once, so its work is bounded by the number of
+//! matches, not of moves.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use super::{Shared, Summarize, lock, projection};
+use crate::storage::{MatchStatus, MatchSummary};
+
+/// How long the projector waits before retrying after SQLite failed.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// Rebuilds the summaries of matches the projections have not caught up with, from their
+/// records, and queues them for the projector.
+pub fn catch_up(shared: &Shared, touched: &HashSet<String>, summarize: &Summarize) {
+    let mut rebuilt = Vec::new();
+    for id in touched {
+        let locs = {
+            let index = shared.index();
+            match index.matches.get(id) {
+                Some(m) if m.damaged.is_none() => m.locs.clone(),
+                _ => continue,
+            }
+        };
+        let summary = shared
+            .read_locs(id, 0, &locs)
+            .map_err(|e| e.to_string())
+            .and_then(|records| summarize(id, &records));
+        match summary {
+            Ok(summary) => rebuilt.push((id.clone(), summary)),
+            Err(error) => tracing::error!(match_id = %id, %error, "cannot rebuild its summary"),
+        }
+    }
+    let mut index = shared.index_mut();
+    let mut progress = lock(&shared.progress);
+    for (id, summary) in rebuilt {
+        if let Some(entry) = index.matches.get_mut(&id) {
+            entry.summary = Some(summary);
+            progress.dirty.insert(id);
+        }
+    }
+}
+
+/// Writes dirty summaries until the log closes.
+pub fn run(shared: &Shared, mut conn: Connection) {
+    loop {
+        let (ids, upto) = {
+            let mut progress = lock(&shared.progress);
+            while progress.dirty.is_empty() && !progress.stopping {
+                progress = shared.moved.wait(progress).unwrap_or_else(|p| p.into_inner());
+            }
+            if progress.dirty.is_empty() {
+                return;
+            }
+            (std::mem::take(&mut progress.dirty), progress.committed)
+        };
+        let summaries = current(shared, &ids);
+        if let Err(error) = write(&mut conn, &summaries, upto) {
+            tracing::error!(%error, "cannot update the projections; retrying");
+            lock(&shared.progress).dirty.extend(ids);
+            std::thread::sleep(RETRY);
+            continue;
+        }
+        forget_finished(shared, &summaries);
+        lock(&shared.progress).projected = upto;
+        shared.moved.notify_all();
+    }
+}
+
+/// The summaries of `ids` as they stand, with the head the log holds.
+fn current(shared: &Shared, ids: &HashSet<String>) -> Vec<MatchSummary> {
+    let index = shared.index();
+    ids.iter()
+        .filter_map(|id| {
+            let entry = index.matches.get(id)?;
+            let mut summary = entry.summary.clone()?;
+            summary.head_seq = entry.locs.len().saturating_sub(1) as u64;
+            Some(summary)
+        })
+        .collect()
+}
+
+fn write(conn: &mut Connection, summaries: &[MatchSummary], upto: u64) -> Result<(), String> {
+    let tx = conn.transaction().map_err(|e| e.to_string())?;
+    for summary in summaries {
+        projection::upsert(&tx, summary).map_err(|e| e.to_string())?;
+    }
+    projection::set_head(&tx, upto).map_err(|e| e.to_string())?;
+    tx.commit().map_err(|e| e.to_string())
+}
+
+/// Finished matches no longer change: their summaries are read from the projections.
+fn forget_finished(shared: &Shared, written: &[MatchSummary]) {
+    let mut index = shared.index_mut();
+    for summary in written.iter().filter(|s| s.status == MatchStatus::Finished) {
+        if let Some(entry) = index.matches.get_mut(&summary.match_id)
+            && entry.summary.as_ref().is_some_and(|s| s.status == MatchStatus::Finished)
+        {
+            entry.summary = None;
+        }
+    }
+}
