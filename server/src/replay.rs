@@ -122,7 +122,7 @@ impl MatchState {
                     name: name.clone(),
                 })
             }
-            Record::Action { action, move_id } => {
+            Record::Action { action, move_id, .. } => {
                 let rules =
                     |e: game_rules::RuleError| ReplayError::Rules { seq, reason: e.to_string() };
                 self.state.apply_action(action).map_err(rules)?;

@@ -818,7 +818,8 @@ impl Room {
         self.clock_since_ms = self.now_ms;
         let body = crate::replay::wire_action(&action, Some(move_id));
         let event = self.event(seq, body);
-        let record = Record::Action { action, move_id: Some(move_id) };
+        let state_hash = self.recorded_hash(&event);
+        let record = Record::Action { action, move_id: Some(move_id), state_hash };
         self.push_append(
             seq,
             vec![record.encode()],
@@ -865,9 +866,10 @@ impl Room {
         self.m.head = seq;
         self.clock_since_ms = self.now_ms;
         let event = self.event(seq, crate::replay::wire_action(&action, None));
+        let state_hash = self.recorded_hash(&event);
         let verdicts =
             gathered.into_iter().map(|(seat, _, from, id)| (from, seat, id, seq)).collect();
-        let record = Record::Action { action, move_id: None };
+        let record = Record::Action { action, move_id: None, state_hash };
         self.push_append(seq, vec![record.encode()], vec![event], verdicts, Vec::new());
     }
 
@@ -997,6 +999,13 @@ impl Room {
             body: public.then_some(body),
             view: if public { None } else { view },
         }
+    }
+
+    /// The rules state's hash for the record of `event`: the event's own for a public game
+    /// (computed once), the full state's otherwise (the event shows a view's).
+    fn recorded_hash(&self, event: &Event) -> Option<u64> {
+        let public = self.m.state.is_public();
+        Some(if public { event.state_hash.0 } else { self.m.state.state_hash().0 })
     }
 
     fn summary(&self) -> MatchSummary {

@@ -42,6 +42,11 @@ pub enum Record {
         action: Vec<u8>,
         /// The client's move id, for moves.
         move_id: Option<u64>,
+        /// The rules state's hash once the action is applied (`game_rules::StateHash`), so
+        /// `arbiter verify` can tell whether the current rules still reproduce the match. Absent
+        /// in records of older releases.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        state_hash: Option<u64>,
     },
 }
 
@@ -86,7 +91,8 @@ mod tests {
                 created_at_ms: 1000,
             },
             Record::Seated { seat: 1, player_id: "p1".into(), name: "Ada".into(), bot: None },
-            Record::Action { action: vec![0xc0], move_id: Some(9) },
+            Record::Action { action: vec![0xc0], move_id: Some(9), state_hash: None },
+            Record::Action { action: vec![0xc0], move_id: None, state_hash: Some(0xfeed) },
         ];
         let hex: Vec<String> = records
             .iter()
@@ -95,7 +101,8 @@ mod tests {
         expect![[r#"
             81a76372656174656486a467616d65a4646f7473ad72756c65735f76657273696f6e01a6636f6e666967c40180a47365656407a5736561747302ad637265617465645f61745f6d73cd03e8
             81a673656174656483a47365617401a9706c617965725f6964a27031a46e616d65a3416461
-            81a6616374696f6e82a6616374696f6ec401c0a76d6f76655f696409"#]].assert_eq(&hex.join("\n"));
+            81a6616374696f6e82a6616374696f6ec401c0a76d6f76655f696409
+            81a6616374696f6e83a6616374696f6ec401c0a76d6f76655f6964c0aa73746174655f68617368cdfeed"#]].assert_eq(&hex.join("\n"));
         for (seq, record) in records.iter().enumerate() {
             assert_eq!(Record::decode(seq as u64, &record.encode()).as_ref(), Ok(record));
         }

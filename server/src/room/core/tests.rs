@@ -603,7 +603,7 @@ mod retries {
             }
             let mut recorded = std::collections::BTreeSet::new();
             for bytes in &h.durable {
-                if let Ok(Record::Action { move_id: Some(id), action }) = Record::decode(0, bytes) {
+                if let Ok(Record::Action { move_id: Some(id), action, .. }) = Record::decode(0, bytes) {
                     let action: game_rules::Action<game_rules::dots::Edge> =
                         rmp_serde::from_slice(&action).expect("a dots action");
                     if let game_rules::Action::Move { seat, .. } = action {

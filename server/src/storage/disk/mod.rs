@@ -179,6 +179,8 @@ impl Shared {
 /// The disk log.
 pub struct DiskLog {
     shared: Arc<Shared>,
+    /// Held (locked) while the log is open, so a second process cannot write the same dir.
+    lock: Mutex<Option<File>>,
     sender: Mutex<Option<mpsc::Sender<Job>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -189,6 +191,13 @@ impl DiskLog {
         let dir = data_dir.join("log");
         let io = |e: std::io::Error| ReadError::Storage(format!("{}: {e}", dir.display()));
         std::fs::create_dir_all(&dir).map_err(io)?;
+        let lock = File::create(dir.join("LOCK")).map_err(io)?;
+        if lock.try_lock().is_err() {
+            return Err(ReadError::Storage(format!(
+                "{} is in use by another Arbiter (its log is locked)",
+                data_dir.display()
+            )));
+        }
         let db = data_dir.join("arbiter.db");
         let mut conn = projection::connect(&db)?;
         migrate::prepare(&mut conn, &dir, options.segment_bytes)?;
@@ -230,6 +239,7 @@ impl DiskLog {
             spawn("arbiter-projector", Box::new(move || projector::run(&projected, conn)))?;
         Ok(DiskLog {
             shared,
+            lock: Mutex::new(Some(lock)),
             sender: Mutex::new(Some(sender)),
             threads: Mutex::new(vec![write_thread, project_thread]),
         })
@@ -335,6 +345,7 @@ impl EventLog for DiskLog {
         for thread in threads {
             let _ = thread.join();
         }
+        lock(&self.lock).take();
     }
 }
 

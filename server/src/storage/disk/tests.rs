@@ -171,6 +171,16 @@ fn a_commit_lost_whole_quarantines_its_match_instead_of_serving_an_older_history
 }
 
 #[test]
+fn a_second_writer_of_one_data_dir_is_refused_until_the_first_closes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let first = open(dir.path());
+    let second = DiskLog::open(dir.path(), options(false)).err().expect("refused");
+    assert!(second.to_string().contains("in use by another Arbiter"), "{second}");
+    first.close();
+    drop(open(dir.path()));
+}
+
+#[test]
 fn projections_are_rebuilt_from_the_log_on_request() {
     let dir = tempfile::tempdir().expect("temp dir");
     fill(dir.path(), 4);
