@@ -4,6 +4,7 @@
 pub mod access;
 pub mod admin;
 pub mod app;
+pub mod archive;
 pub mod auth;
 pub mod body;
 pub mod botseat;
@@ -27,6 +28,7 @@ pub mod rooms;
 pub mod server;
 pub mod session;
 pub mod storage;
+pub mod tools;
 pub mod transport;
 pub mod web;
 

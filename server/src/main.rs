@@ -1,4 +1,7 @@
-//! The `arbiter` binary: `arbiter serve` runs the server until SIGINT or SIGTERM.
+//! The `arbiter` binary: `arbiter serve` runs the server until SIGINT or SIGTERM; `export`,
+//! `import` and `verify` are the log's tools (see `cli.rs`).
+
+mod cli;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -18,14 +21,28 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve HTTP and WebSocket clients.
-    Serve(Config),
+    Serve(Box<Config>),
+    /// Write one match of a data dir as a self-contained, hash-chained file.
+    Export(cli::ExportArgs),
+    /// Load an export file into a data dir (the server stopped), after checking it.
+    Import(cli::ImportArgs),
+    /// Replay every match of a data dir (or an export file) under the current rules and
+    /// report each whose state hashes differ. Exits 1 on any divergence.
+    Verify(cli::VerifyArgs),
 }
 
 fn main() -> std::process::ExitCode {
     // clap exits with code 2 and a clear message on unknown or invalid flags.
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(config) => serve(config),
+        Command::Serve(config) => serve(*config),
+        Command::Export(args) => cli::export(&args),
+        Command::Import(args) => cli::import(&args),
+        Command::Verify(args) => match cli::verify(&args) {
+            Ok(true) => Ok(()),
+            Ok(false) => return std::process::ExitCode::FAILURE,
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -72,14 +72,22 @@ pub fn to_value(bytes: &[u8]) -> Value {
     rmpv::decode::read_value(&mut &bytes[..]).unwrap_or(Value::Nil)
 }
 
+/// Finds a game's rules by id: the built-in registry, or (in tests) rules changed on purpose.
+pub type FindGame = fn(&str) -> Option<&'static dyn DynGame>;
+
 impl MatchState {
     /// Starts a match from its creation record.
     pub fn create(record: &Record) -> Result<MatchState, ReplayError> {
+        MatchState::create_with(record, find_game)
+    }
+
+    /// Starts a match from its creation record, with the rules `find` gives.
+    pub fn create_with(record: &Record, find: FindGame) -> Result<MatchState, ReplayError> {
         let Record::Created { game, rules_version, config, seed, seats, created_at_ms } = record
         else {
             return Err(ReplayError::NoCreation);
         };
-        let found = find_game(game).ok_or_else(|| ReplayError::UnknownGame(game.clone()))?;
+        let found = find(game).ok_or_else(|| ReplayError::UnknownGame(game.clone()))?;
         let state =
             found.new_match(config, *seed).map_err(|e| ReplayError::Config(e.to_string()))?;
         let created = Created {
@@ -195,13 +203,22 @@ pub fn wire_action(action: &[u8], move_id: Option<u64>) -> EventBody {
 /// seq, wire body and the state after it.
 pub fn replay(
     records: &[StoredRecord],
+    each: impl FnMut(u64, EventBody, &MatchState),
+) -> Result<MatchState, ReplayError> {
+    replay_with(records, find_game, each)
+}
+
+/// [`replay`] with the rules `find` gives.
+pub fn replay_with(
+    records: &[StoredRecord],
+    find: FindGame,
     mut each: impl FnMut(u64, EventBody, &MatchState),
 ) -> Result<MatchState, ReplayError> {
     let first = records.first().ok_or(ReplayError::Empty)?;
     if first.seq != 0 {
         return Err(ReplayError::NoCreation);
     }
-    let mut state = MatchState::create(&Record::decode(0, &first.bytes)?)?;
+    let mut state = MatchState::create_with(&Record::decode(0, &first.bytes)?, find)?;
     each(0, EventBody::Created(state.created.clone()), &state);
     for stored in &records[1..] {
         let record = Record::decode(stored.seq, &stored.bytes)?;

@@ -10,5 +10,6 @@ mod isolation;
 mod play;
 mod readme;
 mod restart;
+mod tools;
 mod transports;
 mod web;

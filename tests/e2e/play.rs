@@ -175,7 +175,7 @@ async fn a_retried_move_id_gets_the_original_verdict_and_is_applied_once() -> Re
 }
 
 /// Plays seat 0 against the server's bot until the match ends.
-async fn play_against_bot(human: &mut WsClient, match_id: &str, first_id: u64) -> Result<()> {
+pub async fn play_against_bot(human: &mut WsClient, match_id: &str, first_id: u64) -> Result<()> {
     let mut move_id = first_id;
     loop {
         let Some(last) = human.events.last() else { return Err(anyhow!("no events")) };

@@ -9,7 +9,7 @@ use protocol::v1::{Role, VerdictResult};
 use tests::{Http, WsClient, all_edges};
 
 /// The `arbiter` binary, built if needed.
-fn arbiter() -> Result<std::path::PathBuf> {
+pub fn arbiter() -> Result<std::path::PathBuf> {
     let status = Command::new(env!("CARGO"))
         .args(["build", "--quiet", "--package", "server", "--bin", "arbiter"])
         .status()

@@ -53,12 +53,12 @@ pub fn create(dir: &Path, number: u64, size: usize) -> std::io::Result<File> {
     }
     std::fs::rename(&tmp, &path)?;
     sync_dir(dir)?;
-    open(dir, number)
+    open(dir, number, false)
 }
 
-/// Opens segment `number` for reading and writing.
-pub fn open(dir: &Path, number: u64) -> std::io::Result<File> {
-    File::options().read(true).write(true).open(segment_path(dir, number))
+/// Opens segment `number` for reading, and writing unless `read_only`.
+pub fn open(dir: &Path, number: u64, read_only: bool) -> std::io::Result<File> {
+    File::options().read(true).write(!read_only).open(segment_path(dir, number))
 }
 
 /// Makes a directory's entries (a rename, a new file) durable.

@@ -206,7 +206,7 @@ impl DiskLog {
             projection::clear(&tx)?;
             tx.commit().map_err(projection::read_err)?;
         }
-        let opened = writer::recover(&dir, &conn, options.segment_bytes)?;
+        let opened = writer::recover(&dir, Some(&conn), options.segment_bytes, false)?;
         let shared = Arc::new(Shared {
             dir: dir.clone(),
             index: RwLock::new(opened.index),
@@ -245,9 +245,45 @@ impl DiskLog {
         })
     }
 
-    /// The directory of the segment files.
-    pub fn dir(&self) -> &Path {
-        &self.shared.dir
+    /// Opens the log in `data_dir` to read it, beside a server that may be writing it: no
+    /// lock, no writer, nothing cut or migrated. Appends fail as closed. What it reads is the
+    /// log as it stood when opened.
+    pub fn open_read_only(data_dir: &Path) -> Result<DiskLog, ReadError> {
+        let dir = data_dir.join("log");
+        if !dir.is_dir() {
+            return Err(ReadError::Storage(format!("{} holds no event log", data_dir.display())));
+        }
+        let db = data_dir.join("arbiter.db");
+        let conn = Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(projection::read_err)?;
+        if projection::version(&conn)? != projection::VERSION {
+            return Err(ReadError::Storage(format!(
+                "{} is from another release: start the server on it once to migrate it",
+                db.display()
+            )));
+        }
+        let opened = writer::recover(&dir, Some(&conn), SEGMENT_BYTES, true)?;
+        let shared = Arc::new(Shared {
+            dir,
+            index: RwLock::new(opened.index),
+            files: RwLock::new(opened.files),
+            progress: Mutex::new(Progress::default()),
+            moved: Condvar::new(),
+            reader: Mutex::new(conn),
+        });
+        Ok(DiskLog {
+            shared,
+            lock: Mutex::new(None),
+            sender: Mutex::new(None),
+            threads: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The ids of every match the log holds, in order.
+    pub fn match_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.shared.index().matches.keys().cloned().collect();
+        ids.sort();
+        ids
     }
 }
 

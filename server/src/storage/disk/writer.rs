@@ -42,10 +42,18 @@ pub struct Opened {
     pub tail: Option<(u32, usize)>,
 }
 
-/// Scans every segment, cuts a torn tail, and builds the index.
-pub fn recover(dir: &Path, conn: &Connection, segment_bytes: usize) -> Result<Opened, ReadError> {
+/// Scans every segment, cuts a torn tail (unless `read_only`), and builds the index.
+pub fn recover(
+    dir: &Path,
+    conn: Option<&Connection>,
+    segment_bytes: usize,
+    read_only: bool,
+) -> Result<Opened, ReadError> {
     let io = |e: std::io::Error| ReadError::Storage(format!("{}: {e}", dir.display()));
-    let projected = projection::head(conn)?;
+    let projected = conn.map(projection::head).transpose()?.unwrap_or(0);
+    // Read before the segments: whatever the projections say was acknowledged is then in
+    // the segments read after, even with a server writing both meanwhile.
+    let acknowledged = conn.map(acknowledged_heads).transpose()?.unwrap_or_default();
     let numbers = files::list(dir).map_err(io)?;
     let mut contents = Vec::with_capacity(numbers.len());
     for &n in &numbers {
@@ -65,8 +73,8 @@ pub fn recover(dir: &Path, conn: &Connection, segment_bytes: usize) -> Result<Op
         let segment = u32::try_from(n).map_err(|_| ReadError::Storage(format!("segment {n}?")))?;
         let last = last_with_data.is_none_or(|l| i >= l);
         let scanned = scan(bytes, last);
-        let file = Arc::new(files::open(dir, n).map_err(io)?);
-        if let Some(torn) = &scanned.torn {
+        let file = Arc::new(files::open(dir, n, read_only).map_err(io)?);
+        if let Some(torn) = scanned.torn.as_ref().filter(|_| !read_only) {
             tracing::warn!(segment, at = torn.start, bytes = torn.len(), "cutting a torn tail");
             files::zero(&file, torn.start as u64, torn.len()).map_err(io)?;
         }
@@ -82,28 +90,26 @@ pub fn recover(dir: &Path, conn: &Connection, segment_bytes: usize) -> Result<Op
         }
         opened.files.push((segment, file));
     }
-    check_against_projection(&mut opened.index, conn)?;
+    // Commits the log acknowledged that are gone from it (a lost file, a damaged page) are
+    // never silently forgotten.
+    for (id, head) in acknowledged {
+        let held = opened.index.matches.get(&id).map_or(0, |m| m.locs.len() as i64);
+        if held <= head {
+            let why = format!("the log holds {held} records; {} were acknowledged", head + 1);
+            opened.index.quarantine(&id, why);
+        }
+    }
     Ok(opened)
 }
 
-/// Quarantines matches the projections know to be longer than the log now is: commits the
-/// log acknowledged that are gone from it (a lost file, a damaged page) are never silently
-/// forgotten.
-fn check_against_projection(index: &mut Index, conn: &Connection) -> Result<(), ReadError> {
+/// Every match's head seq as the projections last saw it.
+fn acknowledged_heads(conn: &Connection) -> Result<Vec<(String, i64)>, ReadError> {
     let mut stmt =
         conn.prepare("SELECT match_id, head_seq FROM matches").map_err(projection::read_err)?;
     let rows = stmt
         .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
         .map_err(projection::read_err)?;
-    for row in rows {
-        let (id, head) = row.map_err(projection::read_err)?;
-        let held = index.matches.get(&id).map_or(0, |m| m.locs.len() as i64);
-        if held <= head {
-            let why = format!("the log holds {held} records; {} were acknowledged", head + 1);
-            index.quarantine(&id, why);
-        }
-    }
-    Ok(())
+    rows.collect::<Result<_, _>>().map_err(projection::read_err)
 }
 
 /// The writer: the segment it writes into and the chain heads it extends.

@@ -1,0 +1,299 @@
+//! The log's tools behind `arbiter export`, `import` and `verify`: each works on a data dir
+//! (read-only where it only reads, so a running server is no obstacle) or an export file.
+
+use std::path::Path;
+
+use game_rules::StateHash;
+
+use crate::archive::{self, ArchiveError, Divergence, Export};
+use crate::replay::FindGame;
+use crate::storage::{
+    Append, AppendError, DiskLog, EventLog, ReadError, Record, StoredRecord, read_all,
+};
+
+/// Why a tool failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    /// The log could not be read.
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// The match does not exist.
+    #[error("no match {0} in this data dir")]
+    UnknownMatch(String),
+    /// The match already exists where it was to be imported.
+    #[error("match {0} already exists here (import it under another id with --as)")]
+    Exists(String),
+    /// The export file is refused.
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    /// The match does not replay under the current rules.
+    #[error("match {match_id} {divergence}")]
+    Replay {
+        /// The match.
+        match_id: String,
+        /// Why.
+        divergence: Divergence,
+    },
+    /// The log refused the import.
+    #[error(transparent)]
+    Append(#[from] AppendError),
+}
+
+/// The export of one match of a data dir.
+pub fn export(data_dir: &Path, match_id: &str) -> Result<Export, ToolError> {
+    let log = DiskLog::open_read_only(data_dir)?;
+    let records = read_all(&log, match_id)?;
+    if records.is_empty() {
+        return Err(ToolError::UnknownMatch(match_id.into()));
+    }
+    archive::export(match_id, &records)
+        .map_err(|e| ToolError::Replay { match_id: match_id.into(), divergence: e.into() })
+}
+
+/// Loads an export file into `log` as match `as_id` (default: its own id), after checking
+/// its chain and that the current rules reproduce every state hash. Returns the match id.
+pub fn import(log: &dyn EventLog, json: &[u8], as_id: Option<&str>) -> Result<String, ToolError> {
+    let (export, records) = archive::check(json, game_rules::find_game)?;
+    let id = as_id.unwrap_or(&export.match_id).to_string();
+    if log.summary(&id)?.is_some() || !log.read(&id, 0, 1)?.is_empty() {
+        return Err(ToolError::Exists(id));
+    }
+    let summary = crate::replay::summarize(&id, &records)
+        .map_err(|e| ToolError::Archive(ArchiveError::Shape(e)))?;
+    let append = Append {
+        match_id: id.clone(),
+        first_seq: 0,
+        records: records.into_iter().map(|r| r.bytes).collect(),
+        summary,
+    };
+    log.append(append).blocking_recv().unwrap_or(Err(AppendError::Closed))?;
+    Ok(id)
+}
+
+/// What `verify` found for one match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    /// The match.
+    pub match_id: String,
+    /// Its records.
+    pub events: usize,
+    /// `None` if the current rules reproduce it.
+    pub divergence: Option<String>,
+}
+
+/// Replays one match's records and compares every recorded state hash.
+pub fn check_match(match_id: &str, records: &[StoredRecord], find: FindGame) -> Checked {
+    let divergence = recorded_hashes(records)
+        .map_err(Divergence::from)
+        .and_then(|recorded| {
+            let now = archive::hashes(records, find)?;
+            let differs = recorded.iter().find(|(i, hash)| now.get(*i) != Some(hash));
+            match differs {
+                Some(&(i, recorded)) => {
+                    Err(Divergence::Hash { seq: records[i].seq, recorded, now: now[i] })
+                }
+                None => Ok(()),
+            }
+        })
+        .err()
+        .map(|d| d.to_string());
+    Checked { match_id: match_id.into(), events: records.len(), divergence }
+}
+
+/// The state hashes the records hold, by index (records that hold none are left out).
+fn recorded_hashes(
+    records: &[StoredRecord],
+) -> Result<Vec<(usize, StateHash)>, crate::replay::ReplayError> {
+    let mut out = Vec::new();
+    for (i, r) in records.iter().enumerate() {
+        if let Record::Action { state_hash: Some(h), .. } = Record::decode(r.seq, &r.bytes)? {
+            out.push((i, StateHash(h)));
+        }
+    }
+    Ok(out)
+}
+
+/// Checks every match of a data dir, calling `progress` after each.
+pub fn verify_dir(
+    data_dir: &Path,
+    find: FindGame,
+    mut progress: impl FnMut(usize, usize, &Checked),
+) -> Result<Vec<Checked>, ToolError> {
+    let log = DiskLog::open_read_only(data_dir)?;
+    let ids = log.match_ids();
+    let mut out = Vec::with_capacity(ids.len());
+    for (i, id) in ids.iter().enumerate() {
+        let checked = match log.quarantined(id) {
+            Some(why) => Checked { match_id: id.clone(), events: 0, divergence: Some(why) },
+            None => match read_all(&log, id) {
+                Ok(records) => check_match(id, &records, find),
+                Err(e) => {
+                    Checked { match_id: id.clone(), events: 0, divergence: Some(e.to_string()) }
+                }
+            },
+        };
+        progress(i + 1, ids.len(), &checked);
+        out.push(checked);
+    }
+    Ok(out)
+}
+
+/// Checks an export file: its chain, and every state hash under the current rules.
+pub fn verify_file(json: &[u8], find: FindGame) -> Checked {
+    match archive::check(json, find) {
+        Ok((export, records)) => {
+            Checked { match_id: export.match_id, events: records.len(), divergence: None }
+        }
+        Err(e) => Checked { match_id: "(file)".into(), events: 0, divergence: Some(e.to_string()) },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use game_rules::{
+        ConfigError, DynGame, DynMatch, GameInfo, Mode, RuleError, Seat, Status, Viewer,
+    };
+
+    use super::*;
+    use crate::storage::MemoryLog;
+
+    /// A 1×1 Dots match played out: created, both seats taken, every move, each action
+    /// record holding its state hash as a room writes it.
+    fn played() -> Vec<StoredRecord> {
+        let dots = game_rules::find_game("dots").expect("dots is built in");
+        let config =
+            rmp_serde::to_vec_named(&serde_json::json!({"width": 1, "height": 1, "players": 2}))
+                .expect("encodes");
+        let mut m = dots.new_match(&config, 7).expect("a valid config");
+        let mut records = vec![
+            Record::Created {
+                game: "dots".into(),
+                rules_version: 1,
+                config: m.config(),
+                seed: 7,
+                seats: 2,
+                created_at_ms: 1,
+            },
+            Record::Seated { seat: 0, player_id: "p0".into(), name: "Ada".into(), bot: None },
+            Record::Seated { seat: 1, player_id: "p1".into(), name: "Bob".into(), bot: None },
+        ];
+        while let Status::Turn(seat) = m.status() {
+            let mv = m.legal_moves(seat).remove(0);
+            let action = m.play(seat, &mv).expect("a legal move");
+            let state_hash = Some(m.state_hash().0);
+            records.push(Record::Action {
+                action,
+                move_id: Some(records.len() as u64),
+                state_hash,
+            });
+        }
+        records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| StoredRecord { seq: i as u64, bytes: r.encode() })
+            .collect()
+    }
+
+    /// Dots with a rule changed on purpose: from its third action on, states hash otherwise
+    /// (as a changed scoring rule would make them).
+    struct Changed;
+    static CHANGED: Changed = Changed;
+
+    fn changed_rules(id: &str) -> Option<&'static dyn DynGame> {
+        (id == "dots").then_some(&CHANGED as &dyn DynGame)
+    }
+
+    struct ChangedMatch(Box<dyn DynMatch>, u32);
+
+    impl DynGame for Changed {
+        fn info(&self) -> GameInfo {
+            game_rules::find_game("dots").expect("built in").info()
+        }
+        fn id(&self) -> &'static str {
+            "dots"
+        }
+        fn new_match(&self, config: &[u8], seed: u64) -> Result<Box<dyn DynMatch>, ConfigError> {
+            let inner = game_rules::find_game("dots").expect("built in").new_match(config, seed)?;
+            Ok(Box::new(ChangedMatch(inner, 0)))
+        }
+    }
+
+    impl DynMatch for ChangedMatch {
+        fn game_id(&self) -> &'static str {
+            self.0.game_id()
+        }
+        fn config(&self) -> Vec<u8> {
+            self.0.config()
+        }
+        fn seats(&self) -> u8 {
+            self.0.seats()
+        }
+        fn mode(&self) -> Mode {
+            self.0.mode()
+        }
+        fn is_public(&self) -> bool {
+            self.0.is_public()
+        }
+        fn status(&self) -> Status {
+            self.0.status()
+        }
+        fn state_hash(&self) -> StateHash {
+            let h = self.0.state_hash();
+            if self.1 >= 3 { StateHash(h.0 ^ 1) } else { h }
+        }
+        fn check_move(&self, seat: Seat, mv: &[u8]) -> Result<Vec<u8>, RuleError> {
+            self.0.check_move(seat, mv)
+        }
+        fn play(&mut self, seat: Seat, mv: &[u8]) -> Result<Vec<u8>, RuleError> {
+            self.1 += 1;
+            self.0.play(seat, mv)
+        }
+        fn tick(&mut self, inputs: &[(Seat, Vec<u8>)]) -> Result<Vec<u8>, RuleError> {
+            self.0.tick(inputs)
+        }
+        fn apply_action(&mut self, action: &[u8]) -> Result<(), RuleError> {
+            self.1 += 1;
+            self.0.apply_action(action)
+        }
+        fn legal_moves(&self, seat: Seat) -> Vec<Vec<u8>> {
+            self.0.legal_moves(seat)
+        }
+        fn view(&self, viewer: Viewer) -> Vec<u8> {
+            self.0.view(viewer)
+        }
+        fn clone_box(&self) -> Box<dyn DynMatch> {
+            Box::new(ChangedMatch(self.0.clone_box(), self.1))
+        }
+    }
+
+    #[test]
+    fn a_changed_rule_is_caught_at_the_first_event_it_changes() {
+        let records = played();
+        assert_eq!(check_match("m", &records, game_rules::find_game).divergence, None);
+        let checked = check_match("m", &records, changed_rules);
+        let why = checked.divergence.expect("the change is caught");
+        // Records 0–2 create and seat; actions are 3, 4, 5…: the third action is record 5.
+        assert!(why.starts_with("event 5: recorded state hash"), "{why}");
+        let json =
+            serde_json::to_vec(&archive::export("m", &records).expect("exports")).expect("json");
+        let file = verify_file(&json, changed_rules);
+        assert!(file.divergence.is_some_and(|d| d.contains("event 5")));
+    }
+
+    #[test]
+    fn an_export_round_trips_and_its_bytes_are_pinned() {
+        let records = played();
+        let export = archive::export("m1", &records).expect("exports");
+        expect_test::expect_file!["../../docs/examples/match-export.json"]
+            .assert_eq(&serde_json::to_string_pretty(&export).expect("json"));
+        let log = MemoryLog::new();
+        let json = serde_json::to_vec(&export).expect("json");
+        assert_eq!(import(&log, &json, Some("m2")).expect("imports"), "m2");
+        assert_eq!(read_all(&log, "m2").expect("reads"), records);
+        assert!(matches!(import(&log, &json, Some("m2")), Err(ToolError::Exists(_))));
+        let mut bad: serde_json::Value = serde_json::from_slice(&json).expect("json");
+        bad["events"][1]["state_hash"] = "0000000000000000".into();
+        let err = archive::check(&serde_json::to_vec(&bad).expect("json"), game_rules::find_game);
+        assert_eq!(err.err(), Some(ArchiveError::Chain { seq: 1 }));
+    }
+}
