@@ -1,9 +1,11 @@
-//! `cargo xtask bench`: the load benchmark. Starts the release `arbiter` with the durable
-//! SQLite store in a temp dir (pinned to core 0 where the machine has two), drives it with the
-//! `bots` load tool (pinned to core 1), and reports for each scenario, over WebSocket and over
-//! QUIC: moves/s, latency percentiles, server CPU µs per move (from /proc, independent of the
-//! client's speed) and server RSS. Writes the table and a latency plot under `target/bench/`,
-//! and into docs/PERFORMANCE.md and docs/latency.svg with `--update-docs`.
+//! `cargo xtask bench`: the load benchmark. Measures this machine's floor (`floor.rs`), starts
+//! the release `arbiter` with the durable disk store in a temp dir (pinned to core 0 where the
+//! machine has two), drives it with the `bots` load tool (pinned to core 1), and reports for
+//! each scenario, over WebSocket and over QUIC: moves/s, latency percentiles, server CPU µs per
+//! move (from /proc, independent of the client's speed) beside the floor, and server RSS. Then
+//! the same fixed load on the memory store, and on the Colyseus peer (`peer.rs`) where it is
+//! present. Writes the tables and a latency plot under `target/bench/`, and into
+//! docs/PERFORMANCE.md and docs/latency.svg with `--update-docs`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -14,6 +16,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::Value;
 
+use crate::floor::{self, Floor};
+use crate::peer;
 use crate::sh;
 
 const START: &str = "<!-- bench:start -->";
@@ -32,9 +36,11 @@ pub fn bench(args: &[String]) -> Result<()> {
     let pin = two_cores();
     let data = std::env::temp_dir().join(format!("arbiter-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
+    eprintln!("== this machine's floor");
+    let floor = floor::measure(&data)?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let addr = format!("127.0.0.1:{port}");
-    let server = Server::start(&release.join("arbiter"), &data, &addr, pin)?;
+    let server = Server::start(&release.join("arbiter"), "disk", &data, &addr, pin)?;
     let url = format!("http://{addr}");
     let bots = release.join("bots");
 
@@ -59,6 +65,7 @@ pub fn bench(args: &[String]) -> Result<()> {
         let moves = report["moves"].as_u64().unwrap_or(0).max(1);
         rows.push(Row {
             name,
+            store: "disk",
             transport,
             matches,
             think,
@@ -76,8 +83,11 @@ pub fn bench(args: &[String]) -> Result<()> {
     let per_conn_kib = after.saturating_sub(before) as f64 / held.max(1) as f64;
     server.stop()?;
     let _ = std::fs::remove_dir_all(&data);
+    rows.push(memory_row(&release, &data, pin, secs)?);
+    let peers = colyseus(&root, quick)?;
 
-    let table = render(&rows, held, per_conn_kib, pin, quick);
+    let mut table = render(&rows, &floor, held, per_conn_kib, pin, quick);
+    table.push_str(&side_by_side(&rows, &peers));
     eprintln!("{table}");
     let out = root.join("target/bench");
     std::fs::create_dir_all(&out)?;
@@ -94,6 +104,7 @@ pub fn bench(args: &[String]) -> Result<()> {
 
 struct Row {
     name: &'static str,
+    store: &'static str,
     transport: &'static str,
     matches: &'static str,
     think: &'static str,
@@ -172,9 +183,9 @@ struct Server {
 }
 
 impl Server {
-    fn start(exe: &Path, data: &Path, addr: &str, pin: bool) -> Result<Server> {
+    fn start(exe: &Path, store: &str, data: &Path, addr: &str, pin: bool) -> Result<Server> {
         let child = pinned("0", pin, exe)
-            .args(["serve", "--store", "disk", "--durability", "full", "--data-dir"])
+            .args(["serve", "--store", store, "--durability", "full", "--data-dir"])
             .arg(data)
             .args(["--http", addr, "--msgs-per-s", "1000000", "--msg-burst", "1000000"])
             .args([
@@ -314,15 +325,25 @@ fn hold_idle(
     Ok((held, done))
 }
 
-fn render(rows: &[Row], held: u64, per_conn_kib: f64, pin: bool, quick: bool) -> String {
+fn render(
+    rows: &[Row],
+    floor: &Floor,
+    held: u64,
+    per_conn_kib: f64,
+    pin: bool,
+    quick: bool,
+) -> String {
     let mut t = String::new();
-    t.push_str("| scenario | transport | matches | think ms | moves/s | p50 µs | p99 µs | p99.9 µs | max µs | server CPU µs/move | appends per commit | durability wait µs (mean) | server RSS MiB |\n");
-    t.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    t.push_str("| scenario | store | transport | matches | think ms | moves/s | p50 µs | p99 µs | p99.9 µs | max µs | server CPU µs/move | floor µs/move | × floor | appends per commit | durability wait µs (mean) | server RSS MiB |\n");
+    t.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for r in rows {
         let q = &r.report;
+        let per_commit = if r.store == "disk" { r.log.appends_per_commit() } else { f64::INFINITY };
+        let floor_us = floor.per_move_us(per_commit);
         t.push_str(&format!(
-            "| {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {:.1} | {:.1} | {:.0} | {:.1} |\n",
+            "| {} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} | {:.1} |\n",
             r.name,
+            r.store,
             r.transport,
             r.matches,
             r.think,
@@ -332,6 +353,8 @@ fn render(rows: &[Row], held: u64, per_conn_kib: f64, pin: bool, quick: bool) ->
             q["latency_us_p999"],
             q["latency_us_max"],
             r.cpu_per_move_us,
+            floor_us,
+            r.cpu_per_move_us / floor_us,
             r.log.appends_per_commit(),
             r.log.mean_wait_us(),
             r.rss_mib
@@ -339,9 +362,95 @@ fn render(rows: &[Row], held: u64, per_conn_kib: f64, pin: bool, quick: bool) ->
     }
     t.push_str(&format!("\nIdle spectator connections held: **{held}**, server RSS per connection: **{per_conn_kib:.1} KiB**.\n"));
     t.push_str(&format!(
-        "\nRun {}: server pinned to core 0 and load tool to core 1: {}; durable SQLite (`synchronous=FULL`, group commit); {} per scenario.\n",
+        "\nRun {}: server pinned to core 0 and load tool to core 1: {}; durable disk log (one `pwrite` + `fdatasync` per group commit); {} per scenario.\n",
         "with `cargo xtask bench`", if pin { "yes" } else { "no (fewer than two cores)" }, if quick { "5 s (quick)" } else { "20 s" }
     ));
+    t.push_str(&format!(
+        "\nFloor measured in the same run: one durable commit {:.1} µs CPU ({:.0} µs wall); one 100-byte loopback write {:.1} µs of the sender's CPU. Floor per move = 2 writes (one frame to each player) + one commit ÷ appends per commit (none on the memory store).\n",
+        floor.commit_cpu_us, floor.commit_wall_us, floor.write_cpu_us
+    ));
+    t
+}
+
+/// The fixed lockstep load on a memory-store server.
+fn memory_row(release: &Path, data: &Path, pin: bool, secs: &str) -> Result<Row> {
+    eprintln!("== fixed ~2,000 moves/s, lockstep, memory store");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let addr = format!("127.0.0.1:{port}");
+    let server = Server::start(&release.join("arbiter"), "memory", data, &addr, pin)?;
+    let cpu_before = server.cpu_us()?;
+    let url = format!("http://{addr}");
+    let report = run_load(&release.join("bots"), &url, "ws", ["100", "50", "0", secs], pin)?;
+    let cpu = server.cpu_us()? - cpu_before;
+    let moves = report["moves"].as_u64().unwrap_or(0).max(1);
+    let row = Row {
+        name: "fixed ~2,000 moves/s, lockstep",
+        store: "memory",
+        transport: "ws",
+        matches: "100",
+        think: "50",
+        cpu_per_move_us: cpu as f64 / moves as f64,
+        rss_mib: server.rss_kib()? as f64 / 1024.0,
+        log: LogFigures::default(),
+        report,
+    };
+    server.stop()?;
+    Ok(row)
+}
+
+/// The Colyseus peer at the same fixed load, a new room per game and rooms kept.
+fn colyseus(root: &Path, quick: bool) -> Result<Vec<peer::PeerRun>> {
+    let Some(script) = peer::script(root) else {
+        eprintln!("== no ../shared/peers/colyseus beside the repository: no side-by-side run");
+        return Ok(Vec::new());
+    };
+    let secs = if quick { 5 } else { 20 };
+    let mut runs = Vec::new();
+    for keep_rooms in [false, true] {
+        eprintln!("== Colyseus, 100 matches, think 50 ms, rooms kept: {keep_rooms}");
+        runs.push(peer::run(&script, 100, secs, 50, keep_rooms)?);
+    }
+    Ok(runs)
+}
+
+/// Arbiter and Colyseus at the same offered load: the headline ratio is server CPU per move.
+fn side_by_side(rows: &[Row], peers: &[peer::PeerRun]) -> String {
+    let lockstep: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.name == "fixed ~2,000 moves/s, lockstep" && r.transport == "ws")
+        .collect();
+    let Some(durable) = lockstep.iter().find(|r| r.store == "disk") else { return String::new() };
+    let mut t = String::from("\n### Side by side: 100 matches, 50 ms think, WebSocket\n\n");
+    t.push_str("| server | moves/s | p50 ms | p99 ms | server CPU µs/move | ÷ Arbiter durable |\n|---|---|---|---|---|---|\n");
+    for r in &lockstep {
+        let q = &r.report;
+        let ms = |k: &str| q[k].as_f64().unwrap_or(0.0) / 1000.0;
+        t.push_str(&format!(
+            "| Arbiter, {} store | {:.0} | {:.2} | {:.2} | {:.1} | {:.2} |\n",
+            r.store,
+            q["moves_per_s"].as_f64().unwrap_or(0.0),
+            ms("latency_us_p50"),
+            ms("latency_us_p99"),
+            r.cpu_per_move_us,
+            r.cpu_per_move_us / durable.cpu_per_move_us
+        ));
+    }
+    for p in peers {
+        let r = &p.result;
+        let cpu = r["server_cpu_us_per_move"].as_f64().unwrap_or(0.0);
+        t.push_str(&format!(
+            "| Colyseus 0.16, {}, nothing on disk | {:.0} | {} | {} | {:.1} | {:.2} |\n",
+            p.rooms,
+            r["moves_per_s"].as_f64().unwrap_or(0.0),
+            r["lat_p50_ms"],
+            r["lat_p99_ms"],
+            cpu,
+            cpu / durable.cpu_per_move_us
+        ));
+    }
+    if peers.is_empty() {
+        t.push_str("\n(The Colyseus peer was not beside the repository in this run.)\n");
+    }
     t
 }
 

@@ -14,6 +14,8 @@ use anyhow::{Context, Result, bail};
 
 mod bench;
 mod contract;
+mod floor;
+mod peer;
 mod portable;
 mod web;
 

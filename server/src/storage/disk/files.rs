@@ -7,8 +7,9 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+
+use super::pio;
 
 use super::format::segment_header;
 
@@ -61,20 +62,17 @@ pub fn open(dir: &Path, number: u64, read_only: bool) -> std::io::Result<File> {
     File::options().read(true).write(!read_only).open(segment_path(dir, number))
 }
 
-/// Makes a directory's entries (a rename, a new file) durable.
-pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    File::open(dir)?.sync_all()
-}
+pub use pio::sync_dir;
 
 /// Overwrites `len` bytes at `offset` with zeros and syncs (cutting a torn tail).
 pub fn zero(file: &File, offset: u64, len: usize) -> std::io::Result<()> {
-    file.write_all_at(&vec![0; len], offset)?;
+    pio::write_all_at(file, &vec![0; len], offset)?;
     file.sync_data()
 }
 
 /// Reads `len` bytes at `offset`.
 pub fn read_at(file: &File, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
     let mut buf = vec![0; len];
-    file.read_exact_at(&mut buf, offset)?;
+    pio::read_exact_at(file, &mut buf, offset)?;
     Ok(buf)
 }

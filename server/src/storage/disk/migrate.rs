@@ -122,7 +122,6 @@ struct Copier<'a> {
 
 impl Copier<'_> {
     fn write(&mut self, commit: CommitBuilder) -> Result<(), ReadError> {
-        use std::os::unix::fs::FileExt;
         let io = |e: std::io::Error| ReadError::Storage(format!("migrating: {e}"));
         let frame = commit.finish();
         if SEGMENT_HEADER + frame.len() > self.segment_bytes {
@@ -136,7 +135,7 @@ impl Copier<'_> {
             self.pos = SEGMENT_HEADER;
         }
         if let Some(file) = &self.file {
-            file.write_all_at(&frame, self.pos as u64).map_err(io)?;
+            super::pio::write_all_at(file, &frame, self.pos as u64).map_err(io)?;
         }
         self.pos += frame.len();
         self.commits += 1;

@@ -12,6 +12,7 @@ mod files;
 pub mod format;
 mod index;
 mod migrate;
+mod pio;
 mod projection;
 mod projector;
 mod scan;

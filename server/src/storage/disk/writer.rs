@@ -8,7 +8,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -335,7 +334,8 @@ impl Writer {
         if self.pos + frame.len() > self.segment_bytes {
             self.roll().map_err(|e| format!("starting a segment: {e}"))?;
         }
-        self.file.write_all_at(frame, self.pos as u64).map_err(|e| format!("writing: {e}"))?;
+        super::pio::write_all_at(&self.file, frame, self.pos as u64)
+            .map_err(|e| format!("writing: {e}"))?;
         if self.durability == Durability::Full {
             self.file.sync_data().map_err(|e| format!("fdatasync: {e}"))?;
         }
