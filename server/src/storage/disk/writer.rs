@@ -54,12 +54,16 @@ pub fn recover(
     // the segments read after, even with a server writing both meanwhile.
     let acknowledged = conn.map(acknowledged_heads).transpose()?.unwrap_or_default();
     let numbers = files::list(dir).map_err(io)?;
-    let mut contents = Vec::with_capacity(numbers.len());
-    for &n in &numbers {
-        contents.push(std::fs::read(files::segment_path(dir, n)).map_err(io)?);
+    let read = |n: u64| std::fs::read(files::segment_path(dir, n)).map_err(io);
+    // One segment in memory at a time. Only the newest segment with data may end in a torn
+    // commit; zero-filled ones made ahead of use may follow it.
+    let mut last_with_data = None;
+    for (i, &n) in numbers.iter().enumerate().rev() {
+        if read(n)?.iter().skip(SEGMENT_HEADER).any(|&b| b != 0) {
+            last_with_data = Some(i);
+            break;
+        }
     }
-    let has_data = |bytes: &Vec<u8>| bytes.iter().skip(SEGMENT_HEADER).any(|&b| b != 0);
-    let last_with_data = contents.iter().rposition(has_data);
     let mut opened = Opened {
         index: Index::default(),
         files: Vec::new(),
@@ -68,10 +72,11 @@ pub fn recover(
         touched: HashSet::new(),
         tail: None,
     };
-    for (i, (&n, bytes)) in numbers.iter().zip(&contents).enumerate() {
+    for (i, &n) in numbers.iter().enumerate() {
         let segment = u32::try_from(n).map_err(|_| ReadError::Storage(format!("segment {n}?")))?;
         let last = last_with_data.is_none_or(|l| i >= l);
-        let scanned = scan(bytes, last);
+        let bytes = read(n)?;
+        let scanned = scan(&bytes, last);
         let file = Arc::new(files::open(dir, n, read_only).map_err(io)?);
         if let Some(torn) = scanned.torn.as_ref().filter(|_| !read_only) {
             tracing::warn!(segment, at = torn.start, bytes = torn.len(), "cutting a torn tail");
@@ -158,7 +163,7 @@ impl Writer {
                 (segment, file, SEGMENT_HEADER)
             }
         };
-        let mut writer = Writer {
+        Ok(Writer {
             shared,
             dir,
             segment,
@@ -169,15 +174,17 @@ impl Writer {
             durability: options.durability,
             next: None,
             poisoned: None,
-        };
-        writer.prepare_next();
-        Ok(writer)
+        })
     }
 
-    /// Starts zero-filling the segment after the current one, unless it exists.
+    /// Starts zero-filling the segment after the current one once this one is half full,
+    /// unless that is under way or done.
     fn prepare_next(&mut self) {
         let number = self.segment + 1;
-        if self.shared.file(number).is_some() {
+        if self.next.is_some()
+            || self.pos < self.segment_bytes / 2
+            || self.shared.file(number).is_some()
+        {
             return;
         }
         let (dir, size) = (self.dir.clone(), self.segment_bytes);
@@ -204,7 +211,6 @@ impl Writer {
         self.segment = number;
         self.file = file;
         self.pos = SEGMENT_HEADER;
-        self.prepare_next();
         Ok(())
     }
 
@@ -340,6 +346,7 @@ impl Writer {
             self.file.sync_data().map_err(|e| format!("fdatasync: {e}"))?;
         }
         self.pos += frame.len();
+        self.prepare_next();
         Ok(())
     }
 
