@@ -119,6 +119,20 @@ impl FromRequestParts<Arc<App>> for Player {
     }
 }
 
+/// Reads a list of JSON objects, each then as `T`. Serde would also read a struct from an
+/// array of its field values, which no request of this API means: `[[null]]` is refused.
+pub fn objects<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    use serde::de::Error;
+    let maps = Vec::<serde_json::Map<String, serde_json::Value>>::deserialize(deserializer)?;
+    maps.into_iter()
+        .map(|m| serde_json::from_value(serde_json::Value::Object(m)).map_err(D::Error::custom))
+        .collect()
+}
+
 /// A match id from the path. A string that cannot be an id (or is not UTF-8) names no match.
 pub struct MatchPath(pub String);
 

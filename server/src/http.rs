@@ -290,7 +290,7 @@ struct CreateRequest {
     #[schema(value_type = Option<Value>)]
     config: Option<Json_>,
     /// Seats to fill with server-side bots: at most one fewer than the match has.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::objects")]
     bots: Vec<BotRequest>,
 }
 

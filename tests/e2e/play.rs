@@ -237,6 +237,10 @@ async fn a_server_side_bot_plays_a_seat_through_the_room() -> Result<()> {
         (400, Some("bad_bots")),
         "a match keeps one human seat"
     );
+    let positional = serde_json::json!({"game": "dots", "bots": [[null]]});
+    let (status, _) =
+        instance.http.call("POST", "/api/matches", Some(&ada.token), Some(positional)).await?;
+    assert_eq!(status, 400, "a bot is an object, not an array of its fields");
     instance.server.shutdown().await;
     Ok(())
 }
