@@ -51,6 +51,7 @@ pub fn api() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(match_events))
         .routes(routes!(match_state))
         .routes(routes!(play_move))
+        .routes(routes!(crate::players::player_matches))
         .routes(routes!(ws::upgrade))
         .merge(crate::admin::api())
 }
@@ -85,11 +86,11 @@ const UNAUTHORIZED: &str = "`token_missing`, or a token that is refused: `token_
     `token_invalid` or `token_expired`.";
 const BAD_TOKEN: &str = "The token is optional, but one that is given and refused is: \
     `token_malformed`, `token_invalid` or `token_expired`.";
-const INTERNAL: &str = "`internal`: an unexpected failure; the server logs its cause.";
+pub(crate) const INTERNAL: &str = "`internal`: an unexpected failure; the server logs its cause.";
 const UNAVAILABLE: &str = "`storage_error`, `room_restarting`, `room_failed` or \
     `shutting_down`; retry.";
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::internal(&e))

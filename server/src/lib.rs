@@ -20,6 +20,7 @@ pub mod listener;
 pub mod metrics;
 pub mod openapi;
 pub mod origin;
+pub mod players;
 pub mod process;
 pub mod ratelimit;
 pub mod replay;

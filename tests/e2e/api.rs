@@ -98,6 +98,12 @@ async fn matches_list_inspect_page_and_replay_state() -> Result<()> {
     assert_eq!(live["matches"][0]["match_id"], id.as_str());
     let open = http.ok("GET", "/api/matches?status=open&game=tictactoe", None, None).await?;
     assert_eq!(open["matches"][0]["match_id"], open_id.as_str());
+    let history = format!("/api/players/{}/matches", a.player_id);
+    let played = http.ok("GET", &history, None, None).await?;
+    assert_eq!(played["matches"].as_array().map(Vec::len), Some(1), "{played}");
+    assert_eq!(played["matches"][0]["match_id"], id.as_str());
+    let (status, _) = http.call("GET", &format!("{history}?limit=x"), None, None).await?;
+    assert_eq!(status, 400);
     assert_eq!(open["matches"].as_array().map(Vec::len), Some(1));
     let page =
         http.ok("GET", &format!("/api/matches/{id}/events?from=1&limit=2"), None, None).await?;

@@ -152,3 +152,30 @@ fn disk_survives_reopen() {
     block(log.append(append("m1", 3, 1, MatchStatus::Live))).expect("continues at the head");
     assert_eq!(log.unfinished().expect("reads"), vec!["m1"]);
 }
+
+#[test]
+fn a_players_matches_are_those_they_hold_a_seat_in_newest_first() {
+    both(|log| {
+        let ada = SeatHolder { player_id: "ada".into(), name: "Ada".into(), bot: None };
+        for (id, at, seated) in [("m1", 1, true), ("m2", 2, false), ("m3", 3, true)] {
+            let mut a = append(id, 0, 1, MatchStatus::Live);
+            a.summary = summary(id, MatchStatus::Live, at);
+            if seated {
+                a.summary.seats[1] = Some(ada.clone());
+            }
+            block(log.append(a)).expect("append");
+        }
+        let ids = |limit| {
+            let found = log.player_matches("ada", limit).expect("reads");
+            found.into_iter().map(|s| s.match_id).collect::<Vec<_>>()
+        };
+        assert_eq!(ids(10), vec!["m3", "m1"]);
+        assert_eq!(ids(1), vec!["m3"]);
+        // A seat given up is no longer the player's.
+        let mut left = append("m3", 1, 1, MatchStatus::Open);
+        left.summary = summary("m3", MatchStatus::Open, 3);
+        block(log.append(left)).expect("append");
+        assert_eq!(ids(10), vec!["m1"]);
+        assert!(log.player_matches("nobody", 10).expect("reads").is_empty());
+    });
+}

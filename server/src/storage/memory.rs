@@ -111,6 +111,20 @@ impl EventLog for MemoryLog {
         Ok(found)
     }
 
+    fn player_matches(
+        &self,
+        player_id: &str,
+        limit: usize,
+    ) -> Result<Vec<MatchSummary>, ReadError> {
+        let seated =
+            |s: &MatchSummary| s.seats.iter().flatten().any(|holder| holder.player_id == player_id);
+        let mut found: Vec<MatchSummary> =
+            self.lock().matches.values().filter(|(_, s)| seated(s)).map(with_head).collect();
+        found.sort_by(|a, b| (b.created_at_ms, &b.match_id).cmp(&(a.created_at_ms, &a.match_id)));
+        found.truncate(limit);
+        Ok(found)
+    }
+
     fn unfinished(&self) -> Result<Vec<String>, ReadError> {
         let inner = self.lock();
         let mut ids: Vec<String> = inner

@@ -221,6 +221,9 @@ pub trait EventLog: Send + Sync + 'static {
     fn list(&self, filter: &ListFilter) -> Result<Vec<MatchSummary>, ReadError>;
     /// The ids of every match not finished (to resume after a restart).
     fn unfinished(&self) -> Result<Vec<String>, ReadError>;
+    /// The matches a player holds or held a seat in, newest first.
+    fn player_matches(&self, player_id: &str, limit: usize)
+    -> Result<Vec<MatchSummary>, ReadError>;
     /// Why a match is quarantined, if it is: its records before the damage are readable, and
     /// it takes no appends.
     fn quarantined(&self, _match_id: &str) -> Option<String> {

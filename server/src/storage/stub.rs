@@ -19,6 +19,9 @@ impl<F: Fn(Append) -> AppendTicket + Send + Sync + 'static> EventLog for StubLog
     fn list(&self, _: &ListFilter) -> Result<Vec<MatchSummary>, ReadError> {
         Ok(Vec::new())
     }
+    fn player_matches(&self, _: &str, _: usize) -> Result<Vec<MatchSummary>, ReadError> {
+        Ok(Vec::new())
+    }
     fn unfinished(&self) -> Result<Vec<String>, ReadError> {
         Ok(Vec::new())
     }

@@ -345,6 +345,19 @@ impl EventLog for DiskLog {
         Ok(listed)
     }
 
+    fn player_matches(
+        &self,
+        player_id: &str,
+        limit: usize,
+    ) -> Result<Vec<MatchSummary>, ReadError> {
+        self.shared.await_projection();
+        let mut found = projection::player_matches(&lock(&self.shared.reader), player_id, limit)?;
+        for s in &mut found {
+            s.head_seq = self.shared.head_seq(&s.match_id).unwrap_or(s.head_seq);
+        }
+        Ok(found)
+    }
+
     fn unfinished(&self) -> Result<Vec<String>, ReadError> {
         self.shared.await_projection();
         projection::unfinished(&lock(&self.shared.reader))

@@ -108,10 +108,13 @@ pub fn upsert(tx: &Transaction<'_>, s: &MatchSummary) -> Result<(), ReadError> {
         ])
     })
     .map_err(read_err)?;
+    // Seats as they stand now: one freed since is gone from the table.
+    tx.prepare_cached("DELETE FROM seats WHERE match_id = ?1")
+        .and_then(|mut stmt| stmt.execute([&s.match_id]))
+        .map_err(read_err)?;
     let mut seat = tx
         .prepare_cached(
-            "INSERT INTO seats (match_id, seat, player_id, name, bot) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (match_id, seat) DO UPDATE SET player_id = ?3, name = ?4, bot = ?5",
+            "INSERT INTO seats (match_id, seat, player_id, name, bot) VALUES (?1, ?2, ?3, ?4, ?5)",
         )
         .map_err(read_err)?;
     for (n, holder) in s.seats.iter().enumerate() {
@@ -147,6 +150,29 @@ pub fn list(conn: &Connection, filter: &ListFilter) -> Result<Vec<MatchSummary>,
     let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
     let rows = stmt
         .query_map(params![filter.status.map(MatchStatus::as_str), filter.game, limit], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })
+        .map_err(read_err)?;
+    let rows: Vec<(String, Vec<u8>)> = rows.collect::<Result<_, _>>().map_err(read_err)?;
+    rows.iter().map(|(id, bytes)| decode(id, bytes)).collect()
+}
+
+/// The matches `player_id` holds or held a seat in, newest first.
+pub fn player_matches(
+    conn: &Connection,
+    player_id: &str,
+    limit: usize,
+) -> Result<Vec<MatchSummary>, ReadError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT m.match_id, m.summary FROM seats s JOIN matches m USING (match_id)
+             WHERE s.player_id = ?1
+             ORDER BY m.created_at_ms DESC, m.match_id DESC LIMIT ?2",
+        )
+        .map_err(read_err)?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = stmt
+        .query_map(params![player_id, limit], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
         })
         .map_err(read_err)?;
