@@ -113,7 +113,8 @@ fn recorded_hashes(
     Ok(out)
 }
 
-/// Checks every match of a data dir, calling `progress` after each.
+/// Checks every match of a data dir, calling `progress` after each; damaged bytes of the log
+/// that no match could be tied to are reported as failures too.
 pub fn verify_dir(
     data_dir: &Path,
     find: FindGame,
@@ -134,6 +135,10 @@ pub fn verify_dir(
         };
         progress(i + 1, ids.len(), &checked);
         out.push(checked);
+    }
+    // Damage no match could be tied to still fails the check: the log is not as written.
+    for damage in log.damage().unattributed {
+        out.push(Checked { match_id: "(log)".into(), events: 0, divergence: Some(damage) });
     }
     Ok(out)
 }

@@ -177,6 +177,18 @@ impl Shared {
     }
 }
 
+/// Opens the projections database, creating or migrating it.
+fn open_projections(db: &Path, dir: &Path, segment_bytes: usize) -> Result<Connection, ReadError> {
+    let mut conn = projection::connect(db)?;
+    migrate::prepare(&mut conn, dir, segment_bytes)?;
+    Ok(conn)
+}
+
+/// Whether the log directory holds any segment.
+fn has_segments(dir: &Path) -> bool {
+    files::list(dir).is_ok_and(|numbers| !numbers.is_empty())
+}
+
 /// The disk log.
 pub struct DiskLog {
     shared: Arc<Shared>,
@@ -200,9 +212,19 @@ impl DiskLog {
             )));
         }
         let db = data_dir.join("arbiter.db");
-        let mut conn = projection::connect(&db)?;
-        migrate::prepare(&mut conn, &dir, options.segment_bytes)?;
-        if options.rebuild {
+        let (mut conn, rebuild) = match open_projections(&db, &dir, options.segment_bytes) {
+            Ok(conn) => (conn, options.rebuild),
+            // Projections are derived: a damaged database is rebuilt from the log, never a
+            // reason not to serve it. (A database still holding the log itself, version 3,
+            // has no segments beside it yet and is never set aside.)
+            Err(error) if has_segments(&dir) && projection::damaged(&db) => {
+                let aside = projection::set_aside(&db).map_err(io)?;
+                tracing::error!(%error, aside = %aside.display(), "projections damaged; rebuilding them");
+                (open_projections(&db, &dir, options.segment_bytes)?, true)
+            }
+            Err(error) => return Err(error),
+        };
+        if rebuild {
             let tx = conn.transaction().map_err(projection::read_err)?;
             projection::clear(&tx)?;
             tx.commit().map_err(projection::read_err)?;

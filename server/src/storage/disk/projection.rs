@@ -52,6 +52,34 @@ pub fn connect(path: &Path) -> Result<Connection, ReadError> {
     Ok(conn)
 }
 
+/// Whether the database at `path` is damaged (not a database, or failing SQLite's own
+/// check), as opposed to refused for another reason.
+pub fn damaged(path: &Path) -> bool {
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+    let Ok(conn) = Connection::open_with_flags(path, flags) else { return false };
+    match conn.query_row("PRAGMA quick_check", [], |r| r.get::<_, String>(0)) {
+        Ok(verdict) => verdict != "ok",
+        Err(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+            e.code,
+            rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase
+        ),
+        Err(_) => false,
+    }
+}
+
+/// Moves a damaged database (and its WAL) aside, so the projections are rebuilt from the log
+/// in a new one; the old file is kept for whoever wants to look at it.
+pub fn set_aside(path: &Path) -> std::io::Result<std::path::PathBuf> {
+    let aside = path.with_extension("db.damaged");
+    std::fs::rename(path, &aside)?;
+    for suffix in ["-wal", "-shm"] {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        let _ = std::fs::remove_file(std::path::PathBuf::from(side));
+    }
+    Ok(aside)
+}
+
 /// The database's schema version.
 pub fn version(conn: &Connection) -> Result<i64, ReadError> {
     conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(read_err)

@@ -181,6 +181,24 @@ fn a_second_writer_of_one_data_dir_is_refused_until_the_first_closes() {
 }
 
 #[test]
+fn a_damaged_projection_database_is_set_aside_and_rebuilt_from_the_log() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let all = fill(dir.path(), 4);
+    let db = dir.path().join("arbiter.db");
+    let mut bytes = std::fs::read(&db).expect("reads");
+    for b in bytes.iter_mut().step_by(97) {
+        *b ^= 0x55;
+    }
+    std::fs::write(&db, bytes).expect("writes");
+    let log = open(dir.path());
+    assert!(dir.path().join("arbiter.db.damaged").exists(), "the damaged file is kept");
+    let listed = log.list(&ListFilter { limit: 10, ..ListFilter::default() }).expect("lists");
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    assert_eq!(bodies(&log, "m1"), all[1].1);
+    assert_eq!(log.damage(), LogDamage::default(), "the log itself is whole");
+}
+
+#[test]
 fn projections_are_rebuilt_from_the_log_on_request() {
     let dir = tempfile::tempdir().expect("temp dir");
     fill(dir.path(), 4);
