@@ -10,6 +10,7 @@ use crate::admin::AdminRefusal;
 use crate::auth::AuthError;
 use crate::body::BodyError;
 use crate::listener::Refusal;
+use crate::lobby::{CodeError, QuickError};
 use crate::ratelimit::RateLimited;
 use crate::replay::ReplayError;
 use crate::rooms::RoomsError;
@@ -191,5 +192,33 @@ impl From<ReadError> for ApiError {
 impl From<ReplayError> for ApiError {
     fn from(e: ReplayError) -> ApiError {
         ApiError::internal(&e)
+    }
+}
+
+impl From<CodeError> for ApiError {
+    fn from(e: CodeError) -> ApiError {
+        let status = match e {
+            CodeError::Malformed => StatusCode::BAD_REQUEST,
+            CodeError::Unknown => StatusCode::NOT_FOUND,
+            CodeError::Full { .. } => {
+                return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.code(), e.to_string())
+                    .retry_after(1);
+            }
+        };
+        ApiError::new(status, e.code(), e.to_string())
+    }
+}
+
+impl From<QuickError> for ApiError {
+    fn from(e: QuickError) -> ApiError {
+        match e {
+            QuickError::AlreadyQueued => {
+                ApiError::new(StatusCode::CONFLICT, e.code(), e.to_string())
+            }
+            QuickError::Full { .. } => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.code(), e.to_string())
+                    .retry_after(1)
+            }
+        }
     }
 }

@@ -4,7 +4,7 @@
 use game_rules::{Action, DynGame, DynMatch, Seat, StateHash, Status, Viewer, find_game};
 use protocol::v1::{Created, EventBody, MoveEvent, Seated, Tick, TickInput, Value};
 
-use crate::storage::{MatchStatus, Record, RecordError, SeatHolder, StoredRecord};
+use crate::storage::{Lobby, MatchStatus, Record, RecordError, SeatHolder, StoredRecord};
 
 /// Why a log does not replay.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -64,6 +64,8 @@ pub struct MatchState {
     pub seats: Vec<Option<SeatHolder>>,
     /// The last seq applied.
     pub head: u64,
+    /// Its creator and, if private, its join code.
+    pub lobby: Lobby,
 }
 
 /// Decodes stored game bytes into a wire value. Game encodings are our own MessagePack, so a
@@ -75,7 +77,8 @@ pub fn to_value(bytes: &[u8]) -> Value {
 impl MatchState {
     /// Starts a match from its creation record.
     pub fn create(record: &Record) -> Result<MatchState, ReplayError> {
-        let Record::Created { game, rules_version, config, seed, seats, created_at_ms } = record
+        let Record::Created { game, rules_version, config, seed, seats, created_at_ms, lobby } =
+            record
         else {
             return Err(ReplayError::NoCreation);
         };
@@ -96,6 +99,7 @@ impl MatchState {
             seats: vec![None; usize::from(*seats)],
             state,
             head: 0,
+            lobby: lobby.clone(),
         })
     }
 

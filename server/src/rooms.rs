@@ -305,15 +305,21 @@ impl RoomContext {
         self: &Arc<Self>,
         match_id: String,
         created: Record,
-        bots: Vec<(game_rules::Seat, crate::room::PlayerRef, crate::storage::BotSpec)>,
+        seating: Vec<(game_rules::Seat, crate::room::PlayerRef, Option<crate::storage::BotSpec>)>,
         now_ms: u64,
     ) -> Result<String, RoomsError> {
         if self.rooms.closing.load(Ordering::Acquire) {
             return Err(RoomsError::ShuttingDown);
         }
-        let room =
-            Room::create(match_id.clone(), created, bots, self.settings.clone(), now_ms, Some(0))
-                .map_err(|e| RoomsError::Config(e.to_string()))?;
+        let room = Room::create(
+            match_id.clone(),
+            created,
+            seating,
+            self.settings.clone(),
+            now_ms,
+            Some(0),
+        )
+        .map_err(|e| RoomsError::Config(e.to_string()))?;
         let slot = self.rooms.take_slot().await?;
         let (reply_tx, reply_rx) = oneshot::channel();
         let start = Start::Create(Box::new(room), reply_tx);

@@ -7,6 +7,7 @@ mod bots;
 mod bounds;
 mod browser;
 mod isolation;
+mod lobby;
 mod play;
 mod readme;
 mod restart;

@@ -365,12 +365,12 @@ pub struct Room {
 impl Room {
     /// A new match: queues the append of its creation record.
     ///
-    /// Bot seats are taken in the same append as the creation, so a match never exists
-    /// without the bots it was created with.
+    /// Seats given at creation (server bots, or the players a quick match paired) are taken
+    /// in the same append as the creation, so a match never exists without them.
     pub fn create(
         match_id: String,
         created: Record,
-        bots: Vec<(Seat, PlayerRef, BotSpec)>,
+        seating: Vec<(Seat, PlayerRef, Option<BotSpec>)>,
         settings: RoomSettings,
         now_ms: u64,
         request: Option<RequestId>,
@@ -379,13 +379,9 @@ impl Room {
         let mut room = Room::new(match_id, m, None, settings, now_ms);
         let mut events = vec![room.event(0, EventBody::Created(room.m.created.clone()))];
         let mut records = vec![created.encode()];
-        for (seat, player, spec) in bots {
-            let record = Record::Seated {
-                seat,
-                player_id: player.player_id,
-                name: player.name,
-                bot: Some(spec),
-            };
+        for (seat, player, bot) in seating {
+            let record =
+                Record::Seated { seat, player_id: player.player_id, name: player.name, bot };
             let seq = room.m.head + 1;
             let body = room.m.apply(seq, &record)?;
             events.push(room.event(seq, body));
@@ -1012,6 +1008,7 @@ impl Room {
             head_seq: self.m.head,
             created_at_ms: self.m.created_at_ms,
             outcome,
+            private: self.m.lobby.code.is_some(),
         }
     }
 

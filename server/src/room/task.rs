@@ -595,6 +595,7 @@ mod tests {
             seed: 1,
             seats: 2,
             created_at_ms: 0,
+            lobby: Default::default(),
         }
     }
 

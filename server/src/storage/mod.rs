@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 pub use memory::MemoryLog;
-pub use record::{Record, RecordError};
+pub use record::{Lobby, Record, RecordError};
 pub use sqlite::{Durability, Pacing, SqliteLog};
 
 /// Where a match stands, for listing.
@@ -81,6 +81,9 @@ pub struct MatchSummary {
     pub created_at_ms: u64,
     /// The result, once finished.
     pub outcome: Option<Outcome>,
+    /// Set for a private match: listed to nobody, joined by its code (or its id).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub private: bool,
 }
 
 /// A batch of records for one match, and the summary as it stands after them.
@@ -114,6 +117,31 @@ pub struct ListFilter {
     pub game: Option<String>,
     /// At most this many, newest first.
     pub limit: usize,
+    /// Only matches listed after this one (a page's last), for paging.
+    pub after: Option<ListCursor>,
+}
+
+/// A place in the listing order (newest first: `created_at_ms`, then `match_id`, both
+/// descending): a page continues with the matches strictly after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListCursor {
+    /// The listed match's creation time.
+    pub created_at_ms: u64,
+    /// The listed match's id.
+    pub match_id: String,
+}
+
+impl ListCursor {
+    /// Where `summary` stands in the listing order.
+    pub fn of(summary: &MatchSummary) -> ListCursor {
+        ListCursor { created_at_ms: summary.created_at_ms, match_id: summary.match_id.clone() }
+    }
+
+    /// Whether `summary` is listed after this place.
+    pub fn precedes(&self, summary: &MatchSummary) -> bool {
+        (summary.created_at_ms, summary.match_id.as_str())
+            < (self.created_at_ms, self.match_id.as_str())
+    }
 }
 
 /// Why an append failed. Nothing of a failed append is stored.

@@ -22,6 +22,10 @@ pub enum Record {
         seats: u8,
         /// Unix milliseconds at creation (display only; replay ignores it).
         created_at_ms: u64,
+        /// Lobby terms that no rule reads: who created the match and, for a private one, its
+        /// join code. Absent in older records.
+        #[serde(default, skip_serializing_if = "Lobby::is_default")]
+        lobby: Lobby,
     },
     /// A player took a seat.
     Seated {
@@ -43,6 +47,23 @@ pub enum Record {
         /// The client's move id, for moves.
         move_id: Option<u64>,
     },
+}
+
+/// What the lobby records about a match at its creation.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lobby {
+    /// The player who created it (`None`: the server, for a quick match).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creator: Option<String>,
+    /// A private match's join code; `None`: a public match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+}
+
+impl Lobby {
+    fn is_default(&self) -> bool {
+        *self == Lobby::default()
+    }
 }
 
 /// A stored record that does not decode: the database is corrupt or from a newer release.
@@ -84,6 +105,16 @@ mod tests {
                 seed: 7,
                 seats: 2,
                 created_at_ms: 1000,
+                lobby: Lobby::default(),
+            },
+            Record::Created {
+                game: "dots".into(),
+                rules_version: 1,
+                config: vec![0x80],
+                seed: 7,
+                seats: 2,
+                created_at_ms: 1000,
+                lobby: Lobby { creator: Some("p1".into()), code: Some("K7Q2MX".into()) },
             },
             Record::Seated { seat: 1, player_id: "p1".into(), name: "Ada".into(), bot: None },
             Record::Action { action: vec![0xc0], move_id: Some(9) },
@@ -94,6 +125,7 @@ mod tests {
             .collect();
         expect![[r#"
             81a76372656174656486a467616d65a4646f7473ad72756c65735f76657273696f6e01a6636f6e666967c40180a47365656407a5736561747302ad637265617465645f61745f6d73cd03e8
+            81a76372656174656487a467616d65a4646f7473ad72756c65735f76657273696f6e01a6636f6e666967c40180a47365656407a5736561747302ad637265617465645f61745f6d73cd03e8a56c6f62627982a763726561746f72a27031a4636f6465a64b3751324d58
             81a673656174656483a47365617401a9706c617965725f6964a27031a46e616d65a3416461
             81a6616374696f6e82a6616374696f6ec401c0a76d6f76655f696409"#]].assert_eq(&hex.join("\n"));
         for (seq, record) in records.iter().enumerate() {

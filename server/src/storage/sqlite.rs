@@ -750,12 +750,17 @@ impl EventLog for SqliteLog {
             .prepare_cached(
                 "SELECT match_no, match_id, summary FROM matches
                  WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR game = ?2)
+                   AND (?4 IS NULL OR (created_at_ms, match_id) < (?4, ?5))
                  ORDER BY created_at_ms DESC, match_id DESC LIMIT ?3",
             )
             .map_err(read_err)?;
         let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
+        let after_ms =
+            filter.after.as_ref().map(|c| i64::try_from(c.created_at_ms).unwrap_or(i64::MAX));
+        let after_id = filter.after.as_ref().map(|c| c.match_id.as_str());
+        let status = filter.status.map(MatchStatus::as_str);
         let rows = stmt
-            .query_map(params![filter.status.map(MatchStatus::as_str), filter.game, limit], |r| {
+            .query_map(params![status, filter.game, limit, after_ms, after_id], |r| {
                 Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, Vec<u8>>(2)?))
             })
             .map_err(read_err)?;

@@ -56,6 +56,7 @@ impl Harness {
             seed: 1,
             seats: 2,
             created_at_ms: 5,
+            lobby: Default::default(),
         };
         let room = Room::create("m1".into(), created, Vec::new(), settings, 0, Some(100))
             .expect("valid creation");

@@ -1,0 +1,173 @@
+//! The lobby over real sockets: private matches and their codes, listing pages, and quick
+//! match under 100 players asking at once.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::{Result, anyhow, ensure};
+use serde_json::{Value as Json, json};
+use tests::{Guest, Http, Instance};
+
+/// A server whose budgets let one test address mint and seat many guests.
+fn roomy() -> server::Config {
+    let mut config = server::Config::ephemeral();
+    config.limits.guests_per_ip_per_min = 10_000;
+    config.limits.guest_burst_per_ip = 10_000;
+    config.limits.http_per_ip_per_s = 10_000;
+    config.limits.http_burst_per_ip = 10_000;
+    config
+}
+
+async fn code_of(http: &Http, who: &Guest, body: Json) -> Result<(String, String)> {
+    let created = http.ok("POST", "/api/matches", Some(&who.token), Some(body)).await?;
+    let field =
+        |k: &str| created[k].as_str().map(str::to_string).ok_or_else(|| anyhow!("{created}"));
+    Ok((field("match_id")?, field("code")?))
+}
+
+async fn listed(http: &Http, query: &str) -> Result<(Vec<String>, Option<String>)> {
+    let page = http.ok("GET", &format!("/api/matches{query}"), None, None).await?;
+    let ids = page["matches"]
+        .as_array()
+        .ok_or_else(|| anyhow!("{page}"))?
+        .iter()
+        .filter_map(|m| m["match_id"].as_str().map(str::to_string))
+        .collect();
+    Ok((ids, page["next"].as_str().map(str::to_string)))
+}
+
+#[tokio::test]
+async fn a_private_match_is_joined_by_its_code_and_never_listed() -> Result<()> {
+    let instance = Instance::memory().await?;
+    let http = &instance.http;
+    let (a, b, c) = (http.guest("ada").await?, http.guest("bob").await?, http.guest("cy").await?);
+    let body = json!({"game": "dots", "config": {"width": 1}, "visibility": "private"});
+    let (id, code) = code_of(http, &a, body).await?;
+    let public = http.create(&a, "dots", json!({})).await?;
+    assert_eq!(listed(http, "").await?.0, vec![public.clone()]);
+    let summary = http.ok("GET", &format!("/api/matches/{id}"), None, None).await?;
+    assert_eq!(summary["private"], json!(true));
+
+    let join = |who: &Guest, body: Json| {
+        let (http, token) = (http.clone(), who.token.clone());
+        async move { http.call("POST", "/api/join", Some(&token), Some(body)).await }
+    };
+    let seated = join(&a, json!({"code": code.to_lowercase()})).await?;
+    assert_eq!(seated, (200, json!({"match_id": id, "seat": 0})));
+    for (body, status, error) in [
+        (json!({"code": code, "game": "tictactoe"}), 409, "wrong_game"),
+        (json!({"code": "ZZZZZZ"}), 404, "unknown_code"),
+        (json!({"code": "O0"}), 400, "bad_code"),
+    ] {
+        let (got, answer) = join(&b, body.clone()).await?;
+        assert_eq!((got, answer["error"]["code"].as_str()), (status, Some(error)), "{body}");
+    }
+    assert_eq!(join(&b, json!({"code": code, "game": "dots"})).await?.0, 200);
+    let (status, answer) = join(&c, json!({"code": code})).await?;
+    assert_eq!((status, answer["error"]["code"].as_str()), (409, Some("match_full")));
+    Ok(())
+}
+
+#[tokio::test]
+async fn listing_pages_follow_the_cursor_to_the_end() -> Result<()> {
+    let instance = Instance::memory().await?;
+    let http = &instance.http;
+    let a = http.guest("ada").await?;
+    let mut made = Vec::new();
+    for _ in 0..3 {
+        made.push(http.create(&a, "dots", json!({})).await?);
+        code_of(http, &a, json!({"game": "dots", "visibility": "private"})).await?;
+    }
+    made.reverse();
+    let (first, next) = listed(http, "?limit=2&status=open&game=dots").await?;
+    let next = next.ok_or_else(|| anyhow!("a second page"))?;
+    let (second, last) =
+        listed(http, &format!("?limit=2&status=open&game=dots&after={next}")).await?;
+    assert_eq!([first, second].concat(), made);
+    assert_eq!(last, None);
+    let (status, answer) = http.call("GET", "/api/matches?after=nonsense", None, None).await?;
+    assert_eq!((status, answer["error"]["code"].as_str()), (400, Some("bad_cursor")));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_hundred_quick_matches_at_once_make_whole_matches() -> Result<()> {
+    let instance = Instance::with(roomy()).await?;
+    let http = &instance.http;
+    let mut guests = Vec::new();
+    for n in 0..100 {
+        guests.push(http.guest(&format!("p{n}")).await?);
+    }
+    let asks = guests.iter().map(|g| {
+        let (http, token) = (http.clone(), g.token.clone());
+        tokio::spawn(async move {
+            let body = json!({"game": "dots", "config": {"width": 2, "height": 2}});
+            http.ok("POST", "/api/quickmatch", Some(&token), Some(body)).await
+        })
+    });
+    let answers = futures_util::future::join_all(asks).await;
+    let mut seats: BTreeMap<String, BTreeMap<u64, String>> = BTreeMap::new();
+    for (guest, answer) in guests.iter().zip(answers) {
+        let answer = answer??;
+        let (id, seat) = (answer["match_id"].as_str(), answer["seat"].as_u64());
+        let (id, seat) = id.zip(seat).ok_or_else(|| anyhow!("{answer}"))?;
+        let earlier =
+            seats.entry(id.to_string()).or_default().insert(seat, guest.player_id.clone());
+        ensure!(earlier.is_none(), "seat {seat} of {id} given twice");
+    }
+    assert_eq!(seats.len(), 50, "two players to a match");
+    for (id, held) in &seats {
+        let summary = http.ok("GET", &format!("/api/matches/{id}"), None, None).await?;
+        let stored: Vec<&str> = summary["seats"]
+            .as_array()
+            .ok_or_else(|| anyhow!("{summary}"))?
+            .iter()
+            .map(|s| s["player_id"].as_str().unwrap_or("(free)"))
+            .collect();
+        let answered: Vec<&str> = held.values().map(String::as_str).collect();
+        assert_eq!(stored, answered, "{id}: every seat, as answered");
+        assert_eq!(summary["status"], "live");
+    }
+    let everyone: BTreeSet<&String> = seats.values().flat_map(|h| h.values()).collect();
+    assert_eq!(everyone.len(), 100, "nobody in two matches");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_lone_player_waits_once_then_gets_bots_or_a_timeout() -> Result<()> {
+    let mut config = server::Config::ephemeral();
+    config.quickmatch_wait_ms = 2_000;
+    let instance = Instance::with(config).await?;
+    let http = instance.http.clone();
+    let a = http.guest("ada").await?;
+    let body = json!({"game": "dots"});
+    let first = tokio::spawn({
+        let (http, token, body) = (http.clone(), a.token.clone(), body.clone());
+        async move { http.call("POST", "/api/quickmatch", Some(&token), Some(body)).await }
+    });
+    while instance.server.app().quick.waiting() == 0 {
+        tokio::task::yield_now().await;
+    }
+    let (status, again) = http.call("POST", "/api/quickmatch", Some(&a.token), Some(body)).await?;
+    assert_eq!((status, again["error"]["code"].as_str()), (409, Some("already_queued")));
+    let (status, timeout) = first.await??;
+    assert_eq!((status, timeout["error"]["code"].as_str()), (408, Some("quickmatch_timeout")));
+    assert_eq!(instance.server.app().quick.waiting(), 0);
+
+    let mut config = server::Config::ephemeral();
+    config.quickmatch_bots_after_ms = Some(0);
+    let instance = Instance::with(config).await?;
+    let b = instance.http.guest("bob").await?;
+    let body = json!({"game": "dots", "config": {"players": 3}});
+    let seated = instance.http.ok("POST", "/api/quickmatch", Some(&b.token), Some(body)).await?;
+    assert_eq!(seated["seat"], 0);
+    let id = seated["match_id"].as_str().ok_or_else(|| anyhow!("{seated}"))?;
+    let summary = instance.http.ok("GET", &format!("/api/matches/{id}"), None, None).await?;
+    let bots: Vec<bool> = summary["seats"]
+        .as_array()
+        .ok_or_else(|| anyhow!("{summary}"))?
+        .iter()
+        .map(|s| s.get("bot").is_some())
+        .collect();
+    assert_eq!(bots, [false, true, true], "bots take the seats left");
+    Ok(())
+}
