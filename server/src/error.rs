@@ -13,6 +13,7 @@ use crate::listener::Refusal;
 use crate::lobby::{CodeError, QuickError};
 use crate::ratelimit::RateLimited;
 use crate::replay::ReplayError;
+use crate::room::RoomError;
 use crate::rooms::RoomsError;
 use crate::storage::ReadError;
 
@@ -220,5 +221,21 @@ impl From<QuickError> for ApiError {
                     .retry_after(1)
             }
         }
+    }
+}
+
+impl From<RoomError> for ApiError {
+    fn from(e: RoomError) -> ApiError {
+        let status = match e {
+            RoomError::MatchFull
+            | RoomError::MatchOver
+            | RoomError::SeatTaken
+            | RoomError::NotSeated
+            | RoomError::MatchStarted
+            | RoomError::NotStarted => StatusCode::CONFLICT,
+            RoomError::NotCreator => StatusCode::FORBIDDEN,
+            RoomError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        ApiError::new(status, e.code(), e.to_string())
     }
 }

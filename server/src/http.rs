@@ -24,7 +24,7 @@ use crate::extract::{Body, MatchPath, MaybePlayer, Params, Player};
 use crate::openapi::{self, ApiDoc, Document};
 use crate::replay::{MatchState, replay, to_value};
 use crate::room::task::RoomMsg;
-use crate::room::{Client, Input, PlayerRef, Reply, RoomError};
+use crate::room::{Client, Input, PlayerRef, Reply};
 use crate::storage::{MatchSummary, StoredRecord, read_all};
 use crate::transport::quic::QuicInfo;
 use crate::transport::ws;
@@ -75,7 +75,7 @@ pub async fn method_not_allowed() -> ApiError {
 }
 
 /// A room that cannot serve now: 503 with its code.
-fn unavailable(code: &str) -> ApiError {
+pub(crate) fn unavailable(code: &str) -> ApiError {
     ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, "the match's room is restarting; retry")
 }
 
@@ -289,7 +289,7 @@ async fn inspect_match(
 }
 
 /// Sends a request to a match's room and waits for its answer.
-async fn ask_room(
+pub(crate) async fn ask_room(
     app: &Arc<App>,
     id: &str,
     make: Box<dyn FnOnce(u64) -> Input + Send>,
@@ -354,15 +354,7 @@ pub(crate) async fn take_seat(
     .await?;
     match reply {
         Reply::Seat(Ok(seat)) => Ok(SeatTaken { match_id: id, seat }),
-        Reply::Seat(Err(e)) => {
-            let status = match e {
-                RoomError::MatchFull | RoomError::MatchOver | RoomError::SeatTaken => {
-                    StatusCode::CONFLICT
-                }
-                RoomError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
-            };
-            Err(ApiError::new(status, e.code(), e.to_string()))
-        }
+        Reply::Seat(Err(e)) => Err(e.into()),
         Reply::Unavailable { code } => Err(unavailable(code)),
         other => Err(ApiError::internal(&format!("unexpected room reply {other:?}"))),
     }
@@ -570,7 +562,7 @@ async fn match_state(
         match_id: id,
         seq: at,
         state_hash: m.hash_for(viewer),
-        status: m.state.status(),
+        status: m.status(),
         view: to_value(&m.state.view(viewer)),
         created: m.created.clone(),
     }))

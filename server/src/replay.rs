@@ -1,8 +1,10 @@
 //! Rebuilding a match from its log: the one place records become states. Room loading,
 //! catch-up from old seqs, `GET /state?at=` and log verification all go through [`MatchState`].
 
-use game_rules::{Action, DynGame, DynMatch, Seat, StateHash, Status, Viewer, find_game};
-use protocol::v1::{Created, EventBody, MoveEvent, Seated, Tick, TickInput, Value};
+use game_rules::{Action, DynGame, DynMatch, Outcome, Seat, StateHash, Status, Viewer, find_game};
+use protocol::v1::{
+    Cancelled, Created, EventBody, Left, MoveEvent, Resigned, Seated, Tick, TickInput, Value,
+};
 
 use crate::storage::{Lobby, MatchStatus, Record, RecordError, SeatHolder, StoredRecord};
 
@@ -66,6 +68,8 @@ pub struct MatchState {
     pub head: u64,
     /// Its creator and, if private, its join code.
     pub lobby: Lobby,
+    /// How the match ended outside the rules (a resignation or a cancellation), if it did.
+    pub ended: Option<Outcome>,
 }
 
 /// Decodes stored game bytes into a wire value. Game encodings are our own MessagePack, so a
@@ -100,6 +104,7 @@ impl MatchState {
             state,
             head: 0,
             lobby: lobby.clone(),
+            ended: None,
         })
     }
 
@@ -132,14 +137,51 @@ impl MatchState {
                 self.state.apply_action(action).map_err(rules)?;
                 wire_action(action, *move_id)
             }
+            Record::Left { seat } => {
+                let slot = self.seats.get_mut(usize::from(*seat));
+                let holder =
+                    slot.and_then(Option::take).ok_or(ReplayError::BadSeat { seq, seat: *seat })?;
+                EventBody::Left(Left { seat: *seat, player_id: holder.player_id })
+            }
+            Record::Resigned { seat } => {
+                self.ended = Some(self.resignation(seq, *seat)?);
+                EventBody::Resigned(Resigned { seat: *seat })
+            }
+            Record::Cancelled => {
+                let nobody = Outcome { scores: vec![0; self.seats.len()], winners: Vec::new() };
+                self.ended = Some(nobody);
+                let player_id = self.lobby.creator.clone().unwrap_or_default();
+                EventBody::Cancelled(Cancelled { player_id })
+            }
         };
         self.head = seq;
         Ok(body)
     }
 
+    /// The result of `seat` resigning: every other seat wins, scoring 1; the resigner
+    /// scores 0. (A match of any number of seats ends at the first resignation.)
+    fn resignation(&self, seq: u64, seat: Seat) -> Result<Outcome, ReplayError> {
+        if usize::from(seat) >= self.seats.len() {
+            return Err(ReplayError::BadSeat { seq, seat });
+        }
+        let seats = 0..self.seats.len() as Seat;
+        Ok(Outcome {
+            scores: seats.clone().map(|s| i64::from(s != seat)).collect(),
+            winners: seats.filter(|s| *s != seat).collect(),
+        })
+    }
+
+    /// Where the match stands: the rules' status, unless it ended outside the rules.
+    pub fn status(&self) -> Status {
+        match &self.ended {
+            Some(outcome) => Status::Over(outcome.clone()),
+            None => self.state.status(),
+        }
+    }
+
     /// The match's listing status.
     pub fn listing_status(&self) -> MatchStatus {
-        if self.state.status().is_over() {
+        if self.status().is_over() {
             MatchStatus::Finished
         } else if self.seats.iter().all(Option::is_some) {
             MatchStatus::Live
@@ -162,10 +204,10 @@ impl MatchState {
     /// the full state: a full-state hash would let a client test guesses about hidden facts.
     pub fn observe(&self, viewer: Viewer) -> (StateHash, Status, Option<Value>) {
         if self.state.is_public() {
-            return (self.state.state_hash(), self.state.status(), None);
+            return (self.state.state_hash(), self.status(), None);
         }
         let view = self.state.view(viewer);
-        (view_hash(&view), self.state.status(), Some(to_value(&view)))
+        (view_hash(&view), self.status(), Some(to_value(&view)))
     }
 
     /// The hash a viewer is shown with a snapshot (see [`MatchState::observe`]).

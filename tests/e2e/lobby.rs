@@ -171,3 +171,70 @@ async fn a_lone_player_waits_once_then_gets_bots_or_a_timeout() -> Result<()> {
     assert_eq!(bots, [false, true, true], "bots take the seats left");
     Ok(())
 }
+
+async fn act(http: &Http, who: &Guest, id: &str, what: &str) -> Result<(u16, String)> {
+    let path = format!("/api/matches/{id}/{what}");
+    let (status, answer) = http.call("POST", &path, Some(&who.token), None).await?;
+    let code = answer["error"]["code"].as_str().unwrap_or("ok").to_string();
+    Ok((status, code))
+}
+
+#[tokio::test]
+async fn a_match_is_left_cancelled_and_resigned_as_its_rules_allow() -> Result<()> {
+    let instance = Instance::memory().await?;
+    let http = &instance.http;
+    let (a, b, c) = (http.guest("ada").await?, http.guest("bob").await?, http.guest("cy").await?);
+    let open = http.create(&a, "dots", json!({"players": 3})).await?;
+    http.join(&b, &open).await?;
+    assert_eq!(act(http, &c, &open, "leave").await?, (409, "not_seated".into()));
+    assert_eq!(act(http, &b, &open, "resign").await?, (409, "match_not_started".into()));
+    assert_eq!(act(http, &b, &open, "leave").await?, (200, "ok".into()));
+    let summary = http.ok("GET", &format!("/api/matches/{open}"), None, None).await?;
+    assert_eq!(summary["seats"], json!([null, null, null]), "the seat is free again");
+    assert_eq!(act(http, &b, &open, "cancel").await?, (403, "not_creator".into()));
+    assert_eq!(act(http, &a, &open, "cancel").await?, (200, "ok".into()));
+    let summary = http.ok("GET", &format!("/api/matches/{open}"), None, None).await?;
+    assert_eq!(summary["status"], "finished");
+    assert_eq!(summary["outcome"], json!({"scores": [0, 0, 0], "winners": []}));
+    assert_eq!(act(http, &a, &open, "cancel").await?, (409, "match_over".into()));
+
+    let (live, a, b) = http.dots_match(2, 2).await?;
+    assert_eq!(act(http, &a, &live, "leave").await?, (409, "match_started".into()));
+    assert_eq!(act(http, &a, &live, "cancel").await?, (409, "match_started".into()));
+    assert_eq!(act(http, &b, &live, "resign").await?, (200, "ok".into()));
+    let summary = http.ok("GET", &format!("/api/matches/{live}"), None, None).await?;
+    assert_eq!(summary["outcome"], json!({"scores": [1, 0], "winners": [0]}));
+    let body = json!({"move_id": 1, "move": tests::edge("h", 0, 0)});
+    let path = format!("/api/matches/{live}/moves");
+    let (status, refused) = http.call("POST", &path, Some(&a.token), Some(body)).await?;
+    assert_eq!((status, refused["error"]["code"].as_str()), (422, Some("match_over")));
+    let events = http.ok("GET", &format!("/api/matches/{live}/events"), None, None).await?;
+    let last = events["events"].as_array().and_then(|e| e.last()).cloned().unwrap_or_default();
+    assert_eq!(last["body"], json!({"resigned": {"seat": 1}}));
+    assert_eq!(last["status"], json!({"over": {"scores": [1, 0], "winners": [0]}}));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_resignation_reaches_followers_who_check_every_hash() -> Result<()> {
+    let instance = Instance::memory().await?;
+    let http = &instance.http;
+    let (id, a, b) = http.dots_match(1, 1).await?;
+    let mut ws = tests::WsClient::connect(&instance.ws_url(), &a.token).await?;
+    ws.join(&id, protocol::v1::Role::Player, Some(0)).await?;
+    assert_eq!(act(http, &b, &id, "resign").await?, (200, "ok".into()));
+    let status = ws
+        .until(|m| match m {
+            protocol::v1::ServerMsg::Event(e)
+                if e.body
+                    .as_ref()
+                    .is_some_and(|b| matches!(b, protocol::v1::EventBody::Resigned(_))) =>
+            {
+                Some(e.status.clone())
+            }
+            _ => None,
+        })
+        .await?;
+    assert!(status.is_over());
+    Ok(())
+}

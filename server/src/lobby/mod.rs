@@ -1,8 +1,10 @@
 //! The lobby: how players come to sit in a match before its room takes over. A match is
 //! created public or private (a private one gets a join code and is listed to nobody), open
 //! matches are listed page by page, and quick match pairs waiting players of one game and
-//! config, or fills the seats left with server bots.
+//! config, or fills the seats left with server bots. A player leaves a match not yet started,
+//! its creator cancels it, and a seat resigns a live one.
 
+mod actions;
 mod codes;
 mod create;
 mod listing;
@@ -30,6 +32,9 @@ pub fn api() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(create::create_match, listing::list_matches))
         .routes(routes!(codes::join_by_code))
         .routes(routes!(quickmatch::quick_match))
+        .routes(routes!(actions::leave_match))
+        .routes(routes!(actions::cancel_match))
+        .routes(routes!(actions::resign_match))
 }
 
 /// A game and a config it accepts: what a new match is made from.

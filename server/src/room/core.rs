@@ -18,10 +18,12 @@ use protocol::v1::{
 };
 
 pub use self::inspect::{RoomSummary, SeatSummary};
+pub use self::lobby::LobbyAct;
 use crate::replay::MatchState;
 use crate::storage::{Append, AppendError, BotSpec, MatchSummary, Record};
 
 mod inspect;
+mod lobby;
 
 /// A connection, as the driver numbers them.
 pub type ConnId = u64;
@@ -116,6 +118,15 @@ pub enum Input {
         /// Set for a server-side bot.
         bot: Option<BotSpec>,
     },
+    /// A player leaves, cancels or resigns the match; answered with [`Reply::Done`].
+    Lobby {
+        /// The request to answer.
+        request: RequestId,
+        /// Who (from their token).
+        player_id: String,
+        /// What they do.
+        act: LobbyAct,
+    },
     /// The store finished the append that started at `first_seq`.
     AppendDone {
         /// Its first seq.
@@ -150,6 +161,8 @@ pub enum Reply {
     Verdict(VerdictResult),
     /// The match was created durably.
     Created(Result<(), RoomError>),
+    /// A lobby act's record is durable at this seq, or was refused.
+    Done(Result<u64, RoomError>),
     /// The room cannot serve requests now (rebuilding, or it failed); retry.
     Unavailable {
         /// `room_restarting` or `room_failed`.
@@ -180,6 +193,18 @@ pub enum RoomError {
     /// The store failed; nothing was recorded.
     #[error("storage failed: {0}")]
     Storage(String),
+    /// The caller holds no seat in this match.
+    #[error("you hold no seat in this match")]
+    NotSeated,
+    /// Only the match's creator may do this.
+    #[error("only the player who created this match may cancel it")]
+    NotCreator,
+    /// Every seat has been taken: the match has started (resign instead).
+    #[error("the match has started; resign instead")]
+    MatchStarted,
+    /// A seat is still free: the match has not started (leave instead).
+    #[error("the match has not started; leave instead")]
+    NotStarted,
 }
 
 impl RoomError {
@@ -190,6 +215,10 @@ impl RoomError {
             RoomError::SeatTaken => "seat_taken",
             RoomError::MatchOver => "match_over",
             RoomError::Storage(_) => "storage_error",
+            RoomError::NotSeated => "not_seated",
+            RoomError::NotCreator => "not_creator",
+            RoomError::MatchStarted => "match_started",
+            RoomError::NotStarted => "match_not_started",
         }
     }
 }
@@ -404,7 +433,7 @@ impl Room {
         let mut room = Room::new(match_id, m, Some(head), settings, now_ms);
         let cap = room.settings.history_cap;
         room.history.extend(history.into_iter().rev().take(cap).rev());
-        if !room.m.state.status().is_over() {
+        if !room.m.status().is_over() {
             let seats: Vec<Seat> = (0..room.m.seats.len() as Seat).collect();
             room.start_bots(&seats);
         }
@@ -487,6 +516,7 @@ impl Room {
             Input::TakeSeat { request, player, seat, bot } => {
                 self.handle_take_seat(request, player, seat, bot)
             }
+            Input::Lobby { request, player_id, act } => self.handle_lobby(request, &player_id, act),
             Input::AppendDone { first_seq, result } => self.handle_append_done(first_seq, result),
             Input::Timer => self.handle_timer(),
             Input::Unload => {
@@ -534,8 +564,7 @@ impl Room {
     /// forever nor stays loaded, and its clock restarts when the room reloads.
     fn clock_deadline(&self) -> Option<u64> {
         let unwatched = !self.watched();
-        if unwatched || self.m.state.status().is_over() || self.m.seats.iter().any(Option::is_none)
-        {
+        if unwatched || self.m.status().is_over() || self.m.seats.iter().any(Option::is_none) {
             return None;
         }
         match self.m.state.mode() {
@@ -553,7 +582,7 @@ impl Room {
             Input::Move { from, move_id, .. } => {
                 self.decide(from, move_id, VerdictResult::Rejected(body()))
             }
-            Input::TakeSeat { request, .. } => {
+            Input::TakeSeat { request, .. } | Input::Lobby { request, .. } => {
                 let reply = Reply::Unavailable { code: "room_restarting" };
                 self.outputs.push_back(Output::Reply { request, reply });
             }
@@ -676,7 +705,7 @@ impl Room {
             match_id: self.match_id.clone(),
             seq,
             state_hash: self.m.hash_for(viewer),
-            status: self.m.state.status(),
+            status: self.m.status(),
             view: crate::replay::to_value(&self.m.state.view(viewer)),
             created: self.m.created.clone(),
         };
@@ -710,7 +739,7 @@ impl Room {
             }
             return;
         }
-        if self.m.state.status().is_over() {
+        if self.m.status().is_over() {
             self.outputs.push_back(Output::Reply {
                 request,
                 reply: Reply::Seat(Err(RoomError::MatchOver)),
@@ -794,6 +823,11 @@ impl Room {
             };
             self.decide(from, move_id, VerdictResult::Rejected(body));
             return;
+        }
+        if self.m.ended.is_some() {
+            // Resigned or cancelled: over, though the rules' own state is not.
+            let over = game_rules::RuleError::MatchOver;
+            return self.reject(from, seat, move_id, over.code(), over.to_string());
         }
         match self.m.state.mode() {
             Mode::Turns => self.play_turn(from, seat, move_id, mv),
@@ -996,7 +1030,7 @@ impl Room {
     }
 
     fn summary(&self) -> MatchSummary {
-        let outcome = match self.m.state.status() {
+        let outcome = match self.m.status() {
             Status::Over(outcome) => Some(outcome),
             _ => None,
         };

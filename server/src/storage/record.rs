@@ -47,6 +47,18 @@ pub enum Record {
         /// The client's move id, for moves.
         move_id: Option<u64>,
     },
+    /// A player gave up a seat of a match not yet started; the seat is free again.
+    Left {
+        /// The seat.
+        seat: u8,
+    },
+    /// A seat resigned a live match: it is over, every other seat winning.
+    Resigned {
+        /// The seat.
+        seat: u8,
+    },
+    /// The creator cancelled a match not yet started: it is over, nobody winning.
+    Cancelled,
 }
 
 /// What the lobby records about a match at its creation.
@@ -118,6 +130,9 @@ mod tests {
             },
             Record::Seated { seat: 1, player_id: "p1".into(), name: "Ada".into(), bot: None },
             Record::Action { action: vec![0xc0], move_id: Some(9) },
+            Record::Left { seat: 1 },
+            Record::Resigned { seat: 0 },
+            Record::Cancelled,
         ];
         let hex: Vec<String> = records
             .iter()

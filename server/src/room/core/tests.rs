@@ -655,3 +655,38 @@ fn a_close_disconnects_everyone_and_stops_the_room_without_writing() {
     assert_eq!(h.durable.len(), written, "the log is not touched");
     assert!(h.room.is_idle(), "nobody is subscribed any more");
 }
+
+#[test]
+fn a_resignation_is_durable_before_it_is_answered_and_survives_a_reload() {
+    let mut h = Harness::seated();
+    h.auto_ack = false;
+    let resign = |request| Input::Lobby { request, player_id: "b".into(), act: LobbyAct::Resign };
+    h.input(resign(7));
+    assert!(!h.replies.contains_key(&7), "no answer before the event is durable");
+    h.ack_all();
+    assert_eq!(h.replies[&7], vec![Reply::Done(Ok(3))]);
+    h.input(resign(8));
+    assert_eq!(h.replies[&8], vec![Reply::Done(Err(RoomError::MatchOver))]);
+    h.auto_ack = true;
+    h.reload();
+    let over = Status::Over(Outcome { scores: vec![1, 0], winners: vec![0] });
+    assert_eq!(h.room.state().status(), over);
+    h.play(1, "a", 1, edge("h", 0, 0));
+    assert!(verdicts(&h.take(1)).iter().all(|(_, v)| rejected("match_over")(v)));
+}
+
+#[test]
+fn leave_and_cancel_are_for_matches_not_started() {
+    let mut h = Harness::new(RoomSettings::default());
+    let act = |request, who: &str, act| Input::Lobby { request, player_id: who.into(), act };
+    h.input(Input::TakeSeat { request: 1, player: player("a"), seat: None, bot: None });
+    h.input(act(2, "b", LobbyAct::Leave));
+    h.input(act(3, "a", LobbyAct::Resign));
+    h.input(act(4, "a", LobbyAct::Leave));
+    h.input(act(5, "a", LobbyAct::Cancel));
+    assert_eq!(h.replies[&2], vec![Reply::Done(Err(RoomError::NotSeated))]);
+    assert_eq!(h.replies[&3], vec![Reply::Done(Err(RoomError::NotStarted))]);
+    assert_eq!(h.replies[&4], vec![Reply::Done(Ok(2))]);
+    assert_eq!(h.replies[&5], vec![Reply::Done(Err(RoomError::NotCreator))], "no creator");
+    assert_eq!(h.room.state().seats, vec![None, None]);
+}
