@@ -526,3 +526,74 @@ async fn the_admin_page_follows_a_bot_match_live_and_disconnects_a_spectator() -
     }
     Ok(())
 }
+
+/// A web server and two signed-in pages, Ada's and Bob's, each with its own profile.
+async fn ada_and_bob() -> Result<(Instance, Browser, Page, Page)> {
+    let arbiter = web_server().await?;
+    let base = format!("http://{}", arbiter.server.addr());
+    let browser = Browser::start().await?;
+    let (ada, bob) = (browser.page(1000, 800).await?, browser.page(1000, 800).await?);
+    sign_in(&ada, &base, "Ada").await?;
+    sign_in(&bob, &base, "Bob").await?;
+    Ok((arbiter, browser, ada, bob))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_players_find_each_other_by_quick_match_and_one_resigns() -> Result<()> {
+    let (arbiter, _browser, ada, bob) = ada_and_bob().await?;
+    let ready = "document.querySelectorAll('#create-game option').length > 1";
+    ada.wait_until(ready).await?;
+    bob.wait_until(ready).await?;
+    ada.click("#quick-match").await?;
+    let waiting = ada
+        .wait_until(
+            "(() => { const s = document.querySelector('#quick-status'); \
+             return !s.hidden && s.textContent; })()",
+        )
+        .await?;
+    assert_eq!(waiting, json!("finding an opponent…"));
+    ada.screenshot("quick-match-finding").await?;
+    bob.click("#quick-match").await?;
+    let in_match = "window.arbiterUI && window.arbiterUI.matchId";
+    let (ada_match, bob_match) = (ada.wait_until(in_match).await?, bob.wait_until(in_match).await?);
+    assert_eq!(ada_match, bob_match, "one match for both");
+    ada.wait_until("!document.querySelector('#resign-match').hidden").await?;
+    ada.click("#resign-match").await?;
+    bob.wait_until("!document.querySelector('#match-over').hidden").await?;
+    bob.screenshot("quick-match-resigned").await?;
+    let id = ada_match.as_str().context("a match id")?;
+    let summary = arbiter.http.ok("GET", &format!("/api/matches/{id}"), None, None).await?;
+    assert_eq!(summary["status"], "finished");
+    assert_eq!(summary["outcome"]["winners"].as_array().map(Vec::len), Some(1));
+    ada.close().await?;
+    bob.close().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_match_is_joined_by_code_left_and_cancelled_from_the_page() -> Result<()> {
+    let (arbiter, _browser, ada, bob) = ada_and_bob().await?;
+    ada.wait_until("document.querySelectorAll('#create-game option').length > 1").await?;
+    ada.click("#create-private").await?;
+    let id = create_game(&ada, "dots", &[("#create-players", "3".to_string())], &[]).await?;
+    let notice = ada.wait_until("document.querySelector('#page-notice')?.textContent").await?;
+    let code =
+        notice.as_str().and_then(|n| n.split("code ").nth(1)).map(|c| c.trim_end_matches('.'));
+    let code = code.context("the page shows the code")?.to_string();
+    let listed = arbiter.http.ok("GET", "/api/matches", None, None).await?;
+    assert_eq!(listed["matches"], json!([]), "a private match is listed to nobody");
+    bob.fill("#join-code", &code.to_lowercase()).await?;
+    bob.click("#join-code-go").await?;
+    assert_eq!(bob.wait_until("window.arbiterUI && window.arbiterUI.matchId").await?, json!(id));
+    bob.wait_until("!document.querySelector('#leave-match').hidden").await?;
+    bob.click("#leave-match").await?;
+    bob.wait_until("document.querySelector('#open-matches')").await?;
+    ada.wait_until("!document.querySelector('#cancel-match').hidden").await?;
+    ada.click("#cancel-match").await?;
+    ada.wait_until("!document.querySelector('#match-over').hidden").await?;
+    ada.screenshot("private-match-cancelled").await?;
+    let summary = arbiter.http.ok("GET", &format!("/api/matches/{id}"), None, None).await?;
+    assert_eq!(summary["status"], "finished");
+    assert_eq!(summary["seats"][1], Json::Null, "bob left his seat");
+    ada.close().await?;
+    bob.close().await
+}

@@ -25,10 +25,20 @@ export interface MatchSummary {
   match_id: string; game: string; status: "open" | "live" | "finished";
   seats: (SeatHolder | null)[]; head_seq: number; created_at_ms: number;
   outcome?: { scores: number[]; winners: number[] } | null;
+  /** Present, and true, for a private match. */
+  private?: boolean;
 }
+/** A page of matches; `next` (absent on the last page) is the `after` of the next one. */
+export interface MatchPage { matches: MatchSummary[]; next?: string; }
 export interface BotSeat { seat?: number; strategy?: "greedy" | "random"; think_ms?: number; }
-export interface CreateMatch { game: string; config?: GameValue; bots?: BotSeat[]; }
-export interface Created { match_id: string; bot_seats: number[]; }
+export interface CreateMatch {
+  game: string; config?: GameValue; bots?: BotSeat[]; visibility?: "public" | "private";
+}
+/** `code` is a private match's join code (for `joinByCode`). */
+export interface Created { match_id: string; bot_seats: number[]; code?: string; }
+export interface QuickMatch { game: string; config?: GameValue; }
+/** A logged lobby act: the seq of its event. */
+export interface ActDone { match_id: string; seq: number; }
 export interface CreatedBody {
   game: string; rules_version: number; config: GameValue; seed: string; seats: number;
 }
@@ -36,7 +46,10 @@ export type EventBody =
   | { created: CreatedBody }
   | { seated: { seat: number; player_id: string; name: string } }
   | { move: { seat: number; move: GameValue; move_id: number } }
-  | { tick: { inputs: { seat: number; move: GameValue }[] } };
+  | { tick: { inputs: { seat: number; move: GameValue }[] } }
+  | { left: { seat: number; player_id: string } }
+  | { resigned: { seat: number } }
+  | { cancelled: { player_id: string } };
 export interface Event {
   match_id: string; seq: number; state_hash: string; status: Status;
   body?: EventBody; view?: GameValue;
