@@ -48,6 +48,7 @@ fn summary(match_id: &str) -> MatchSummary {
         created_at_ms: 1,
         outcome: None,
         private: false,
+        timer: None,
     }
 }
 

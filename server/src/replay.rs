@@ -6,7 +6,9 @@ use protocol::v1::{
     Cancelled, Created, EventBody, Left, MoveEvent, Resigned, Seated, Tick, TickInput, Value,
 };
 
-use crate::storage::{Lobby, MatchStatus, Record, RecordError, SeatHolder, StoredRecord};
+use crate::storage::{
+    Lobby, MatchStatus, Record, RecordError, SeatHolder, StoredRecord, TurnTimer,
+};
 
 /// Why a log does not replay.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -68,6 +70,8 @@ pub struct MatchState {
     pub head: u64,
     /// Its creator and, if private, its join code.
     pub lobby: Lobby,
+    /// Its own turn timer, if it has one.
+    pub timer: Option<TurnTimer>,
     /// How the match ended outside the rules (a resignation or a cancellation), if it did.
     pub ended: Option<Outcome>,
 }
@@ -81,8 +85,16 @@ pub fn to_value(bytes: &[u8]) -> Value {
 impl MatchState {
     /// Starts a match from its creation record.
     pub fn create(record: &Record) -> Result<MatchState, ReplayError> {
-        let Record::Created { game, rules_version, config, seed, seats, created_at_ms, lobby } =
-            record
+        let Record::Created {
+            game,
+            rules_version,
+            config,
+            seed,
+            seats,
+            created_at_ms,
+            lobby,
+            timer,
+        } = record
         else {
             return Err(ReplayError::NoCreation);
         };
@@ -104,6 +116,7 @@ impl MatchState {
             state,
             head: 0,
             lobby: lobby.clone(),
+            timer: *timer,
             ended: None,
         })
     }

@@ -27,12 +27,16 @@ export interface MatchSummary {
   outcome?: { scores: number[]; winners: number[] } | null;
   /** Present, and true, for a private match. */
   private?: boolean;
+  /** The match's own turn timer, if it was created with one. */
+  timer?: { move_ms: number };
 }
 /** A page of matches; `next` (absent on the last page) is the `after` of the next one. */
 export interface MatchPage { matches: MatchSummary[]; next?: string; }
 export interface BotSeat { seat?: number; strategy?: "greedy" | "random"; think_ms?: number; }
 export interface CreateMatch {
   game: string; config?: GameValue; bots?: BotSeat[]; visibility?: "public" | "private";
+  /** The match's own turn timer: a turn not played within `move_ms` passes. */
+  timer?: { move_ms: number };
 }
 /** `code` is a private match's join code (for `joinByCode`). */
 export interface Created { match_id: string; bot_seats: number[]; code?: string; }

@@ -11,13 +11,13 @@ use serde_json::Value as Json_;
 use utoipa::ToSchema;
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 
-use super::{Seating, Table, new_match_id, open_match};
+use super::{Seating, Table, Terms, new_match_id, open_match};
 use crate::app::App;
 use crate::error::{ApiError, ErrorResponse};
 use crate::extract::{Body, Player};
 use crate::http::{UNAUTHORIZED, blocking};
 use crate::room::PlayerRef;
-use crate::storage::{BotSpec, MatchStatus};
+use crate::storage::{BotSpec, MatchStatus, TurnTimer};
 
 /// A match to create.
 #[derive(Deserialize, ToSchema)]
@@ -38,6 +38,31 @@ pub(super) struct CreateRequest {
     /// `public` (listed) or `private` (listed to nobody; joined by its code or its id).
     #[serde(default)]
     visibility: Visibility,
+    /// This match's turn timer (turn-based games), over the server's `--turn-timeout-ms`.
+    #[serde(default)]
+    timer: Option<TimerRequest>,
+}
+
+/// A match's turn timer.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TimerRequest {
+    /// A turn not played within this many ms passes: an empty `tick` event is logged.
+    #[schema(minimum = 100, maximum = 86_400_000)]
+    move_ms: u64,
+}
+
+/// Shortest and longest turn a match's timer may give, in ms (as `--turn-timeout-ms`).
+const TIMER_MS: std::ops::RangeInclusive<u64> = 100..=86_400_000;
+
+/// A requested timer, checked.
+fn turn_timer(requested: Option<TimerRequest>) -> Result<Option<TurnTimer>, ApiError> {
+    let Some(TimerRequest { move_ms }) = requested else { return Ok(None) };
+    if !TIMER_MS.contains(&move_ms) {
+        let message = format!("timer.move_ms is {} to {} ms", TIMER_MS.start(), TIMER_MS.end());
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_timer", message));
+    }
+    Ok(Some(TurnTimer { move_ms }))
 }
 
 /// Who may find a match.
@@ -107,8 +132,8 @@ const MAX_THINK_MS: u64 = 60_000;
     responses(
         (status = 200, description = "The match is durable.", body = MatchCreated),
         (status = 400, description = "`unknown_game`, `config_out_of_bounds`, \
-            `config_malformed`, `bad_bots`, `bad_config`, or `bad_request` (the body is not an \
-            object of these fields).", body = ErrorResponse),
+            `config_malformed`, `bad_bots`, `bad_config`, `bad_timer`, or `bad_request` (the \
+            body is not an object of these fields).", body = ErrorResponse),
         (status = 401, description = UNAUTHORIZED, body = ErrorResponse,
             headers(("WWW-Authenticate" = String, description = "`Bearer`, with \
                 `error=\"invalid_token\"` when a token was given but refused."))),
@@ -126,13 +151,14 @@ pub(super) async fn create_match(
     Body(req): Body<CreateRequest>,
 ) -> Result<Json<MatchCreated>, ApiError> {
     let table = Table::new(&req.game, req.config)?;
+    let timer = turn_timer(req.timer)?;
     check_creation_limit(&app, &who.sub).await?;
     let match_id = new_match_id();
     let bots = seat_bots(&match_id, table.seats, req.bots)?;
     let bot_seats: Vec<u8> = bots.iter().map(|(seat, _, _)| *seat).collect();
     let private = req.visibility == Visibility::Private;
-    let (id, code) =
-        open_match(&app, match_id, &table, Some(who.sub.clone()), private, bots).await?;
+    let terms = Terms { creator: Some(who.sub.clone()), private, timer };
+    let (id, code) = open_match(&app, match_id, &table, terms, bots).await?;
     app.created_by
         .lock()
         .unwrap_or_else(|p| p.into_inner())

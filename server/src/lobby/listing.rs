@@ -121,6 +121,7 @@ mod tests {
             created_at_ms: at,
             outcome: None,
             private,
+            timer: None,
         };
         let append = Append { match_id: id.into(), first_seq: 0, records: vec![vec![0]], summary };
         let ticket = log.append(append);

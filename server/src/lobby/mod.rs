@@ -24,7 +24,7 @@ pub use self::quick::{QuickError, QuickPool};
 use crate::app::{App, random_u64, unix_ms};
 use crate::error::ApiError;
 use crate::room::PlayerRef;
-use crate::storage::{BotSpec, Lobby, Record};
+use crate::storage::{BotSpec, Lobby, Record, TurnTimer};
 
 /// The lobby's routes, with their OpenAPI operations.
 pub fn api() -> OpenApiRouter<Arc<App>> {
@@ -87,17 +87,27 @@ pub(crate) fn new_match_id() -> String {
     format!("m{:016x}", random_u64())
 }
 
+/// What a match is created with besides its game and seats.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Terms {
+    /// The player who asked for it (`None`: the server, for a quick match).
+    pub(crate) creator: Option<String>,
+    /// Listed to nobody, joined by a code.
+    pub(crate) private: bool,
+    /// Its own turn timer.
+    pub(crate) timer: Option<TurnTimer>,
+}
+
 /// Creates a match with its first seats taken in the same write, and answers once it is
 /// durable. A private match gets a join code first, given back if the creation fails.
 pub(crate) async fn open_match(
     app: &Arc<App>,
     match_id: String,
     table: &Table,
-    creator: Option<String>,
-    private: bool,
+    terms: Terms,
     seating: Seating,
 ) -> Result<(String, Option<String>), ApiError> {
-    let code = if private { Some(codes::reserve(app, &match_id).await?) } else { None };
+    let code = if terms.private { Some(codes::reserve(app, &match_id).await?) } else { None };
     let seed = random_u64();
     let record = Record::Created {
         game: table.game.id().to_string(),
@@ -106,7 +116,8 @@ pub(crate) async fn open_match(
         seed,
         seats: table.seats,
         created_at_ms: unix_ms(),
-        lobby: Lobby { creator, code: code.clone() },
+        lobby: Lobby { creator: terms.creator, code: code.clone() },
+        timer: terms.timer,
     };
     match app.rooms.create(match_id, record, seating, 0).await {
         Ok(id) => Ok((id, code)),

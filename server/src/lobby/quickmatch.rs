@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 
 use super::create::{bot_player, game_ids};
 use super::quick::Waiter;
-use super::{Seating, Table, new_match_id, open_match};
+use super::{Seating, Table, Terms, new_match_id, open_match};
 use crate::app::App;
 use crate::error::{ApiError, ErrorResponse};
 use crate::extract::{Body, Player};
@@ -150,7 +150,7 @@ fn seat_group(app: &Arc<App>, table: &Table, group: Vec<Waiter>) {
             let bot = bot_player(&match_id, seat, QUICK_BOT.strategy);
             seating.push((seat as Seat, bot, Some(QUICK_BOT)));
         }
-        let created = open_match(&app2, match_id, &table, None, false, seating).await;
+        let created = open_match(&app2, match_id, &table, Terms::default(), seating).await;
         for (seat, waiter) in group.into_iter().enumerate() {
             let answer =
                 created.clone().map(|(match_id, _)| SeatTaken { match_id, seat: seat as Seat });

@@ -569,7 +569,11 @@ impl Room {
         }
         match self.m.state.mode() {
             Mode::RealTime { tick_ms } => Some(self.clock_since_ms + u64::from(tick_ms)),
-            Mode::Turns => self.settings.turn_timeout_ms.map(|t| self.clock_since_ms + t),
+            Mode::Turns => {
+                // A match's own timer wins over the server's.
+                let move_ms = self.m.timer.map(|t| t.move_ms).or(self.settings.turn_timeout_ms);
+                move_ms.map(|t| self.clock_since_ms + t)
+            }
         }
     }
 
@@ -1043,6 +1047,7 @@ impl Room {
             created_at_ms: self.m.created_at_ms,
             outcome,
             private: self.m.lobby.code.is_some(),
+            timer: self.m.timer,
         }
     }
 

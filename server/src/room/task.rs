@@ -596,6 +596,7 @@ mod tests {
             seats: 2,
             created_at_ms: 0,
             lobby: Default::default(),
+            timer: None,
         }
     }
 

@@ -15,6 +15,7 @@ pub(super) fn summary(match_id: &str, status: MatchStatus, created_at_ms: u64) -
         created_at_ms,
         outcome: None,
         private: false,
+        timer: None,
     }
 }
 

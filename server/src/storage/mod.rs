@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 pub use memory::MemoryLog;
-pub use record::{Lobby, Record, RecordError};
+pub use record::{Lobby, Record, RecordError, TurnTimer};
 pub use sqlite::{Durability, Pacing, SqliteLog};
 
 /// Where a match stands, for listing.
@@ -84,6 +84,9 @@ pub struct MatchSummary {
     /// Set for a private match: listed to nobody, joined by its code (or its id).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub private: bool,
+    /// The match's own turn timer, if it was created with one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timer: Option<TurnTimer>,
 }
 
 /// A batch of records for one match, and the summary as it stands after them.

@@ -26,6 +26,10 @@ pub enum Record {
         /// join code. Absent in older records.
         #[serde(default, skip_serializing_if = "Lobby::is_default")]
         lobby: Lobby,
+        /// This match's turn timer, over the server's `--turn-timeout-ms`. Absent in older
+        /// records.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timer: Option<TurnTimer>,
     },
     /// A player took a seat.
     Seated {
@@ -78,6 +82,13 @@ impl Lobby {
     }
 }
 
+/// A match's own turn timer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TurnTimer {
+    /// A turn not played within this many ms passes (an empty tick is logged).
+    pub move_ms: u64,
+}
+
 /// A stored record that does not decode: the database is corrupt or from a newer release.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("record {seq} does not decode: {reason}")]
@@ -118,6 +129,7 @@ mod tests {
                 seats: 2,
                 created_at_ms: 1000,
                 lobby: Lobby::default(),
+                timer: None,
             },
             Record::Created {
                 game: "dots".into(),
@@ -127,6 +139,7 @@ mod tests {
                 seats: 2,
                 created_at_ms: 1000,
                 lobby: Lobby { creator: Some("p1".into()), code: Some("K7Q2MX".into()) },
+                timer: Some(TurnTimer { move_ms: 30_000 }),
             },
             Record::Seated { seat: 1, player_id: "p1".into(), name: "Ada".into(), bot: None },
             Record::Action { action: vec![0xc0], move_id: Some(9) },
@@ -140,9 +153,12 @@ mod tests {
             .collect();
         expect![[r#"
             81a76372656174656486a467616d65a4646f7473ad72756c65735f76657273696f6e01a6636f6e666967c40180a47365656407a5736561747302ad637265617465645f61745f6d73cd03e8
-            81a76372656174656487a467616d65a4646f7473ad72756c65735f76657273696f6e01a6636f6e666967c40180a47365656407a5736561747302ad637265617465645f61745f6d73cd03e8a56c6f62627982a763726561746f72a27031a4636f6465a64b3751324d58
+            81a76372656174656488a467616d65a4646f7473ad72756c65735f76657273696f6e01a6636f6e666967c40180a47365656407a5736561747302ad637265617465645f61745f6d73cd03e8a56c6f62627982a763726561746f72a27031a4636f6465a64b3751324d58a574696d657281a76d6f76655f6d73cd7530
             81a673656174656483a47365617401a9706c617965725f6964a27031a46e616d65a3416461
-            81a6616374696f6e82a6616374696f6ec401c0a76d6f76655f696409"#]].assert_eq(&hex.join("\n"));
+            81a6616374696f6e82a6616374696f6ec401c0a76d6f76655f696409
+            81a46c65667481a47365617401
+            81a872657369676e656481a47365617400
+            a963616e63656c6c6564"#]].assert_eq(&hex.join("\n"));
         for (seq, record) in records.iter().enumerate() {
             assert_eq!(Record::decode(seq as u64, &record.encode()).as_ref(), Ok(record));
         }

@@ -48,6 +48,15 @@ impl Harness {
     }
 
     fn with_board(settings: RoomSettings, width: u8, height: u8) -> Harness {
+        Harness::with_timer(settings, width, height, None)
+    }
+
+    fn with_timer(
+        settings: RoomSettings,
+        width: u8,
+        height: u8,
+        timer: Option<crate::storage::TurnTimer>,
+    ) -> Harness {
         let config = mv(json!({"width": width, "height": height, "players": 2}));
         let created = Record::Created {
             game: "dots".into(),
@@ -57,6 +66,7 @@ impl Harness {
             seats: 2,
             created_at_ms: 5,
             lobby: Default::default(),
+            timer,
         };
         let room = Room::create("m1".into(), created, Vec::new(), settings, 0, Some(100))
             .expect("valid creation");
@@ -689,4 +699,22 @@ fn leave_and_cancel_are_for_matches_not_started() {
     assert_eq!(h.replies[&4], vec![Reply::Done(Ok(2))]);
     assert_eq!(h.replies[&5], vec![Reply::Done(Err(RoomError::NotCreator))], "no creator");
     assert_eq!(h.room.state().seats, vec![None, None]);
+}
+
+#[test]
+fn a_match_timer_wins_over_the_servers() {
+    let settings = RoomSettings { turn_timeout_ms: Some(1000), ..RoomSettings::default() };
+    let timer = Some(crate::storage::TurnTimer { move_ms: 300 });
+    let mut h = Harness::with_timer(settings, 1, 1, timer);
+    h.input(Input::TakeSeat { request: 1, player: player("a"), seat: None, bot: None });
+    h.input(Input::TakeSeat { request: 2, player: player("b"), seat: None, bot: None });
+    h.input(Input::Join { conn: 1, player: player("a"), role: Role::Player, from_seq: None });
+    assert_eq!(h.room.poll_timeout(), Some(300));
+    h.take(1);
+    h.now = 300;
+    h.input(Input::Timer);
+    let msgs = h.take(1);
+    assert!(matches!(&msgs[0], ServerMsg::Event(e) if e.seq == 3 && e.status == Status::Turn(1)));
+    assert_eq!(h.room.poll_timeout(), Some(600));
+    assert_eq!(h.room.state().timer, timer, "the timer comes from the creation record");
 }
