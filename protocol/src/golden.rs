@@ -223,6 +223,14 @@ fn server_events_of_every_kind() {
         81a56576656e7485a86d617463685f6964a26d31a373657105aa73746174655f68617368b030313233343536373839616263646566a673746174757381a46f76657282a673636f726573920001a777696e6e6572739101a4626f647981a872657369676e656481a47365617400
     "#]],
     );
+    let forfeited = Status::Over(Outcome { scores: vec![1, 0], winners: vec![0] });
+    check(
+        event(6, EventBody::Forfeited(Forfeited { seat: 1 }), forfeited),
+        expect![[r#"
+        {"event":{"match_id":"m1","seq":6,"state_hash":"0123456789abcdef","status":{"over":{"scores":[1,0],"winners":[0]}},"body":{"forfeited":{"seat":1}}}}
+        81a56576656e7485a86d617463685f6964a26d31a373657106aa73746174655f68617368b030313233343536373839616263646566a673746174757381a46f76657282a673636f726573920100a777696e6e6572739100a4626f647981a9666f7266656974656481a47365617401
+    "#]],
+    );
     let cancelled = Cancelled { player_id: "p1".into() };
     let nobody = Status::Over(Outcome { scores: vec![0, 0], winners: vec![] });
     check(

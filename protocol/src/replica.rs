@@ -196,7 +196,7 @@ impl Replica {
                     *slot = None;
                 }
             }
-            Some(EventBody::Resigned(_) | EventBody::Cancelled(_)) => {
+            Some(EventBody::Resigned(_) | EventBody::Cancelled(_) | EventBody::Forfeited(_)) => {
                 self.ended = Some(event.status.clone());
             }
             None => {

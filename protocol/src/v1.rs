@@ -207,6 +207,19 @@ pub enum EventBody {
     /// The creator cancelled a match not yet started: the match is over, nobody winning.
     /// Changes no game state; the event's `status` is the final one.
     Cancelled(Cancelled),
+    /// A seat ran out of time under a match timer whose policy is to forfeit: the match is
+    /// over, every other seat winning. Changes no game state; the event's `status` is the
+    /// final one.
+    Forfeited(Forfeited),
+}
+
+/// A seat forfeited on time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Forfeited {
+    /// The seat whose time ran out.
+    #[cfg_attr(feature = "openapi", schema(value_type = u8))]
+    pub seat: Seat,
 }
 
 /// A seat was given up.

@@ -3,7 +3,8 @@
 
 use game_rules::{Action, DynGame, DynMatch, Outcome, Seat, StateHash, Status, Viewer, find_game};
 use protocol::v1::{
-    Cancelled, Created, EventBody, Left, MoveEvent, Resigned, Seated, Tick, TickInput, Value,
+    Cancelled, Created, EventBody, Forfeited, Left, MoveEvent, Resigned, Seated, Tick, TickInput,
+    Value,
 };
 
 use crate::storage::{
@@ -72,6 +73,11 @@ pub struct MatchState {
     pub lobby: Lobby,
     /// Its own turn timer, if it has one.
     pub timer: Option<TurnTimer>,
+    /// When the current turn started (Unix ms), from the times the room logged.
+    pub turn_started_ms: Option<u64>,
+    /// Time each seat has spent on its turns so far, in ms, from the times the room logged
+    /// (a match timer's total clock).
+    pub used_ms: Vec<u64>,
     /// How the match ended outside the rules (a resignation or a cancellation), if it did.
     pub ended: Option<Outcome>,
 }
@@ -117,6 +123,8 @@ impl MatchState {
             head: 0,
             lobby: lobby.clone(),
             timer: *timer,
+            turn_started_ms: None,
+            used_ms: vec![0; usize::from(*seats)],
             ended: None,
         })
     }
@@ -126,9 +134,39 @@ impl MatchState {
         if seq != self.head + 1 {
             return Err(ReplayError::Gap { head: self.head, got: seq });
         }
+        let mover = self.mover();
+        let body = self.apply_body(seq, record)?;
+        if let Some(at_ms) = record.at_ms() {
+            self.note_time(at_ms, mover);
+        }
+        self.head = seq;
+        Ok(body)
+    }
+
+    /// The seat whose turn it is in a started, unfinished turn-based match.
+    pub fn mover(&self) -> Option<Seat> {
+        let started = self.seats.iter().all(Option::is_some);
+        match self.status() {
+            Status::Turn(seat) if started => Some(seat),
+            _ => None,
+        }
+    }
+
+    /// A record decided at `at_ms` ended the turn of `mover` (if a turn was running): charge
+    /// its time to that seat, and start the next turn then.
+    pub fn note_time(&mut self, at_ms: u64, mover: Option<Seat>) {
+        if let (Some(seat), Some(start)) = (mover, self.turn_started_ms)
+            && let Some(used) = self.used_ms.get_mut(usize::from(seat))
+        {
+            *used += at_ms.saturating_sub(start);
+        }
+        self.turn_started_ms = Some(at_ms);
+    }
+
+    fn apply_body(&mut self, seq: u64, record: &Record) -> Result<EventBody, ReplayError> {
         let body = match record {
             Record::Created { .. } => return Err(ReplayError::Gap { head: self.head, got: 0 }),
-            Record::Seated { seat, player_id, name, bot } => {
+            Record::Seated { seat, player_id, name, bot, .. } => {
                 let slot = self
                     .seats
                     .get_mut(usize::from(*seat))
@@ -144,7 +182,7 @@ impl MatchState {
                     name: name.clone(),
                 })
             }
-            Record::Action { action, move_id } => {
+            Record::Action { action, move_id, .. } => {
                 let rules =
                     |e: game_rules::RuleError| ReplayError::Rules { seq, reason: e.to_string() };
                 self.state.apply_action(action).map_err(rules)?;
@@ -160,6 +198,10 @@ impl MatchState {
                 self.ended = Some(self.resignation(seq, *seat)?);
                 EventBody::Resigned(Resigned { seat: *seat })
             }
+            Record::Forfeited { seat, .. } => {
+                self.ended = Some(self.resignation(seq, *seat)?);
+                EventBody::Forfeited(Forfeited { seat: *seat })
+            }
             Record::Cancelled => {
                 let nobody = Outcome { scores: vec![0; self.seats.len()], winners: Vec::new() };
                 self.ended = Some(nobody);
@@ -167,11 +209,10 @@ impl MatchState {
                 EventBody::Cancelled(Cancelled { player_id })
             }
         };
-        self.head = seq;
         Ok(body)
     }
 
-    /// The result of `seat` resigning: every other seat wins, scoring 1; the resigner
+    /// The result of `seat` resigning (or forfeiting): every other seat wins, scoring 1; the resigner
     /// scores 0. (A match of any number of seats ends at the first resignation.)
     fn resignation(&self, seq: u64, seat: Seat) -> Result<Outcome, ReplayError> {
         if usize::from(seat) >= self.seats.len() {

@@ -248,7 +248,7 @@ async fn a_match_is_created_with_its_own_turn_timer() -> Result<()> {
     let created = http.ok("POST", "/api/matches", Some(&a.token), Some(body)).await?;
     let id = created["match_id"].as_str().ok_or_else(|| anyhow!("{created}"))?;
     let summary = http.ok("GET", &format!("/api/matches/{id}"), None, None).await?;
-    assert_eq!(summary["timer"], json!({"move_ms": 5000}));
+    assert_eq!(summary["timer"], json!({"move_ms": 5000, "on_expiry": "pass"}));
     let body = json!({"game": "dots", "timer": {"move_ms": 5}});
     let (status, refused) = http.call("POST", "/api/matches", Some(&a.token), Some(body)).await?;
     assert_eq!((status, refused["error"]["code"].as_str()), (400, Some("bad_timer")));

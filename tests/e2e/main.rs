@@ -11,5 +11,6 @@ mod lobby;
 mod play;
 mod readme;
 mod restart;
+mod timers;
 mod transports;
 mod web;

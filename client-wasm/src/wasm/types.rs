@@ -28,15 +28,18 @@ export interface MatchSummary {
   /** Present, and true, for a private match. */
   private?: boolean;
   /** The match's own turn timer, if it was created with one. */
-  timer?: { move_ms: number };
+  timer?: TurnTimer;
 }
+/** A match's own turn timer: time per turn, an optional total per seat, and what a turn that
+ * runs out does (a spent total always forfeits). */
+export interface TurnTimer { move_ms: number; total_ms?: number; on_expiry?: "pass" | "forfeit"; }
 /** A page of matches; `next` (absent on the last page) is the `after` of the next one. */
 export interface MatchPage { matches: MatchSummary[]; next?: string; }
 export interface BotSeat { seat?: number; strategy?: "greedy" | "random"; think_ms?: number; }
 export interface CreateMatch {
   game: string; config?: GameValue; bots?: BotSeat[]; visibility?: "public" | "private";
-  /** The match's own turn timer: a turn not played within `move_ms` passes. */
-  timer?: { move_ms: number };
+  /** The match's own turn timer. */
+  timer?: TurnTimer;
 }
 /** `code` is a private match's join code (for `joinByCode`). */
 export interface Created { match_id: string; bot_seats: number[]; code?: string; }
@@ -53,7 +56,8 @@ export type EventBody =
   | { tick: { inputs: { seat: number; move: GameValue }[] } }
   | { left: { seat: number; player_id: string } }
   | { resigned: { seat: number } }
-  | { cancelled: { player_id: string } };
+  | { cancelled: { player_id: string } }
+  | { forfeited: { seat: number } };
 export interface Event {
   match_id: string; seq: number; state_hash: string; status: Status;
   body?: EventBody; view?: GameValue;

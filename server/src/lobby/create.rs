@@ -17,7 +17,7 @@ use crate::error::{ApiError, ErrorResponse};
 use crate::extract::{Body, Player};
 use crate::http::{UNAUTHORIZED, blocking};
 use crate::room::PlayerRef;
-use crate::storage::{BotSpec, MatchStatus, TurnTimer};
+use crate::storage::{BotSpec, Expiry, MatchStatus, TurnTimer};
 
 /// A match to create.
 #[derive(Deserialize, ToSchema)]
@@ -47,22 +47,38 @@ pub(super) struct CreateRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct TimerRequest {
-    /// A turn not played within this many ms passes: an empty `tick` event is logged.
+    /// Time for one turn, in ms.
     #[schema(minimum = 100, maximum = 86_400_000)]
     move_ms: u64,
+    /// Time for all of a seat's turns together, in ms; spending it forfeits the match.
+    #[serde(default)]
+    #[schema(minimum = 100, maximum = 604_800_000)]
+    total_ms: Option<u64>,
+    /// When a turn's time runs out: `pass` (the turn passes) or `forfeit` (the seat loses).
+    #[serde(default)]
+    on_expiry: Expiry,
 }
 
 /// Shortest and longest turn a match's timer may give, in ms (as `--turn-timeout-ms`).
-const TIMER_MS: std::ops::RangeInclusive<u64> = 100..=86_400_000;
+const MOVE_MS: std::ops::RangeInclusive<u64> = 100..=86_400_000;
+/// Shortest and longest total clock, in ms (a week).
+const TOTAL_MS: std::ops::RangeInclusive<u64> = 100..=604_800_000;
 
 /// A requested timer, checked.
 fn turn_timer(requested: Option<TimerRequest>) -> Result<Option<TurnTimer>, ApiError> {
-    let Some(TimerRequest { move_ms }) = requested else { return Ok(None) };
-    if !TIMER_MS.contains(&move_ms) {
-        let message = format!("timer.move_ms is {} to {} ms", TIMER_MS.start(), TIMER_MS.end());
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_timer", message));
+    let Some(TimerRequest { move_ms, total_ms, on_expiry }) = requested else { return Ok(None) };
+    let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "bad_timer", message);
+    if !MOVE_MS.contains(&move_ms) {
+        return Err(bad(format!("timer.move_ms is {} to {} ms", MOVE_MS.start(), MOVE_MS.end())));
     }
-    Ok(Some(TurnTimer { move_ms }))
+    if total_ms.is_some_and(|t| !TOTAL_MS.contains(&t)) {
+        return Err(bad(format!(
+            "timer.total_ms is {} to {} ms",
+            TOTAL_MS.start(),
+            TOTAL_MS.end()
+        )));
+    }
+    Ok(Some(TurnTimer { move_ms, total_ms, on_expiry }))
 }
 
 /// Who may find a match.

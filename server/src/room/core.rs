@@ -22,6 +22,7 @@ pub use self::lobby::LobbyAct;
 use crate::replay::MatchState;
 use crate::storage::{Append, AppendError, BotSpec, MatchSummary, Record};
 
+mod clock;
 mod inspect;
 mod lobby;
 
@@ -388,6 +389,8 @@ pub struct Room {
     clock_since_ms: u64,
     /// When the room last had a subscriber or pending work.
     idle_since_ms: u64,
+    /// The Unix ms at which `now_ms` was 0 (see `clock.rs`).
+    wall_base_ms: u64,
     poisoned: bool,
 }
 
@@ -406,11 +409,12 @@ impl Room {
     ) -> Result<Room, crate::replay::ReplayError> {
         let m = MatchState::create(&created)?;
         let mut room = Room::new(match_id, m, None, settings, now_ms);
+        room.set_wall_base(room.m.created_at_ms.saturating_sub(now_ms));
         let mut events = vec![room.event(0, EventBody::Created(room.m.created.clone()))];
         let mut records = vec![created.encode()];
         for (seat, player, bot) in seating {
-            let record =
-                Record::Seated { seat, player_id: player.player_id, name: player.name, bot };
+            let (player_id, name, at_ms) = (player.player_id, player.name, Some(room.wall_ms()));
+            let record = Record::Seated { seat, player_id, name, bot, at_ms };
             let seq = room.m.head + 1;
             let body = room.m.apply(seq, &record)?;
             events.push(room.event(seq, body));
@@ -475,6 +479,7 @@ impl Room {
             now_ms,
             clock_since_ms: now_ms,
             idle_since_ms: now_ms,
+            wall_base_ms: 0,
             poisoned: false,
         }
     }
@@ -561,8 +566,12 @@ impl Room {
     /// When the game clock (turn timer or real-time tick) fires next.
     ///
     /// The clock runs only while someone is connected: an abandoned match neither ticks
-    /// forever nor stays loaded, and its clock restarts when the room reloads.
+    /// forever nor stays loaded, and its clock restarts when the room reloads. A match's own
+    /// timer is the exception: its clock runs on logged time (`clock.rs`).
     fn clock_deadline(&self) -> Option<u64> {
+        if self.has_match_timer() {
+            return self.match_deadline();
+        }
         let unwatched = !self.watched();
         if unwatched || self.m.status().is_over() || self.m.seats.iter().any(Option::is_none) {
             return None;
@@ -768,7 +777,8 @@ impl Room {
                 return;
             }
         };
-        let record = Record::Seated { seat, player_id: player.player_id, name: player.name, bot };
+        let (player_id, name, at_ms) = (player.player_id, player.name, Some(self.wall_ms()));
+        let record = Record::Seated { seat, player_id, name, bot, at_ms };
         let seq = self.m.head + 1;
         let body = self.m.apply(seq, &record).expect("a free seat of this match can be taken");
         if self.m.seats.iter().all(Option::is_some) {
@@ -850,9 +860,11 @@ impl Room {
         let seq = self.m.head + 1;
         self.m.head = seq;
         self.clock_since_ms = self.now_ms;
+        let at_ms = self.wall_ms();
+        self.m.note_time(at_ms, Some(seat));
         let body = crate::replay::wire_action(&action, Some(move_id));
         let event = self.event(seq, body);
-        let record = Record::Action { action, move_id: Some(move_id) };
+        let record = Record::Action { action, move_id: Some(move_id), at_ms: Some(at_ms) };
         self.push_append(
             seq,
             vec![record.encode()],
@@ -874,7 +886,7 @@ impl Room {
         if let Some(deadline) = self.clock_deadline()
             && self.now_ms >= deadline
         {
-            self.tick();
+            if self.has_match_timer() { self.expire() } else { self.tick() }
         }
         let idle = !self.watched() && self.pending.is_empty();
         if idle && self.now_ms >= self.idle_since_ms + self.settings.idle_unload_ms {
@@ -884,6 +896,7 @@ impl Room {
 
     /// A turn timeout (no inputs) or a real-time tick (the gathered inputs) as one event.
     fn tick(&mut self) {
+        let mover = self.m.mover();
         let gathered = std::mem::take(&mut self.gathered);
         let inputs: Vec<(Seat, Vec<u8>)> =
             gathered.iter().map(|(s, mv, _, _)| (*s, mv.clone())).collect();
@@ -898,10 +911,12 @@ impl Room {
         let seq = self.m.head + 1;
         self.m.head = seq;
         self.clock_since_ms = self.now_ms;
+        let at_ms = self.wall_ms();
+        self.m.note_time(at_ms, mover);
         let event = self.event(seq, crate::replay::wire_action(&action, None));
         let verdicts =
             gathered.into_iter().map(|(seat, _, from, id)| (from, seat, id, seq)).collect();
-        let record = Record::Action { action, move_id: None };
+        let record = Record::Action { action, move_id: None, at_ms: Some(at_ms) };
         self.push_append(seq, vec![record.encode()], vec![event], verdicts, Vec::new());
     }
 

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 pub use memory::MemoryLog;
-pub use record::{Lobby, Record, RecordError, TurnTimer};
+pub use record::{Expiry, Lobby, Record, RecordError, TurnTimer};
 pub use sqlite::{Durability, Pacing, SqliteLog};
 
 /// Where a match stands, for listing.

@@ -158,15 +158,7 @@ impl Harness {
     /// both players join again.
     fn reload(&mut self) {
         self.ack_all();
-        let records: Vec<crate::storage::StoredRecord> = self
-            .durable
-            .iter()
-            .enumerate()
-            .map(|(seq, bytes)| crate::storage::StoredRecord {
-                seq: seq as u64,
-                bytes: bytes.clone(),
-            })
-            .collect();
+        let records = self.stored();
         let settings = self.room.settings.clone();
         self.room = Room::load("m1", &records, settings, self.now).expect("the log replays");
         self.drain();
@@ -175,6 +167,17 @@ impl Harness {
             self.input(Input::Join { conn, player: player(who), role: Role::Player, from_seq });
         }
         self.inbox.clear();
+    }
+
+    /// The durable records, as the log would return them.
+    fn stored(&self) -> Vec<crate::storage::StoredRecord> {
+        let numbered = self.durable.iter().enumerate();
+        numbered
+            .map(|(seq, bytes)| crate::storage::StoredRecord {
+                seq: seq as u64,
+                bytes: bytes.clone(),
+            })
+            .collect()
     }
 
     fn take(&mut self, conn: ConnId) -> Vec<ServerMsg> {
@@ -473,12 +476,7 @@ fn bot_seats_start_when_durable_and_again_after_a_restore() {
     h.input(Input::TakeSeat { request: 2, player: player("a"), seat: Some(1), bot: None });
     assert_eq!(h.replies[&2], vec![Reply::Seat(Err(RoomError::SeatTaken))]);
     // Rebuilt from its log, the room asks for its bot again.
-    let records: Vec<crate::storage::StoredRecord> = h
-        .durable
-        .iter()
-        .enumerate()
-        .map(|(seq, bytes)| crate::storage::StoredRecord { seq: seq as u64, bytes: bytes.clone() })
-        .collect();
+    let records = h.stored();
     let m = crate::replay::replay(&records, |_, _, _| {}).expect("replays");
     let mut restored = Room::restore("m1".into(), m, Vec::new(), RoomSettings::default(), 0);
     let started: Vec<_> = std::iter::from_fn(|| restored.poll_output())
@@ -614,7 +612,7 @@ mod retries {
             }
             let mut recorded = std::collections::BTreeSet::new();
             for bytes in &h.durable {
-                if let Ok(Record::Action { move_id: Some(id), action }) = Record::decode(0, bytes) {
+                if let Ok(Record::Action { move_id: Some(id), action, .. }) = Record::decode(0, bytes) {
                     let action: game_rules::Action<game_rules::dots::Edge> =
                         rmp_serde::from_slice(&action).expect("a dots action");
                     if let game_rules::Action::Move { seat, .. } = action {
@@ -704,7 +702,11 @@ fn leave_and_cancel_are_for_matches_not_started() {
 #[test]
 fn a_match_timer_wins_over_the_servers() {
     let settings = RoomSettings { turn_timeout_ms: Some(1000), ..RoomSettings::default() };
-    let timer = Some(crate::storage::TurnTimer { move_ms: 300 });
+    let timer = Some(crate::storage::TurnTimer {
+        move_ms: 300,
+        total_ms: None,
+        on_expiry: crate::storage::Expiry::Pass,
+    });
     let mut h = Harness::with_timer(settings, 1, 1, timer);
     h.input(Input::TakeSeat { request: 1, player: player("a"), seat: None, bot: None });
     h.input(Input::TakeSeat { request: 2, player: player("b"), seat: None, bot: None });
@@ -717,4 +719,66 @@ fn a_match_timer_wins_over_the_servers() {
     assert!(matches!(&msgs[0], ServerMsg::Event(e) if e.seq == 3 && e.status == Status::Turn(1)));
     assert_eq!(h.room.poll_timeout(), Some(600));
     assert_eq!(h.room.state().timer, timer, "the timer comes from the creation record");
+}
+
+/// A seated 1×1 match (seats taken at 0) with this match timer and a spectator watching.
+fn timed(timer: crate::storage::TurnTimer) -> Harness {
+    let mut h = Harness::with_timer(RoomSettings::default(), 1, 1, Some(timer));
+    h.input(Input::TakeSeat { request: 1, player: player("a"), seat: None, bot: None });
+    h.input(Input::TakeSeat { request: 2, player: player("b"), seat: None, bot: None });
+    h.input(Input::Join { conn: 9, player: player("c"), role: Role::Spectator, from_seq: None });
+    h.take(9);
+    h
+}
+
+fn last_record(h: &Harness) -> Record {
+    let bytes = h.durable.last().expect("a record");
+    Record::decode(0, bytes).expect("decodes")
+}
+
+#[test]
+fn a_forfeit_timer_ends_the_match_when_the_turn_runs_out() {
+    use crate::storage::{Expiry, TurnTimer};
+    let mut h = timed(TurnTimer { move_ms: 300, total_ms: None, on_expiry: Expiry::Forfeit });
+    assert_eq!(h.room.poll_timeout(), Some(300), "it runs with only a spectator watching");
+    h.now = 300;
+    h.input(Input::Timer);
+    assert_eq!(last_record(&h), Record::Forfeited { seat: 0, at_ms: Some(305) });
+    let over = Status::Over(Outcome { scores: vec![0, 1], winners: vec![1] });
+    assert_eq!(h.room.state().status(), over);
+    assert!(matches!(&h.take(9)[..], [ServerMsg::Event(e)] if e.status == over));
+    assert_eq!(h.room.poll_timeout(), None, "no clock once over (and a person watches)");
+}
+
+#[test]
+fn a_spent_total_clock_forfeits_even_when_turns_pass() {
+    use crate::storage::{Expiry, TurnTimer};
+    let timer = TurnTimer { move_ms: 1000, total_ms: Some(1500), on_expiry: Expiry::Pass };
+    let mut h = timed(timer);
+    for now in [1000, 2000] {
+        h.now = now;
+        h.input(Input::Timer);
+        assert!(matches!(last_record(&h), Record::Action { move_id: None, .. }), "a pass");
+    }
+    assert_eq!(h.room.state().used_ms, vec![1000, 1000]);
+    assert_eq!(h.room.poll_timeout(), Some(2500), "a has 500 ms of its total left");
+    h.now = 2500;
+    h.input(Input::Timer);
+    assert_eq!(last_record(&h), Record::Forfeited { seat: 0, at_ms: Some(2505) });
+}
+
+#[test]
+fn a_turn_that_runs_out_while_no_room_is_loaded_expires_when_it_loads() {
+    use crate::storage::{Expiry, TurnTimer};
+    let mut h = timed(TurnTimer { move_ms: 1000, total_ms: None, on_expiry: Expiry::Forfeit });
+    let records = h.stored();
+    // A restart 5 s later: a new clock from 0, whose zero is 5 s after the seats filled.
+    let settings = RoomSettings::default();
+    h.room = Room::load("m1", &records, settings, 0).expect("the log replays");
+    h.room.set_wall_base(5 + 5000);
+    h.now = 0;
+    h.drain();
+    assert_eq!(h.room.poll_timeout(), Some(0), "overdue: now");
+    h.input(Input::Timer);
+    assert_eq!(last_record(&h), Record::Forfeited { seat: 0, at_ms: Some(5005) });
 }
