@@ -1578,6 +1578,7 @@ function replayPage(app, id) {
     ...[0.5, 1, 2, 4].map((s) => h("option", { value: String(s), selected: s === 1 }, `${s}×`)));
   const liveBtn = h("button", { id: "replay-live", type: "button", class: "btn small live-btn", hidden: true, "aria-pressed": "false" },
     h("span", { class: "live-dot", "aria-hidden": "true" }), "Live");
+  const forkBtn = h("button", { id: "fork-here", type: "button", class: "btn small", hidden: true, title: "A new match from this position, its seats open" }, "Play from here");
   const seqEl = h("span", { id: "replay-seq", class: "mono" }, "0");
   const headEl = h("span", { class: "mono muted" }, "/ 0");
   const hashEl = h("code", { id: "replay-hash", class: "mono" }, "");
@@ -1590,7 +1591,7 @@ function replayPage(app, id) {
       h("label", { class: "rc-pos", for: "replay-range" }, h("span", { class: "sr-only" }, "Event "), seqEl, " ", headEl),
       h("span", { class: "rc-spacer" }),
       h("label", { class: "rc-speed" }, h("span", { class: "sr-only" }, "Speed"), speed),
-      liveBtn),
+      liveBtn, forkBtn),
     range,
     h("div", { class: "rc-hash" }, h("span", { class: "muted" }, "state hash "), hashEl));
 
@@ -1647,6 +1648,10 @@ function replayPage(app, id) {
       return s;
     }
     if (b.tick) return b.tick.inputs?.length ? `#${ev.seq}: tick with ${b.tick.inputs.length} inputs` : `#${ev.seq}: time ran out — the turn passes`;
+    if (b.left) return `#${ev.seq}: seat ${b.left.seat + 1} is free again`;
+    if (b.resigned) return `#${ev.seq}: ${nm(b.resigned.seat)} resigned`;
+    if (b.forfeited) return `#${ev.seq}: ${nm(b.forfeited.seat)} ran out of time and forfeits`;
+    if (b.cancelled) return `#${ev.seq}: the match was cancelled`;
     return `#${ev.seq}: ${JSON.stringify(b)}`;
   }
 
@@ -1682,9 +1687,26 @@ function replayPage(app, id) {
     overBanner(over, ov, seats, -1, []);
     back.disabled = seq <= 0;
     fwd.disabled = seq >= r.head;
+    // A position can be played on unless the match is over there.
+    forkBtn.hidden = !me || !!ov;
     liveBtn.setAttribute("aria-pressed", String(r.following));
     liveBtn.classList.toggle("on", r.following);
   }
+
+  forkBtn.addEventListener("click", async () => {
+    forkBtn.disabled = true;
+    try {
+      const fork = await sdk.forkMatch(SERVER, me.token, id, r.seq);
+      await sdk.takeSeat(SERVER, me.token, fork.match_id);
+      notice = `A fork of match ${shortId(id)} at event ${r.seq}: its other seats are open.`;
+      location.hash = `#/match/${fork.match_id}`;
+    } catch (e) {
+      if (authFailed(e)) return;
+      caption.textContent = `Could not fork: ${errText(e)}`;
+    } finally {
+      forkBtn.disabled = false;
+    }
+  });
 
   function stop() {
     r.playing = false;

@@ -49,6 +49,7 @@ fn summary(match_id: &str) -> MatchSummary {
         outcome: None,
         private: false,
         timer: None,
+        forked_from: None,
     }
 }
 

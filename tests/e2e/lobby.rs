@@ -254,3 +254,57 @@ async fn a_match_is_created_with_its_own_turn_timer() -> Result<()> {
     assert_eq!((status, refused["error"]["code"].as_str()), (400, Some("bad_timer")));
     Ok(())
 }
+
+async fn play(http: &Http, who: &Guest, id: &str, move_id: u64, mv: Json) -> Result<u64> {
+    let body = json!({"move_id": move_id, "move": mv});
+    let path = format!("/api/matches/{id}/moves");
+    let verdict = http.ok("POST", &path, Some(&who.token), Some(body)).await?;
+    verdict["result"]["accepted"]["seq"].as_u64().ok_or_else(|| anyhow!("{verdict}"))
+}
+
+async fn events(http: &Http, id: &str) -> Result<Vec<Json>> {
+    let page = http.ok("GET", &format!("/api/matches/{id}/events"), None, None).await?;
+    page["events"].as_array().cloned().ok_or_else(|| anyhow!("{page}"))
+}
+
+#[tokio::test]
+async fn a_fork_holds_the_history_to_its_event_with_every_seat_open() -> Result<()> {
+    let instance = Instance::memory().await?;
+    let http = &instance.http;
+    let (id, a, b) = http.dots_match(2, 2).await?;
+    play(http, &a, &id, 1, tests::edge("h", 0, 0)).await?;
+    play(http, &b, &id, 1, tests::edge("h", 1, 0)).await?;
+    play(http, &a, &id, 2, tests::edge("h", 0, 2)).await?;
+    let body = json!({"at": 4});
+    let forked =
+        http.ok("POST", &format!("/api/matches/{id}/fork"), Some(&a.token), Some(body)).await?;
+    assert_eq!(forked["forked_from"], json!({"match_id": id, "seq": 4}));
+    let fork = forked["match_id"].as_str().ok_or_else(|| anyhow!("{forked}"))?.to_string();
+
+    let (original, copied) = (events(http, &id).await?, events(http, &fork).await?);
+    let hashes = |e: &[Json]| e.iter().map(|e| e["state_hash"].clone()).collect::<Vec<_>>();
+    assert_eq!(hashes(&copied[..5]), hashes(&original[..5]), "the same states to event 4");
+    assert_eq!(copied[5]["body"], json!({"left": {"seat": 0, "player_id": a.player_id}}));
+    assert_eq!(copied[6]["body"], json!({"left": {"seat": 1, "player_id": b.player_id}}));
+    let summary = http.ok("GET", &format!("/api/matches/{fork}"), None, None).await?;
+    assert_eq!(
+        (summary["status"].as_str(), &summary["seats"]),
+        (Some("open"), &json!([null, null]))
+    );
+    assert_eq!(summary["forked_from"], json!({"match_id": id, "seq": 4}));
+
+    // New players take the position; a move id the old seat used is a new move.
+    let (c, d) = (http.guest("cy").await?, http.guest("di").await?);
+    http.join(&c, &fork).await?;
+    http.join(&d, &fork).await?;
+    assert_eq!(play(http, &c, &fork, 2, tests::edge("h", 0, 2)).await?, 9);
+
+    let fork_at = |at: u64| {
+        let (http, token, path) =
+            (http.clone(), a.token.clone(), format!("/api/matches/{id}/fork"));
+        async move { http.call("POST", &path, Some(&token), Some(json!({ "at": at }))).await }
+    };
+    let (status, refused) = fork_at(99).await?;
+    assert_eq!((status, refused["error"]["code"].as_str()), (400, Some("bad_cursor")));
+    Ok(())
+}

@@ -1,5 +1,5 @@
 //! The lobby from a page: listing pages, private matches' codes, quick match, and leaving,
-//! cancelling or resigning a match (docs/PROTOCOL.md §9.7, §9.17–9.21).
+//! cancelling or resigning a match, and forking one (docs/PROTOCOL.md §9.7, §9.17–9.22).
 
 use wasm_bindgen::prelude::*;
 
@@ -81,6 +81,20 @@ pub async fn resign_match(
     match_id: String,
 ) -> Result<JsValue, JsValue> {
     act(&server, &token, &match_id, "resign").await
+}
+
+/// Forks a match at event `at`: a new match whose history is events `0..=at` of this one,
+/// with every seat open. Resolves to `{match_id, forked_from: {match_id, seq}}`.
+#[wasm_bindgen(js_name = forkMatch, unchecked_return_type = "Forked")]
+pub async fn fork_match(
+    server: String,
+    token: String,
+    match_id: String,
+    at: f64,
+) -> Result<JsValue, JsValue> {
+    let url = format!("{}/api/matches/{}/fork", base(&server), url_id(&match_id));
+    let body = to_js(&serde_json::json!({ "at": at.max(0.0) as u64 }))?;
+    request_json("POST", &url, Some(&token), Some(&body)).await
 }
 
 async fn act(server: &str, token: &str, match_id: &str, what: &str) -> Result<JsValue, JsValue> {

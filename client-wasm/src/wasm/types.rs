@@ -29,6 +29,8 @@ export interface MatchSummary {
   private?: boolean;
   /** The match's own turn timer, if it was created with one. */
   timer?: TurnTimer;
+  /** For a fork: where it comes from. */
+  forked_from?: Origin;
 }
 /** A match's own turn timer: time per turn, an optional total per seat, and what a turn that
  * runs out does (a spent total always forfeits). */
@@ -44,6 +46,9 @@ export interface CreateMatch {
 /** `code` is a private match's join code (for `joinByCode`). */
 export interface Created { match_id: string; bot_seats: number[]; code?: string; }
 export interface QuickMatch { game: string; config?: GameValue; }
+/** Where a fork comes from: its history is events `0..=seq` of `match_id`. */
+export interface Origin { match_id: string; seq: number; }
+export interface Forked { match_id: string; forked_from: Origin; }
 /** A logged lobby act: the seq of its event. */
 export interface ActDone { match_id: string; seq: number; }
 export interface CreatedBody {

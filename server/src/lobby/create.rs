@@ -175,13 +175,14 @@ pub(super) async fn create_match(
     let private = req.visibility == Visibility::Private;
     let terms = Terms { creator: Some(who.sub.clone()), private, timer };
     let (id, code) = open_match(&app, match_id, &table, terms, bots).await?;
-    app.created_by
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .entry(who.sub)
-        .or_default()
-        .push(id.clone());
+    note_created(&app, who.sub, &id);
     Ok(Json(MatchCreated { bot_seats, code, match_id: id }))
+}
+
+/// Counts a match against its creator's unfinished matches.
+pub(super) fn note_created(app: &App, player_id: String, match_id: &str) {
+    let mut created = app.created_by.lock().unwrap_or_else(|p| p.into_inner());
+    created.entry(player_id).or_default().push(match_id.to_string());
 }
 
 /// Places the requested bots: each in its seat or the first free one, one seat always left
@@ -230,7 +231,7 @@ pub(super) fn bot_player(match_id: &str, n: usize, strategy: bots::StrategyKind)
 }
 
 /// Bounds the unfinished matches one player has created (in this process).
-async fn check_creation_limit(app: &Arc<App>, player_id: &str) -> Result<(), ApiError> {
+pub(super) async fn check_creation_limit(app: &Arc<App>, player_id: &str) -> Result<(), ApiError> {
     let ids = app
         .created_by
         .lock()

@@ -122,6 +122,7 @@ mod tests {
             outcome: None,
             private,
             timer: None,
+            forked_from: None,
         };
         let append = Append { match_id: id.into(), first_seq: 0, records: vec![vec![0]], summary };
         let ticket = log.append(append);

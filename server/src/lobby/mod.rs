@@ -2,11 +2,13 @@
 //! created public or private (a private one gets a join code and is listed to nobody), open
 //! matches are listed page by page, and quick match pairs waiting players of one game and
 //! config, or fills the seats left with server bots. A player leaves a match not yet started,
-//! its creator cancels it, and a seat resigns a live one.
+//! its creator cancels it, and a seat resigns a live one. A fork starts a new match from
+//! another's history up to an event, its seats open.
 
 mod actions;
 mod codes;
 mod create;
+mod fork;
 mod listing;
 mod quick;
 mod quickmatch;
@@ -35,6 +37,7 @@ pub fn api() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(actions::leave_match))
         .routes(routes!(actions::cancel_match))
         .routes(routes!(actions::resign_match))
+        .routes(routes!(fork::fork_match))
 }
 
 /// A game and a config it accepts: what a new match is made from.
@@ -116,7 +119,7 @@ pub(crate) async fn open_match(
         seed,
         seats: table.seats,
         created_at_ms: unix_ms(),
-        lobby: Lobby { creator: terms.creator, code: code.clone() },
+        lobby: Lobby { creator: terms.creator, code: code.clone(), origin: None },
         timer: terms.timer,
     };
     match app.rooms.create(match_id, record, seating, 0).await {

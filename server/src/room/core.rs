@@ -23,6 +23,7 @@ use crate::replay::MatchState;
 use crate::storage::{Append, AppendError, BotSpec, MatchSummary, Record};
 
 mod clock;
+mod fork;
 mod inspect;
 mod lobby;
 
@@ -1063,6 +1064,7 @@ impl Room {
             outcome,
             private: self.m.lobby.code.is_some(),
             timer: self.m.timer,
+            forked_from: self.m.lobby.origin.clone(),
         }
     }
 

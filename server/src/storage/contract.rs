@@ -16,6 +16,7 @@ pub(super) fn summary(match_id: &str, status: MatchStatus, created_at_ms: u64) -
         outcome: None,
         private: false,
         timer: None,
+        forked_from: None,
     }
 }
 

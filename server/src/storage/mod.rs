@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 pub use memory::MemoryLog;
-pub use record::{Expiry, Lobby, Record, RecordError, TurnTimer};
+pub use record::{Expiry, Lobby, Origin, Record, RecordError, TurnTimer};
 pub use sqlite::{Durability, Pacing, SqliteLog};
 
 /// Where a match stands, for listing.
@@ -87,6 +87,9 @@ pub struct MatchSummary {
     /// The match's own turn timer, if it was created with one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timer: Option<TurnTimer>,
+    /// For a fork: the match and event it was forked from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forked_from: Option<Origin>,
 }
 
 /// A batch of records for one match, and the summary as it stands after them.

@@ -89,6 +89,18 @@ pub struct Lobby {
     /// A private match's join code; `None`: a public match.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
+    /// For a fork: the match and event it was forked from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+}
+
+/// Where a fork comes from: its history is the events `0..=seq` of `match_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Origin {
+    /// The match forked.
+    pub match_id: String,
+    /// The last event of it that the fork holds.
+    pub seq: u64,
 }
 
 impl Lobby {
@@ -180,7 +192,11 @@ mod tests {
                 seed: 7,
                 seats: 2,
                 created_at_ms: 1000,
-                lobby: Lobby { creator: Some("p1".into()), code: Some("K7Q2MX".into()) },
+                lobby: Lobby {
+                    creator: Some("p1".into()),
+                    code: Some("K7Q2MX".into()),
+                    origin: Some(Origin { match_id: "m0".into(), seq: 4 }),
+                },
                 timer: Some(TurnTimer {
                     move_ms: 30_000,
                     total_ms: Some(600_000),
@@ -207,7 +223,7 @@ mod tests {
             .collect();
         expect![[r#"
             81a76372656174656486a467616d65a4646f7473ad72756c65735f76657273696f6e01a6636f6e666967c40180a47365656407a5736561747302ad637265617465645f61745f6d73cd03e8
-            81a76372656174656488a467616d65a4646f7473ad72756c65735f76657273696f6e01a6636f6e666967c40180a47365656407a5736561747302ad637265617465645f61745f6d73cd03e8a56c6f62627982a763726561746f72a27031a4636f6465a64b3751324d58a574696d657283a76d6f76655f6d73cd7530a8746f74616c5f6d73ce000927c0a96f6e5f657870697279a7666f7266656974
+            81a76372656174656488a467616d65a4646f7473ad72756c65735f76657273696f6e01a6636f6e666967c40180a47365656407a5736561747302ad637265617465645f61745f6d73cd03e8a56c6f62627983a763726561746f72a27031a4636f6465a64b3751324d58a66f726967696e82a86d617463685f6964a26d30a373657104a574696d657283a76d6f76655f6d73cd7530a8746f74616c5f6d73ce000927c0a96f6e5f657870697279a7666f7266656974
             81a673656174656483a47365617401a9706c617965725f6964a27031a46e616d65a3416461
             81a6616374696f6e82a6616374696f6ec401c0a76d6f76655f696409
             81a6616374696f6e83a6616374696f6ec401c0a76d6f76655f6964c0a561745f6d73cd05dc

@@ -782,3 +782,38 @@ fn a_turn_that_runs_out_while_no_room_is_loaded_expires_when_it_loads() {
     h.input(Input::Timer);
     assert_eq!(last_record(&h), Record::Forfeited { seat: 0, at_ms: Some(5005) });
 }
+
+#[test]
+fn a_fork_frees_its_seats_and_forgets_their_move_ids_after_a_reload() {
+    let mut h = Harness::with_board(RoomSettings::default(), 2, 1);
+    h.input(Input::TakeSeat { request: 1, player: player("a"), seat: None, bot: None });
+    h.input(Input::TakeSeat { request: 2, player: player("b"), seat: None, bot: None });
+    h.input(Input::Join { conn: 1, player: player("a"), role: Role::Player, from_seq: None });
+    h.play(1, "a", 1, edge("h", 0, 0));
+    let decode = |s: &crate::storage::StoredRecord| Record::decode(s.seq, &s.bytes);
+    let records: Vec<Record> = h.stored().iter().map(decode).collect::<Result<_, _>>().expect("ok");
+    let settings = RoomSettings::default();
+    let fork = Room::fork("f1".into(), records[0].clone(), &records[1..], settings, 0, None);
+    h.room = fork.expect("forks");
+    let before = h.durable.len();
+    h.drain();
+    assert_eq!(h.room.state().seats, vec![None, None], "every seat open");
+    assert_eq!(h.durable.len() - before, 6, "creation, two seats, a move, two seats freed");
+    let forked: Vec<crate::storage::StoredRecord> = h.stored()[before..]
+        .iter()
+        .enumerate()
+        .map(|(seq, r)| crate::storage::StoredRecord { seq: seq as u64, bytes: r.bytes.clone() })
+        .collect();
+    h.room = Room::load("f1", &forked, RoomSettings::default(), 0).expect("the fork replays");
+    h.durable.truncate(before);
+    h.durable.extend(forked.into_iter().map(|r| r.bytes));
+    h.input(Input::TakeSeat { request: 3, player: player("c"), seat: None, bot: None });
+    h.input(Input::TakeSeat { request: 4, player: player("d"), seat: None, bot: None });
+    h.input(Input::Join { conn: 3, player: player("c"), role: Role::Player, from_seq: None });
+    h.take(3);
+    // Seat 0's old holder used move id 1; for its new holder it is a new move, decided by
+    // the rules (seat 1 is to move), not answered from memory as the old move's retry.
+    h.play(3, "c", 1, edge("h", 1, 0));
+    let got = verdicts(&h.take(3));
+    assert!(got.len() == 1 && rejected("not_your_turn")(&got[0].1), "{got:?}");
+}
