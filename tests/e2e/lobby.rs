@@ -308,3 +308,19 @@ async fn a_fork_holds_the_history_to_its_event_with_every_seat_open() -> Result<
     assert_eq!((status, refused["error"]["code"].as_str()), (400, Some("bad_cursor")));
     Ok(())
 }
+
+#[tokio::test]
+async fn a_private_matchs_code_still_seats_after_a_restart() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let first = Instance::on_disk(dir.path()).await?;
+    let (a, b) = (first.http.guest("ada").await?, first.http.guest("bob").await?);
+    let (id, code) =
+        code_of(&first.http, &a, json!({"game": "dots", "visibility": "private"})).await?;
+    first.server.shutdown().await;
+    let second = Instance::on_disk(dir.path()).await?;
+    let body = json!({"code": code});
+    let seated = second.http.ok("POST", "/api/join", Some(&b.token), Some(body)).await?;
+    assert_eq!(seated, json!({"match_id": id, "seat": 0}));
+    second.server.shutdown().await;
+    Ok(())
+}

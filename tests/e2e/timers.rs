@@ -8,19 +8,10 @@ use protocol::v1::{EventBody, Role, ServerMsg};
 use serde_json::json;
 use tests::{Instance, WsClient};
 
-/// An in-process server keeping its log (and its signing key) in `dir`.
-fn on_disk(dir: &std::path::Path) -> server::Config {
-    let mut config = server::Config::ephemeral();
-    config.store = server::StoreKind::Sqlite;
-    config.data_dir = dir.to_path_buf();
-    config.no_quic = true;
-    config
-}
-
 #[tokio::test]
 async fn a_turn_that_runs_out_during_a_restart_forfeits_when_the_match_loads() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let first = Instance::with(on_disk(dir.path())).await?;
+    let first = Instance::on_disk(dir.path()).await?;
     let (a, b) = (first.http.guest("ada").await?, first.http.guest("bob").await?);
     let timer = json!({"move_ms": 1000, "on_expiry": "forfeit"});
     let body = json!({"game": "dots", "config": {"width": 1, "height": 1}, "timer": timer});
@@ -32,7 +23,7 @@ async fn a_turn_that_runs_out_during_a_restart_forfeits_when_the_match_loads() -
     // Ada's turn (seat 0) started when Bob sat down; it runs out while no server runs.
     tokio::time::sleep(Duration::from_millis(1100)).await;
 
-    let second = Instance::with(on_disk(dir.path())).await?;
+    let second = Instance::on_disk(dir.path()).await?;
     let summary = second.http.ok("GET", &format!("/api/matches/{id}"), None, None).await?;
     assert_eq!(summary["status"], "live", "nothing is decided before the match loads");
     let mut ws = WsClient::connect(&second.ws_url(), &b.token).await?;
