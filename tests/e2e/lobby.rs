@@ -324,3 +324,37 @@ async fn a_private_matchs_code_still_seats_after_a_restart() -> Result<()> {
     second.server.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn full_code_tables_and_queues_refuse_at_once_and_free_up() -> Result<()> {
+    let mut config = server::Config::ephemeral();
+    config.limits.max_private_matches = 1;
+    config.limits.quickmatch_queue = 1;
+    config.quickmatch_wait_ms = 2_000;
+    let instance = Instance::with(config).await?;
+    let http = instance.http.clone();
+    let (a, b) = (http.guest("ada").await?, http.guest("bob").await?);
+    let private = json!({"game": "dots", "visibility": "private"});
+    let (first, _) = code_of(&http, &a, private.clone()).await?;
+    let (status, full) =
+        http.call("POST", "/api/matches", Some(&a.token), Some(private.clone())).await?;
+    assert_eq!((status, full["error"]["code"].as_str()), (503, Some("too_many_private_matches")));
+    // A code whose match is no longer open is forgotten when the table fills.
+    assert_eq!(act(&http, &a, &first, "cancel").await?, (200, "ok".into()));
+    code_of(&http, &a, private).await?;
+
+    let waiting = tokio::spawn({
+        let (http, token) = (http.clone(), a.token.clone());
+        async move {
+            http.call("POST", "/api/quickmatch", Some(&token), Some(json!({"game": "dots"}))).await
+        }
+    });
+    while instance.server.app().quick.waiting() == 0 {
+        tokio::task::yield_now().await;
+    }
+    let body = json!({"game": "tictactoe"});
+    let (status, full) = http.call("POST", "/api/quickmatch", Some(&b.token), Some(body)).await?;
+    assert_eq!((status, full["error"]["code"].as_str()), (503, Some("quickmatch_full")));
+    assert_eq!(waiting.await??.0, 408, "the one waiting times out");
+    Ok(())
+}
