@@ -75,7 +75,10 @@ pub fn state_view(replica: &Replica, viewer: Viewer) -> Option<StateView> {
     let seq = replica.last_seq()?;
     let (view, status, state_hash) = match replica.hidden_view() {
         Some((view, status, hash)) => (view.clone(), status.clone(), *hash),
-        None => (decode_value(&state.view(viewer)), state.status(), state.state_hash()),
+        None => {
+            let status = replica.status().unwrap_or_else(|| state.status());
+            (decode_value(&state.view(viewer)), status, state.state_hash())
+        }
     };
     let seats = replica
         .seats()

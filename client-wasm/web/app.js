@@ -92,6 +92,12 @@ const FRIENDLY = {
   unknown_match: "No such match.",
   too_many_matches: "You have too many unfinished matches.",
   bad_name: "A name is 1 to 32 printable characters.",
+  bad_code: "A code is six letters and digits.",
+  unknown_code: "No open match has that code.",
+  not_creator: "Only the player who created the match may cancel it.",
+  match_started: "The match has started; resign instead.",
+  match_not_started: "The match has not started yet.",
+  already_queued: "You are already looking for an opponent.",
 };
 
 const $ = (sel, root = document) => root.querySelector(sel);
@@ -389,11 +395,26 @@ function lobbyPage(app) {
   }
 
   const createCard = createForm();
+  const codeInput = h("input", { id: "join-code", type: "text", maxlength: "6", size: "7", placeholder: "Code", autocomplete: "off", "aria-label": "A private match's code", class: "mono" });
+  const codeBtn = h("button", { id: "join-code-go", type: "button", class: "btn small" }, "Join by code");
+  codeBtn.addEventListener("click", async () => {
+    codeBtn.disabled = true;
+    try {
+      const seat = await sdk.joinByCode(SERVER, me.token, codeInput.value);
+      location.hash = `#/match/${seat.match_id}`;
+    } catch (e) {
+      if (authFailed(e)) return;
+      lobbyMsg.textContent = `Could not join by code: ${errText(e)}`;
+      lobbyMsg.hidden = false;
+    } finally {
+      codeBtn.disabled = false;
+    }
+  });
   app.append(h("div", { class: "lobby" },
     h("div", { class: "lobby-head" },
       h("div", {}, h("h1", {}, "Lobby"), h("p", { class: "muted" }, "Join a match, watch one live, or start your own.")),
       h("div", { class: "lobby-head-tools" },
-        updated,
+        updated, codeInput, codeBtn,
         h("button", {
           type: "button", class: "btn small primary jump-new",
           onclick: () => { createCard.scrollIntoView({ behavior: "smooth", block: "start" }); $("#create-game", createCard)?.focus({ preventScroll: true }); },
@@ -570,11 +591,15 @@ function createForm() {
   const err = h("p", { id: "create-error", class: "error", role: "alert" });
   const submit = h("button", { id: "create-submit", type: "submit", class: "btn primary wide" }, "Create match");
   const quick = h("button", { id: "quick-bot", type: "button", class: "btn wide" }, "Quick game: 5×5 vs a bot");
+  const findBtn = h("button", { id: "quick-match", type: "button", class: "btn wide" }, "Find an opponent");
+  const finding = h("p", { id: "quick-status", class: "notice", role: "status", hidden: true }, "finding an opponent…");
+  const privateBox = h("label", { class: "check", for: "create-private" },
+    h("input", { id: "create-private", type: "checkbox" }), " Private: listed to nobody, joined by its code");
   const form = h("form", { id: "create-form", class: "card create-card", "aria-labelledby": "create-title", novalidate: true },
     h("h2", { id: "create-title" }, "New match"),
     h("div", { class: "field" }, h("label", { for: "create-game" }, "Game"), gameSel),
-    dotsFields, genericFields, seatsField, err,
-    h("div", { class: "actions-col" }, submit, quick));
+    dotsFields, genericFields, seatsField, privateBox, err,
+    h("div", { class: "actions-col" }, submit, quick, findBtn, finding));
 
   let gameList = [];
   const botState = new Map(); // seat -> {on, strategy, think}
@@ -676,6 +701,7 @@ function createForm() {
     try {
       const res = await sdk.createMatch(SERVER, me.token, req);
       await sdk.takeSeat(SERVER, me.token, res.match_id);
+      if (res.code) notice = `Private match: others join with the code ${res.code}.`;
       location.hash = `#/match/${res.match_id}`;
     } catch (e) {
       if (authFailed(e)) return;
@@ -685,9 +711,8 @@ function createForm() {
     }
   }
 
-  form.addEventListener("submit", (ev) => {
-    ev.preventDefault();
-    const g = currentGame();
+  // The form's config for the game picked, or (with the reason shown) undefined.
+  function readConfig(g) {
     let config;
     if (g.id === "dots") {
       const read = (id, lo, hi, label) => {
@@ -701,6 +726,14 @@ function createForm() {
     } else {
       try { config = JSON.parse(cfgArea.value || "null"); } catch (e) { err.textContent = `The config is not valid JSON: ${e.message}`; return; }
     }
+    return config;
+  }
+
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const g = currentGame();
+    const config = readConfig(g);
+    if (config === undefined) return;
     const bots = [];
     const n = seatsBox.children.length;
     for (let i = 0; i < n; i++) {
@@ -710,7 +743,26 @@ function createForm() {
       bots.push({ seat: i, strategy: $(`#bot-strategy-${i}`, form).value, think_ms: think });
     }
     if (bots.length >= n) { err.textContent = "Leave at least one seat for a person."; return; }
-    create({ game: g.id, config, bots }, submit);
+    const visibility = $("#create-private", form).checked ? "private" : "public";
+    create({ game: g.id, config, bots, visibility }, submit);
+  });
+  findBtn.addEventListener("click", async () => {
+    const g = currentGame();
+    const config = readConfig(g);
+    if (config === undefined) return;
+    err.textContent = "";
+    findBtn.disabled = true;
+    finding.hidden = false;
+    try {
+      const seat = await sdk.quickMatch(SERVER, me.token, { game: g.id, config });
+      location.hash = `#/match/${seat.match_id}`;
+    } catch (e) {
+      if (authFailed(e)) return;
+      err.textContent = e.code === "quickmatch_timeout" ? "Nobody came in time; try again." : errText(e);
+    } finally {
+      findBtn.disabled = false;
+      finding.hidden = true;
+    }
   });
   quick.addEventListener("click", () => create({
     game: "dots", config: { width: 5, height: 5, players: 2 }, bots: [{ seat: 1, strategy: "greedy", think_ms: 500 }],
@@ -1170,9 +1222,12 @@ function matchPage(app, id) {
   const linkInput = h("input", { id: "join-link", type: "text", readonly: true, value: matchLink(id), class: "mono", "aria-label": "Link to this match" });
   const copyBtn = h("button", { id: "copy-link", type: "button", class: "btn small" }, "Copy");
   const inviteBtn = h("button", { id: "copy-invite", type: "button", class: "btn small", hidden: true }, "Copy invite link");
+  const leaveBtn = h("button", { id: "leave-match", type: "button", class: "btn small", hidden: true }, "Leave");
+  const cancelBtn = h("button", { id: "cancel-match", type: "button", class: "btn small", hidden: true }, "Cancel match");
+  const resignBtn = h("button", { id: "resign-match", type: "button", class: "btn small", hidden: true }, "Resign");
 
   const boardCard = h("section", { class: "card board-card", "aria-label": "Board" },
-    h("div", { class: "board-top" }, turn, h("div", { class: "board-tools" }, takeSeat, inviteBtn, toggle)),
+    h("div", { class: "board-top" }, turn, h("div", { class: "board-tools" }, takeSeat, inviteBtn, leaveBtn, cancelBtn, resignBtn, toggle)),
     over,
     h("div", { class: "board-stage" }, boardWrap, genericBox, message),
     lastMoveEl, keyHint);
@@ -1191,6 +1246,8 @@ function matchPage(app, id) {
     h("div", { class: "match-grid" }, boardCard, h("div", { class: "side" }, playersCard, infoCard))));
 
   const toast = makeToast(message);
+  const pageNotice = takeNotice();
+  if (pageNotice) infoCard.append(h("p", { id: "page-notice", class: "notice", role: "status" }, pageNotice));
   copyBtn.addEventListener("click", () => copyText(linkInput, copyBtn));
   inviteBtn.addEventListener("click", () => copyText(linkInput, inviteBtn));
 
@@ -1367,6 +1424,9 @@ function matchPage(app, id) {
     // Take a seat.
     takeSeat.hidden = isPlayer || !!ov || free === 0;
     inviteBtn.hidden = !isPlayer || !!ov || free === 0;
+    // Before every seat is taken a player may leave (and its creator cancel); after, resign.
+    leaveBtn.hidden = cancelBtn.hidden = !isPlayer || !!ov || free === 0;
+    resignBtn.hidden = !isPlayer || !!ov || free > 0;
 
     // Board or generic view.
     const showGeneric = ui.generic || game !== "dots";
@@ -1397,6 +1457,25 @@ function matchPage(app, id) {
       h("a", { class: "btn small", href: "#/" }, "Back to lobby"),
     ]);
   }
+
+  // Leave, cancel or resign: the server checks and logs it; its event updates the page.
+  function lobbyAct(button, call, done) {
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      try {
+        await call(SERVER, me.token, id);
+        done();
+      } catch (e) {
+        if (authFailed(e)) return;
+        toast(errText(e), "error");
+      } finally {
+        button.disabled = false;
+      }
+    });
+  }
+  lobbyAct(leaveBtn, sdk.leaveMatch, () => { notice = "You left the match."; location.hash = "#/"; });
+  lobbyAct(cancelBtn, sdk.cancelMatch, () => { toast("The match is cancelled.", "info"); refreshSummary(); });
+  lobbyAct(resignBtn, sdk.resignMatch, () => { toast("You resigned.", "info"); refreshSummary(); });
 
   takeSeat.addEventListener("click", async () => {
     takeSeat.disabled = true;
@@ -1499,6 +1578,7 @@ function replayPage(app, id) {
     ...[0.5, 1, 2, 4].map((s) => h("option", { value: String(s), selected: s === 1 }, `${s}×`)));
   const liveBtn = h("button", { id: "replay-live", type: "button", class: "btn small live-btn", hidden: true, "aria-pressed": "false" },
     h("span", { class: "live-dot", "aria-hidden": "true" }), "Live");
+  const forkBtn = h("button", { id: "fork-here", type: "button", class: "btn small", hidden: true, title: "A new match from this position, its seats open" }, "Play from here");
   const seqEl = h("span", { id: "replay-seq", class: "mono" }, "0");
   const headEl = h("span", { class: "mono muted" }, "/ 0");
   const hashEl = h("code", { id: "replay-hash", class: "mono" }, "");
@@ -1511,7 +1591,7 @@ function replayPage(app, id) {
       h("label", { class: "rc-pos", for: "replay-range" }, h("span", { class: "sr-only" }, "Event "), seqEl, " ", headEl),
       h("span", { class: "rc-spacer" }),
       h("label", { class: "rc-speed" }, h("span", { class: "sr-only" }, "Speed"), speed),
-      liveBtn),
+      liveBtn, forkBtn),
     range,
     h("div", { class: "rc-hash" }, h("span", { class: "muted" }, "state hash "), hashEl));
 
@@ -1568,6 +1648,10 @@ function replayPage(app, id) {
       return s;
     }
     if (b.tick) return b.tick.inputs?.length ? `#${ev.seq}: tick with ${b.tick.inputs.length} inputs` : `#${ev.seq}: time ran out — the turn passes`;
+    if (b.left) return `#${ev.seq}: seat ${b.left.seat + 1} is free again`;
+    if (b.resigned) return `#${ev.seq}: ${nm(b.resigned.seat)} resigned`;
+    if (b.forfeited) return `#${ev.seq}: ${nm(b.forfeited.seat)} ran out of time and forfeits`;
+    if (b.cancelled) return `#${ev.seq}: the match was cancelled`;
     return `#${ev.seq}: ${JSON.stringify(b)}`;
   }
 
@@ -1603,9 +1687,26 @@ function replayPage(app, id) {
     overBanner(over, ov, seats, -1, []);
     back.disabled = seq <= 0;
     fwd.disabled = seq >= r.head;
+    // A position can be played on unless the match is over there.
+    forkBtn.hidden = !me || !!ov;
     liveBtn.setAttribute("aria-pressed", String(r.following));
     liveBtn.classList.toggle("on", r.following);
   }
+
+  forkBtn.addEventListener("click", async () => {
+    forkBtn.disabled = true;
+    try {
+      const fork = await sdk.forkMatch(SERVER, me.token, id, r.seq);
+      await sdk.takeSeat(SERVER, me.token, fork.match_id);
+      notice = `A fork of match ${shortId(id)} at event ${r.seq}: its other seats are open.`;
+      location.hash = `#/match/${fork.match_id}`;
+    } catch (e) {
+      if (authFailed(e)) return;
+      caption.textContent = `Could not fork: ${errText(e)}`;
+    } finally {
+      forkBtn.disabled = false;
+    }
+  });
 
   function stop() {
     r.playing = false;

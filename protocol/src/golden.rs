@@ -207,6 +207,39 @@ fn server_events_of_every_kind() {
         81a56576656e7485a86d617463685f6964a26d31a373657104aa73746174655f68617368b030313233343536373839616263646566a673746174757381a46f76657282a673636f726573920301a777696e6e6572739100a4626f647981a47469636b81a6696e707574739182a47365617401a46d6f766583a3646972a168a17801a17902
     "#]],
     );
+    let left = Left { seat: 1, player_id: "p2".into() };
+    check(
+        event(2, EventBody::Left(left), Status::Turn(0)),
+        expect![[r#"
+        {"event":{"match_id":"m1","seq":2,"state_hash":"0123456789abcdef","status":{"turn":0},"body":{"left":{"seat":1,"player_id":"p2"}}}}
+        81a56576656e7485a86d617463685f6964a26d31a373657102aa73746174655f68617368b030313233343536373839616263646566a673746174757381a47475726e00a4626f647981a46c65667482a47365617401a9706c617965725f6964a27032
+    "#]],
+    );
+    let resigned = Status::Over(Outcome { scores: vec![0, 1], winners: vec![1] });
+    check(
+        event(5, EventBody::Resigned(Resigned { seat: 0 }), resigned),
+        expect![[r#"
+        {"event":{"match_id":"m1","seq":5,"state_hash":"0123456789abcdef","status":{"over":{"scores":[0,1],"winners":[1]}},"body":{"resigned":{"seat":0}}}}
+        81a56576656e7485a86d617463685f6964a26d31a373657105aa73746174655f68617368b030313233343536373839616263646566a673746174757381a46f76657282a673636f726573920001a777696e6e6572739101a4626f647981a872657369676e656481a47365617400
+    "#]],
+    );
+    let forfeited = Status::Over(Outcome { scores: vec![1, 0], winners: vec![0] });
+    check(
+        event(6, EventBody::Forfeited(Forfeited { seat: 1 }), forfeited),
+        expect![[r#"
+        {"event":{"match_id":"m1","seq":6,"state_hash":"0123456789abcdef","status":{"over":{"scores":[1,0],"winners":[0]}},"body":{"forfeited":{"seat":1}}}}
+        81a56576656e7485a86d617463685f6964a26d31a373657106aa73746174655f68617368b030313233343536373839616263646566a673746174757381a46f76657282a673636f726573920100a777696e6e6572739100a4626f647981a9666f7266656974656481a47365617401
+    "#]],
+    );
+    let cancelled = Cancelled { player_id: "p1".into() };
+    let nobody = Status::Over(Outcome { scores: vec![0, 0], winners: vec![] });
+    check(
+        event(2, EventBody::Cancelled(cancelled), nobody),
+        expect![[r#"
+        {"event":{"match_id":"m1","seq":2,"state_hash":"0123456789abcdef","status":{"over":{"scores":[0,0],"winners":[]}},"body":{"cancelled":{"player_id":"p1"}}}}
+        81a56576656e7485a86d617463685f6964a26d31a373657102aa73746174655f68617368b030313233343536373839616263646566a673746174757381a46f76657282a673636f726573920000a777696e6e65727390a4626f647981a963616e63656c6c656481a9706c617965725f6964a27031
+    "#]],
+    );
     let hidden = Event {
         match_id: "m1".into(),
         seq: 5,

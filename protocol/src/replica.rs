@@ -62,6 +62,9 @@ pub struct Replica {
     /// Once the game hides events from this viewer (a hidden-information game), the last
     /// view, status and hash the server sent, trusted as sent: there is no action to reduce.
     hidden: Option<(Value, Status, StateHash)>,
+    /// Set when the match ended outside the rules (a resignation or a cancellation): the
+    /// final status, as the event that ended it said.
+    ended: Option<Status>,
 }
 
 /// Encodes a wire value as the MessagePack the rules take.
@@ -115,6 +118,15 @@ impl Replica {
         self.last_move.as_ref()
     }
 
+    /// Where the match stands: the rules' status, unless a resignation or a cancellation
+    /// ended it (or, for a game that hides events, as the server last said).
+    pub fn status(&self) -> Option<Status> {
+        if let Some((_, status, _)) = &self.hidden {
+            return Some(status.clone());
+        }
+        self.ended.clone().or_else(|| self.state.as_ref().map(|s| s.status()))
+    }
+
     /// The server's view after the last hidden event, for a game that hides events.
     pub fn hidden_view(&self) -> Option<&(Value, Status, StateHash)> {
         self.hidden.as_ref()
@@ -153,6 +165,7 @@ impl Replica {
                 self.state = Some(start(c)?);
                 self.seats = vec![None; usize::from(c.seats)];
                 self.hidden = None;
+                self.ended = None;
             }
             _ if self.state.is_none() => {
                 return Err(ReplicaError::Start(format!(
@@ -177,6 +190,14 @@ impl Replica {
                         t.inputs.iter().map(|i| (i.seat, encode_value(&i.mv))).collect();
                     state.tick(&inputs).map_err(refused)?;
                 }
+            }
+            Some(EventBody::Left(l)) => {
+                if let Some(slot) = self.seats.get_mut(usize::from(l.seat)) {
+                    *slot = None;
+                }
+            }
+            Some(EventBody::Resigned(_) | EventBody::Cancelled(_) | EventBody::Forfeited(_)) => {
+                self.ended = Some(event.status.clone());
             }
             None => {
                 let view = event.view.clone().unwrap_or(Value::Nil);

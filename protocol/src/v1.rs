@@ -198,6 +198,56 @@ pub enum EventBody {
     /// A tick of the room's clock: gathered inputs of a real-time game, or (empty) a turn
     /// timer running out.
     Tick(Tick),
+    /// A player gave up a seat of a match not yet started: the seat is free again. Changes no
+    /// game state.
+    Left(Left),
+    /// A seat resigned a live match: the match is over, every other seat winning. Changes no
+    /// game state; the event's `status` is the final one.
+    Resigned(Resigned),
+    /// The creator cancelled a match not yet started: the match is over, nobody winning.
+    /// Changes no game state; the event's `status` is the final one.
+    Cancelled(Cancelled),
+    /// A seat ran out of time under a match timer whose policy is to forfeit: the match is
+    /// over, every other seat winning. Changes no game state; the event's `status` is the
+    /// final one.
+    Forfeited(Forfeited),
+}
+
+/// A seat forfeited on time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Forfeited {
+    /// The seat whose time ran out.
+    #[cfg_attr(feature = "openapi", schema(value_type = u8))]
+    pub seat: Seat,
+}
+
+/// A seat was given up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Left {
+    /// The seat, free again.
+    #[cfg_attr(feature = "openapi", schema(value_type = u8))]
+    pub seat: Seat,
+    /// Who held it.
+    pub player_id: String,
+}
+
+/// A seat resigned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Resigned {
+    /// The seat that resigned.
+    #[cfg_attr(feature = "openapi", schema(value_type = u8))]
+    pub seat: Seat,
+}
+
+/// The match was cancelled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Cancelled {
+    /// The creator who cancelled it.
+    pub player_id: String,
 }
 
 /// Event 0.

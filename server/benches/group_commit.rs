@@ -48,6 +48,9 @@ fn summary(match_id: &str) -> MatchSummary {
         head_seq: 0,
         created_at_ms: 1,
         outcome: None,
+        private: false,
+        timer: None,
+        forked_from: None,
     }
 }
 

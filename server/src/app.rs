@@ -13,6 +13,7 @@ use crate::auth::Keys;
 use crate::config::Config;
 use crate::journal::Journal;
 use crate::listener::{Gate, fitted_cap};
+use crate::lobby::{JoinCodes, QuickPool};
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimits;
 use crate::room::RoomSettings;
@@ -50,6 +51,10 @@ pub struct App {
     pub sessions: Sessions,
     /// Recent notable events (shared with the rooms).
     pub journal: Arc<Journal>,
+    /// Join codes of private matches.
+    pub codes: JoinCodes,
+    /// Players waiting for a quick match.
+    pub quick: QuickPool,
 }
 
 impl App {
@@ -74,6 +79,8 @@ impl App {
             admin: AdminAccess::new(config.admin_token.as_ref()),
             sessions: Sessions::default(),
             journal,
+            codes: JoinCodes::new(config.limits.max_private_matches),
+            quick: QuickPool::new(config.limits.quickmatch_queue),
             rate_limits: RateLimits::new(&config.limits),
             gate: Gate::new(fitted_cap(config.limits.max_connections), config.limits.conns_per_ip),
             config,

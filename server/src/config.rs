@@ -128,6 +128,16 @@ pub struct Limits {
     /// Unfinished matches one player may create.
     #[arg(long, env = "ARBITER_MATCHES_PER_PLAYER", default_value_t = 32)]
     pub matches_per_player: usize,
+    /// Private matches with a join code at once (codes of matches no longer open are
+    /// forgotten when this fills); past it, creating one answers `too_many_private_matches`.
+    #[arg(long, env = "ARBITER_MAX_PRIVATE_MATCHES", default_value_t = 100_000,
+          value_parser = clap::value_parser!(u32).range(1..=10_000_000).map(|v| v as usize))]
+    pub max_private_matches: usize,
+    /// Players waiting for a quick match at once; past it, a request answers
+    /// `quickmatch_full` at once.
+    #[arg(long, env = "ARBITER_QUICKMATCH_QUEUE", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u32).range(1..=10_000_000).map(|v| v as usize))]
+    pub quickmatch_queue: usize,
     /// Extra browser origins allowed to open WebSockets and call the HTTP API from another
     /// origin (same-origin and localhost always are).
     #[arg(long = "allow-origin", env = "ARBITER_ALLOW_ORIGINS", value_delimiter = ',')]
@@ -160,6 +170,8 @@ impl Default for Limits {
             subscribers_per_room: 1_000,
             max_loaded_rooms: 10_000,
             matches_per_player: 32,
+            max_private_matches: 100_000,
+            quickmatch_queue: 10_000,
             allowed_origins: Vec::new(),
         }
     }
@@ -203,6 +215,16 @@ pub struct Config {
     /// A turn not played within this many ms times out (written as an event). Off by default.
     #[arg(long, env = "ARBITER_TURN_TIMEOUT_MS", value_parser = clap::value_parser!(u64).range(100..=86_400_000))]
     pub turn_timeout_ms: Option<u64>,
+    /// Longest a quick-match request waits for a seat, in ms; then it answers
+    /// `quickmatch_timeout` and leaves the queue.
+    #[arg(long, env = "ARBITER_QUICKMATCH_WAIT_MS", default_value_t = 30_000,
+          value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub quickmatch_wait_ms: u64,
+    /// After this many ms without enough players, a quick match starts with server bots in
+    /// the seats left. Unset: quick match seats people only.
+    #[arg(long, env = "ARBITER_QUICKMATCH_BOTS_AFTER_MS",
+          value_parser = clap::value_parser!(u64).range(0..=600_000))]
+    pub quickmatch_bots_after_ms: Option<u64>,
     /// Rooms with nobody connected unload after this many ms (they reload from the log).
     #[arg(long, env = "ARBITER_ROOM_IDLE_MS", default_value_t = 60_000,
           value_parser = clap::value_parser!(u64).range(1..=86400000))]
@@ -308,6 +330,8 @@ impl Config {
             signing_key: None,
             token_ttl_s: 3600,
             turn_timeout_ms: None,
+            quickmatch_wait_ms: 30_000,
+            quickmatch_bots_after_ms: None,
             room_idle_ms: 60_000,
             web_dir: None,
             quic: None,

@@ -10,8 +10,10 @@ use crate::admin::AdminRefusal;
 use crate::auth::AuthError;
 use crate::body::BodyError;
 use crate::listener::Refusal;
+use crate::lobby::{CodeError, QuickError};
 use crate::ratelimit::RateLimited;
 use crate::replay::ReplayError;
+use crate::room::RoomError;
 use crate::rooms::RoomsError;
 use crate::storage::ReadError;
 
@@ -199,5 +201,49 @@ impl From<ReadError> for ApiError {
 impl From<ReplayError> for ApiError {
     fn from(e: ReplayError) -> ApiError {
         ApiError::internal(&e)
+    }
+}
+
+impl From<CodeError> for ApiError {
+    fn from(e: CodeError) -> ApiError {
+        let status = match e {
+            CodeError::Malformed => StatusCode::BAD_REQUEST,
+            CodeError::Unknown => StatusCode::NOT_FOUND,
+            CodeError::Full { .. } => {
+                return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.code(), e.to_string())
+                    .retry_after(1);
+            }
+        };
+        ApiError::new(status, e.code(), e.to_string())
+    }
+}
+
+impl From<QuickError> for ApiError {
+    fn from(e: QuickError) -> ApiError {
+        match e {
+            QuickError::AlreadyQueued => {
+                ApiError::new(StatusCode::CONFLICT, e.code(), e.to_string())
+            }
+            QuickError::Full { .. } => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.code(), e.to_string())
+                    .retry_after(1)
+            }
+        }
+    }
+}
+
+impl From<RoomError> for ApiError {
+    fn from(e: RoomError) -> ApiError {
+        let status = match e {
+            RoomError::MatchFull
+            | RoomError::MatchOver
+            | RoomError::SeatTaken
+            | RoomError::NotSeated
+            | RoomError::MatchStarted
+            | RoomError::NotStarted => StatusCode::CONFLICT,
+            RoomError::NotCreator => StatusCode::FORBIDDEN,
+            RoomError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        ApiError::new(status, e.code(), e.to_string())
     }
 }

@@ -8,25 +8,24 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json, Router};
-use game_rules::{Viewer, find_game, games};
+use game_rules::{Viewer, games};
 use protocol::v1::{Event, Snapshot, Verdict, VerdictResult};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json_;
 use tokio::sync::oneshot;
-use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::{App, random_u64, unix_ms, unix_s};
+use crate::app::{App, random_u64, unix_s};
 use crate::auth::Claims;
 use crate::error::{ApiError, ErrorResponse};
 use crate::extract::{Body, MatchPath, MaybePlayer, Params, Player};
 use crate::openapi::{self, ApiDoc, Document};
 use crate::replay::{MatchState, replay, to_value};
 use crate::room::task::RoomMsg;
-use crate::room::{Client, Input, PlayerRef, Reply, RoomError};
-use crate::storage::{ListFilter, MatchStatus, MatchSummary, Record, StoredRecord, read_all};
+use crate::room::{Client, Input, PlayerRef, Reply};
+use crate::storage::{MatchSummary, StoredRecord, read_all};
 use crate::transport::quic::QuicInfo;
 use crate::transport::ws;
 
@@ -45,7 +44,7 @@ pub fn api() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(refresh))
         .routes(routes!(list_games))
         .routes(routes!(quic_info))
-        .routes(routes!(create_match, list_matches))
+        .merge(crate::lobby::api())
         .routes(routes!(inspect_match))
         .routes(routes!(join_match))
         .routes(routes!(match_events))
@@ -77,17 +76,17 @@ pub async fn method_not_allowed() -> ApiError {
 }
 
 /// A room that cannot serve now: 503 with its code.
-fn unavailable(code: &str) -> ApiError {
+pub(crate) fn unavailable(code: &str) -> ApiError {
     ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, "the match's room is restarting; retry")
 }
 
 // Descriptions that several operations' responses share.
-const UNAUTHORIZED: &str = "`token_missing`, or a token that is refused: `token_malformed`, \
+pub(crate) const UNAUTHORIZED: &str = "`token_missing`, or a token that is refused: `token_malformed`, \
     `token_invalid` or `token_expired`.";
-const BAD_TOKEN: &str = "The token is optional, but one that is given and refused is: \
+pub(crate) const BAD_TOKEN: &str = "The token is optional, but one that is given and refused is: \
     `token_malformed`, `token_invalid` or `token_expired`.";
 pub(crate) const INTERNAL: &str = "`internal`: an unexpected failure; the server logs its cause.";
-const UNAVAILABLE: &str = "`storage_error`, `room_restarting`, `room_failed` or \
+pub(crate) const UNAVAILABLE: &str = "`storage_error`, `room_restarting`, `room_failed` or \
     `shutting_down`; retry.";
 
 pub(crate) async fn blocking<T: Send + 'static>(
@@ -277,264 +276,6 @@ async fn list_games() -> Json<GameList> {
 
 // ----- matches -----
 
-/// A match to create.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"game": "dots", "config": {"width": 2, "height": 2, "players": 2},
-    "bots": [{"seat": 1, "strategy": "greedy", "think_ms": 500}]}))]
-struct CreateRequest {
-    /// The game's id (`GET /api/games`).
-    #[schema(schema_with = game_ids)]
-    game: String,
-    /// The game's config; absent or null: the game's default config.
-    #[serde(default)]
-    #[schema(value_type = Option<Value>)]
-    config: Option<Json_>,
-    /// Seats to fill with server-side bots: at most one fewer than the match has.
-    #[serde(default, deserialize_with = "crate::extract::objects")]
-    bots: Vec<BotRequest>,
-}
-
-/// The ids of the registered games, as the schema of a `game` field.
-fn game_ids() -> Object {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .enum_values(Some(games().iter().map(|g| g.id())))
-        .build()
-}
-
-/// A server-side bot to seat.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-struct BotRequest {
-    /// A seat, or (absent) the lowest seat no other bot of the request takes.
-    #[schema(maximum = 255)]
-    seat: Option<u8>,
-    /// How it plays.
-    #[serde(default = "default_strategy")]
-    #[schema(default = "greedy")]
-    strategy: bots::StrategyKind,
-    /// Think delay before each move, ms.
-    #[serde(default = "default_think_ms")]
-    #[schema(default = 500, maximum = 60000)]
-    think_ms: u64,
-}
-
-/// A created match.
-// Fields in alphabetical order, the order docs/PROTOCOL.md shows.
-#[derive(Serialize, ToSchema)]
-struct MatchCreated {
-    /// The seat of each bot, in the order of the request's `bots`.
-    bot_seats: Vec<u8>,
-    /// The new match.
-    match_id: String,
-}
-
-fn default_strategy() -> bots::StrategyKind {
-    bots::StrategyKind::Greedy
-}
-
-fn default_think_ms() -> u64 {
-    500
-}
-
-/// Most think time a bot may be given.
-const MAX_THINK_MS: u64 = 60_000;
-
-/// Creates a match, its bots seated in the same write. The creator is not seated.
-#[utoipa::path(post, path = "/api/matches", tag = "matches", request_body = CreateRequest,
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "The match is durable.", body = MatchCreated),
-        (status = 400, description = "`unknown_game`, `config_out_of_bounds`, \
-            `config_malformed`, `bad_bots`, `bad_config`, or `bad_request` (the body is not an \
-            object of these fields).", body = ErrorResponse),
-        (status = 401, description = UNAUTHORIZED, body = ErrorResponse,
-            headers(("WWW-Authenticate" = String, description = "`Bearer`, with \
-                `error=\"invalid_token\"` when a token was given but refused."))),
-        (status = 413, description = "`body_too_large`.", body = ErrorResponse),
-        (status = 415, description = "`unsupported_media_type`: not JSON.", body = ErrorResponse),
-        (status = 429, description = "`too_many_matches`: the caller has too many unfinished \
-            matches.", body = ErrorResponse),
-        (status = 503, description = "`shutting_down` or `storage_error`; retry.",
-            body = ErrorResponse),
-    ))]
-async fn create_match(
-    State(app): AppState,
-    Player(who): Player,
-    Body(req): Body<CreateRequest>,
-) -> Result<Json<MatchCreated>, ApiError> {
-    let game = find_game(&req.game).ok_or_else(|| {
-        ApiError::new(StatusCode::BAD_REQUEST, "unknown_game", format!("no game {:?}", req.game))
-    })?;
-    check_creation_limit(&app, &who.sub).await?;
-    let config = with_defaults(req.config, &game.info().default_config)?;
-    let seed = random_u64();
-    let m = game
-        .new_match(&config, seed)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.code(), e.to_string()))?;
-    let record = Record::Created {
-        game: game.id().to_string(),
-        rules_version: game.info().rules_version,
-        config: m.config(),
-        seed,
-        seats: m.seats(),
-        created_at_ms: unix_ms(),
-    };
-    let match_id = format!("m{:016x}", random_u64());
-    let bots = seat_bots(&match_id, m.seats(), req.bots)?;
-    let bot_seats: Vec<u8> = bots.iter().map(|(seat, _, _)| *seat).collect();
-    let id = app.rooms.create(match_id, record, bots, 0).await?;
-    app.created_by
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .entry(who.sub)
-        .or_default()
-        .push(id.clone());
-    Ok(Json(MatchCreated { bot_seats, match_id: id }))
-}
-
-/// A match config: the fields given, over the game's defaults (`{"width":3}` is a 3-wide
-/// board of the default height and players). A config that is not an object goes to the game
-/// as it is, to be refused there with its reason.
-fn with_defaults(given: Option<Json_>, defaults: &[u8]) -> Result<Vec<u8>, ApiError> {
-    let defaults: Json_ = rmp_serde::from_slice(defaults).map_err(|e| ApiError::internal(&e))?;
-    let merged = match (given, defaults) {
-        (None, defaults) => defaults,
-        (Some(Json_::Object(given)), Json_::Object(mut merged)) => {
-            merged.extend(given);
-            Json_::Object(merged)
-        }
-        (Some(given), _) => given,
-    };
-    rmp_serde::to_vec_named(&merged).map_err(|e| ApiError::internal(&e))
-}
-
-/// Places the requested bots: each in its seat or the first free one, one seat always left
-/// for a person. Refused before the match exists, so a bad request creates nothing.
-fn seat_bots(
-    match_id: &str,
-    seats: u8,
-    requested: Vec<BotRequest>,
-) -> Result<Vec<(u8, PlayerRef, crate::storage::BotSpec)>, ApiError> {
-    let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "bad_bots", message);
-    if requested.len() >= usize::from(seats) {
-        return Err(bad(format!(
-            "this match has {seats} seats; bots may take at most {}",
-            seats - 1
-        )));
-    }
-    let mut taken = vec![false; usize::from(seats)];
-    for seat in requested.iter().filter_map(|b| b.seat) {
-        match taken.get_mut(usize::from(seat)) {
-            Some(slot @ false) => *slot = true,
-            Some(true) => return Err(bad(format!("seat {seat} is asked for twice"))),
-            None => {
-                return Err(bad(format!("seat {seat} does not exist (seats 0 to {})", seats - 1)));
-            }
-        }
-    }
-    let mut placed = Vec::with_capacity(requested.len());
-    for (n, bot) in requested.into_iter().enumerate() {
-        if bot.think_ms > MAX_THINK_MS {
-            return Err(bad(format!("think_ms is at most {MAX_THINK_MS}")));
-        }
-        let seat = match bot.seat {
-            Some(seat) => seat,
-            None => {
-                let free =
-                    taken.iter().position(|t| !t).ok_or_else(|| bad("no free seat left".into()))?;
-                taken[free] = true;
-                free as u8
-            }
-        };
-        let player = PlayerRef {
-            player_id: format!("bot-{match_id}-{n}"),
-            name: format!("{} bot", bot.strategy.name()),
-        };
-        placed.push((
-            seat,
-            player,
-            crate::storage::BotSpec { strategy: bot.strategy, think_ms: bot.think_ms },
-        ));
-    }
-    Ok(placed)
-}
-
-/// Bounds the unfinished matches one player has created (in this process).
-async fn check_creation_limit(app: &Arc<App>, player_id: &str) -> Result<(), ApiError> {
-    let ids = app
-        .created_by
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(player_id)
-        .cloned()
-        .unwrap_or_default();
-    if ids.len() < app.config.limits.matches_per_player {
-        return Ok(());
-    }
-    let log = app.log.clone();
-    let unfinished: Vec<String> = blocking(move || {
-        ids.into_iter()
-            .filter(|id| {
-                log.summary(id).ok().flatten().is_some_and(|s| s.status != MatchStatus::Finished)
-            })
-            .collect()
-    })
-    .await?;
-    let full = unfinished.len() >= app.config.limits.matches_per_player;
-    app.created_by
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(player_id.to_string(), unfinished);
-    if full {
-        let message = format!(
-            "at most {} unfinished matches per player",
-            app.config.limits.matches_per_player
-        );
-        return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_matches", message));
-    }
-    Ok(())
-}
-
-/// Which matches to list.
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-struct ListQuery {
-    /// Only matches in this status.
-    status: Option<MatchStatus>,
-    /// Only matches of this game (an unknown id lists nothing).
-    game: Option<String>,
-    /// At most this many: default 50; more than 200 is taken as 200.
-    limit: Option<usize>,
-}
-
-/// Matches, newest first.
-#[derive(Serialize, ToSchema)]
-struct MatchList {
-    /// Their summaries.
-    matches: Vec<MatchSummary>,
-}
-
-/// Lists matches, newest first.
-#[utoipa::path(get, path = "/api/matches", tag = "matches", params(ListQuery), responses(
-    (status = 200, description = "The matches.", body = MatchList),
-    (status = 400, description = "`bad_request`: an unknown or malformed parameter.",
-        body = ErrorResponse),
-    (status = 500, description = INTERNAL, body = ErrorResponse),
-))]
-async fn list_matches(
-    State(app): AppState,
-    Params(q): Params<ListQuery>,
-) -> Result<Json<MatchList>, ApiError> {
-    let filter =
-        ListFilter { status: q.status, game: q.game, limit: q.limit.unwrap_or(50).min(200) };
-    let log = app.log.clone();
-    let found = blocking(move || log.list(&filter)).await??;
-    Ok(Json(MatchList { matches: found }))
-}
-
 /// A stored match's summary; `unknown_match` if there is no such match.
 pub(crate) async fn summary_of(app: &Arc<App>, id: &str) -> Result<MatchSummary, ApiError> {
     let (log, id) = (app.log.clone(), id.to_string());
@@ -555,7 +296,7 @@ async fn inspect_match(
 }
 
 /// Sends a request to a match's room and waits for its answer.
-async fn ask_room(
+pub(crate) async fn ask_room(
     app: &Arc<App>,
     id: &str,
     make: Box<dyn FnOnce(u64) -> Input + Send>,
@@ -575,12 +316,12 @@ async fn ask_room(
 
 /// The seat a player holds.
 // Fields in alphabetical order, the order docs/PROTOCOL.md shows.
-#[derive(Serialize, ToSchema)]
-struct SeatTaken {
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SeatTaken {
     /// The match.
-    match_id: String,
+    pub match_id: String,
     /// The caller's seat.
-    seat: u8,
+    pub seat: u8,
 }
 
 /// Takes the lowest free seat for the caller (or answers the seat it holds).
@@ -603,23 +344,24 @@ async fn join_match(
     MatchPath(id): MatchPath,
 ) -> Result<Json<SeatTaken>, ApiError> {
     let player = PlayerRef { player_id: who.sub, name: who.name };
+    take_seat(&app, id, player).await.map(Json)
+}
+
+/// Seats a player in the lowest free seat of a match (or answers the seat it holds).
+pub(crate) async fn take_seat(
+    app: &Arc<App>,
+    id: String,
+    player: PlayerRef,
+) -> Result<SeatTaken, ApiError> {
     let reply = ask_room(
-        &app,
+        app,
         &id,
         Box::new(move |request| Input::TakeSeat { request, player, seat: None, bot: None }),
     )
     .await?;
     match reply {
-        Reply::Seat(Ok(seat)) => Ok(Json(SeatTaken { match_id: id, seat })),
-        Reply::Seat(Err(e)) => {
-            let status = match e {
-                RoomError::MatchFull | RoomError::MatchOver | RoomError::SeatTaken => {
-                    StatusCode::CONFLICT
-                }
-                RoomError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
-            };
-            Err(ApiError::new(status, e.code(), e.to_string()))
-        }
+        Reply::Seat(Ok(seat)) => Ok(SeatTaken { match_id: id, seat }),
+        Reply::Seat(Err(e)) => Err(e.into()),
         Reply::Unavailable { code } => Err(unavailable(code)),
         other => Err(ApiError::internal(&format!("unexpected room reply {other:?}"))),
     }
@@ -827,7 +569,7 @@ async fn match_state(
         match_id: id,
         seq: at,
         state_hash: m.hash_for(viewer),
-        status: m.state.status(),
+        status: m.status(),
         view: to_value(&m.state.view(viewer)),
         created: m.created.clone(),
     }))

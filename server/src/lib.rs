@@ -17,6 +17,7 @@ pub mod http;
 pub mod idle;
 pub mod journal;
 pub mod listener;
+pub mod lobby;
 pub mod metrics;
 pub mod openapi;
 pub mod origin;

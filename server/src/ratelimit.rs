@@ -64,7 +64,7 @@ enum Cost {
     Plain,
     /// `POST /api/auth/guest`.
     Guest,
-    /// `POST /api/matches`.
+    /// `POST /api/matches` and `POST /api/matches/{id}/fork`.
     Creation,
 }
 
@@ -73,6 +73,9 @@ fn cost_of(method: &Method, path: &str) -> Cost {
         (_, "/healthz" | "/readyz" | "/metrics") => Cost::Free,
         (&Method::POST, "/api/auth/guest") => Cost::Guest,
         (&Method::POST, "/api/matches") => Cost::Creation,
+        (&Method::POST, p) if p.starts_with("/api/matches/") && p.ends_with("/fork") => {
+            Cost::Creation
+        }
         _ => Cost::Plain,
     }
 }
@@ -213,6 +216,7 @@ mod tests {
         assert_eq!(cost_of(&Method::GET, "/healthz"), Cost::Free);
         assert_eq!(cost_of(&Method::POST, "/api/auth/guest"), Cost::Guest);
         assert_eq!(cost_of(&Method::POST, "/api/matches"), Cost::Creation);
+        assert_eq!(cost_of(&Method::POST, "/api/matches/m1/fork"), Cost::Creation);
         assert_eq!(cost_of(&Method::GET, "/api/matches"), Cost::Plain);
         assert_eq!(cost_of(&Method::GET, "/ws"), Cost::Plain);
     }

@@ -1,10 +1,15 @@
 //! Rebuilding a match from its log: the one place records become states. Room loading,
 //! catch-up from old seqs, `GET /state?at=` and log verification all go through [`MatchState`].
 
-use game_rules::{Action, DynGame, DynMatch, Seat, StateHash, Status, Viewer, find_game};
-use protocol::v1::{Created, EventBody, MoveEvent, Seated, Tick, TickInput, Value};
+use game_rules::{Action, DynGame, DynMatch, Outcome, Seat, StateHash, Status, Viewer, find_game};
+use protocol::v1::{
+    Cancelled, Created, EventBody, Forfeited, Left, MoveEvent, Resigned, Seated, Tick, TickInput,
+    Value,
+};
 
-use crate::storage::{MatchStatus, MatchSummary, Record, RecordError, SeatHolder, StoredRecord};
+use crate::storage::{
+    Lobby, MatchStatus, MatchSummary, Record, RecordError, SeatHolder, StoredRecord, TurnTimer,
+};
 
 /// Why a log does not replay.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -64,6 +69,17 @@ pub struct MatchState {
     pub seats: Vec<Option<SeatHolder>>,
     /// The last seq applied.
     pub head: u64,
+    /// Its creator and, if private, its join code.
+    pub lobby: Lobby,
+    /// Its own turn timer, if it has one.
+    pub timer: Option<TurnTimer>,
+    /// When the current turn started (Unix ms), from the times the room logged.
+    pub turn_started_ms: Option<u64>,
+    /// Time each seat has spent on its turns so far, in ms, from the times the room logged
+    /// (a match timer's total clock).
+    pub used_ms: Vec<u64>,
+    /// How the match ended outside the rules (a resignation or a cancellation), if it did.
+    pub ended: Option<Outcome>,
 }
 
 /// Decodes stored game bytes into a wire value. Game encodings are our own MessagePack, so a
@@ -83,7 +99,16 @@ impl MatchState {
 
     /// Starts a match from its creation record, with the rules `find` gives.
     pub fn create_with(record: &Record, find: FindGame) -> Result<MatchState, ReplayError> {
-        let Record::Created { game, rules_version, config, seed, seats, created_at_ms } = record
+        let Record::Created {
+            game,
+            rules_version,
+            config,
+            seed,
+            seats,
+            created_at_ms,
+            lobby,
+            timer,
+        } = record
         else {
             return Err(ReplayError::NoCreation);
         };
@@ -104,6 +129,11 @@ impl MatchState {
             seats: vec![None; usize::from(*seats)],
             state,
             head: 0,
+            lobby: lobby.clone(),
+            timer: *timer,
+            turn_started_ms: None,
+            used_ms: vec![0; usize::from(*seats)],
+            ended: None,
         })
     }
 
@@ -112,9 +142,39 @@ impl MatchState {
         if seq != self.head + 1 {
             return Err(ReplayError::Gap { head: self.head, got: seq });
         }
+        let mover = self.mover();
+        let body = self.apply_body(seq, record)?;
+        if let Some(at_ms) = record.at_ms() {
+            self.note_time(at_ms, mover);
+        }
+        self.head = seq;
+        Ok(body)
+    }
+
+    /// The seat whose turn it is in a started, unfinished turn-based match.
+    pub fn mover(&self) -> Option<Seat> {
+        let started = self.seats.iter().all(Option::is_some);
+        match self.status() {
+            Status::Turn(seat) if started => Some(seat),
+            _ => None,
+        }
+    }
+
+    /// A record decided at `at_ms` ended the turn of `mover` (if a turn was running): charge
+    /// its time to that seat, and start the next turn then.
+    pub fn note_time(&mut self, at_ms: u64, mover: Option<Seat>) {
+        if let (Some(seat), Some(start)) = (mover, self.turn_started_ms)
+            && let Some(used) = self.used_ms.get_mut(usize::from(seat))
+        {
+            *used += at_ms.saturating_sub(start);
+        }
+        self.turn_started_ms = Some(at_ms);
+    }
+
+    fn apply_body(&mut self, seq: u64, record: &Record) -> Result<EventBody, ReplayError> {
         let body = match record {
             Record::Created { .. } => return Err(ReplayError::Gap { head: self.head, got: 0 }),
-            Record::Seated { seat, player_id, name, bot } => {
+            Record::Seated { seat, player_id, name, bot, .. } => {
                 let slot = self
                     .seats
                     .get_mut(usize::from(*seat))
@@ -136,14 +196,74 @@ impl MatchState {
                 self.state.apply_action(action).map_err(rules)?;
                 wire_action(action, *move_id)
             }
+            Record::Left { seat } => {
+                let slot = self.seats.get_mut(usize::from(*seat));
+                let holder =
+                    slot.and_then(Option::take).ok_or(ReplayError::BadSeat { seq, seat: *seat })?;
+                EventBody::Left(Left { seat: *seat, player_id: holder.player_id })
+            }
+            Record::Resigned { seat } => {
+                self.ended = Some(self.resignation(seq, *seat)?);
+                EventBody::Resigned(Resigned { seat: *seat })
+            }
+            Record::Forfeited { seat, .. } => {
+                self.ended = Some(self.resignation(seq, *seat)?);
+                EventBody::Forfeited(Forfeited { seat: *seat })
+            }
+            Record::Cancelled => {
+                let nobody = Outcome { scores: vec![0; self.seats.len()], winners: Vec::new() };
+                self.ended = Some(nobody);
+                let player_id = self.lobby.creator.clone().unwrap_or_default();
+                EventBody::Cancelled(Cancelled { player_id })
+            }
         };
-        self.head = seq;
         Ok(body)
+    }
+
+    /// The result of `seat` resigning (or forfeiting): every other seat wins, scoring 1; the resigner
+    /// scores 0. (A match of any number of seats ends at the first resignation.)
+    fn resignation(&self, seq: u64, seat: Seat) -> Result<Outcome, ReplayError> {
+        if usize::from(seat) >= self.seats.len() {
+            return Err(ReplayError::BadSeat { seq, seat });
+        }
+        let seats = 0..self.seats.len() as Seat;
+        Ok(Outcome {
+            scores: seats.clone().map(|s| i64::from(s != seat)).collect(),
+            winners: seats.filter(|s| *s != seat).collect(),
+        })
+    }
+
+    /// Where the match stands: the rules' status, unless it ended outside the rules.
+    pub fn status(&self) -> Status {
+        match &self.ended {
+            Some(outcome) => Status::Over(outcome.clone()),
+            None => self.state.status(),
+        }
+    }
+
+    /// The match's listing as it stands.
+    pub fn summary(&self, match_id: &str) -> MatchSummary {
+        let outcome = match self.status() {
+            Status::Over(outcome) => Some(outcome),
+            _ => None,
+        };
+        MatchSummary {
+            match_id: match_id.to_string(),
+            game: self.created.game.clone(),
+            status: self.listing_status(),
+            seats: self.seats.clone(),
+            head_seq: self.head,
+            created_at_ms: self.created_at_ms,
+            outcome,
+            private: self.lobby.code.is_some(),
+            timer: self.timer,
+            forked_from: self.lobby.origin.clone(),
+        }
     }
 
     /// The match's listing status.
     pub fn listing_status(&self) -> MatchStatus {
-        if self.state.status().is_over() {
+        if self.status().is_over() {
             MatchStatus::Finished
         } else if self.seats.iter().all(Option::is_some) {
             MatchStatus::Live
@@ -166,10 +286,10 @@ impl MatchState {
     /// the full state: a full-state hash would let a client test guesses about hidden facts.
     pub fn observe(&self, viewer: Viewer) -> (StateHash, Status, Option<Value>) {
         if self.state.is_public() {
-            return (self.state.state_hash(), self.state.status(), None);
+            return (self.state.state_hash(), self.status(), None);
         }
         let view = self.state.view(viewer);
-        (view_hash(&view), self.state.status(), Some(to_value(&view)))
+        (view_hash(&view), self.status(), Some(to_value(&view)))
     }
 
     /// The hash a viewer is shown with a snapshot (see [`MatchState::observe`]).
@@ -230,18 +350,5 @@ pub fn replay_with(
 
 /// A match's listing, rebuilt from its whole log (the projections use it to catch up).
 pub fn summarize(match_id: &str, records: &[StoredRecord]) -> Result<MatchSummary, String> {
-    let m = replay(records, |_, _, _| {}).map_err(|e| e.to_string())?;
-    let outcome = match m.state.status() {
-        Status::Over(outcome) => Some(outcome),
-        _ => None,
-    };
-    Ok(MatchSummary {
-        match_id: match_id.to_string(),
-        game: m.created.game.clone(),
-        status: m.listing_status(),
-        seats: m.seats.clone(),
-        head_seq: m.head,
-        created_at_ms: m.created_at_ms,
-        outcome,
-    })
+    Ok(replay(records, |_, _, _| {}).map_err(|e| e.to_string())?.summary(match_id))
 }

@@ -305,15 +305,36 @@ impl RoomContext {
         self: &Arc<Self>,
         match_id: String,
         created: Record,
-        bots: Vec<(game_rules::Seat, crate::room::PlayerRef, crate::storage::BotSpec)>,
+        seating: Vec<(game_rules::Seat, crate::room::PlayerRef, Option<crate::storage::BotSpec>)>,
         now_ms: u64,
     ) -> Result<String, RoomsError> {
+        let room = Room::create(match_id, created, seating, self.settings.clone(), now_ms, Some(0))
+            .map_err(|e| RoomsError::Config(e.to_string()))?;
+        self.open(room).await
+    }
+
+    /// Forks a match: a new one whose log starts with `history` (see [`Room::fork`]), and
+    /// waits until it is durable.
+    pub async fn fork(
+        self: &Arc<Self>,
+        match_id: String,
+        created: Record,
+        history: &[Record],
+        now_ms: u64,
+    ) -> Result<String, RoomsError> {
+        let settings = self.settings.clone();
+        let room = Room::fork(match_id, created, history, settings, now_ms, Some(0))
+            .map_err(|e| RoomsError::Config(e.to_string()))?;
+        self.open(room).await
+    }
+
+    /// Starts the room of a new match, whose first append it has queued (answering request
+    /// 0), and waits until that append is durable.
+    async fn open(self: &Arc<Self>, room: Room) -> Result<String, RoomsError> {
         if self.rooms.closing.load(Ordering::Acquire) {
             return Err(RoomsError::ShuttingDown);
         }
-        let room =
-            Room::create(match_id.clone(), created, bots, self.settings.clone(), now_ms, Some(0))
-                .map_err(|e| RoomsError::Config(e.to_string()))?;
+        let match_id = room.match_id().to_string();
         let slot = self.rooms.take_slot().await?;
         let (reply_tx, reply_rx) = oneshot::channel();
         let start = Start::Create(Box::new(room), reply_tx);

@@ -113,6 +113,10 @@ impl Server {
             .local_addr()
             .map_err(|source| StartError::Bind { addr: config.http, source })?;
         let app = App::new(config, log, keys, metrics);
+        let codes = crate::lobby::rebuild_codes(app.log.as_ref(), &app.codes)?;
+        if codes > 0 {
+            info!(codes, "join codes of private matches restored from the log");
+        }
         let serves_client = web.is_served();
         let router = router(app.clone(), web);
         let quic = start_quic(&app, addr)?;

@@ -275,6 +275,19 @@ async fn two_browsers_play_a_match_by_clicking_through_a_reconnect_while_a_third
     Ok(())
 }
 
+/// Moves the replay page's slider to event `seq` and waits until the page shows it.
+async fn scrub(page: &Page, seq: u64) -> Result<()> {
+    page.js(
+        "const r = document.querySelector('#replay-range'); r.value = String(arguments[0]); \
+         r.dispatchEvent(new Event('input', {bubbles: true})); r.dispatchEvent(new Event('change', {bubbles: true}));",
+        vec![json!(seq)],
+    )
+    .await?;
+    let shown = format!("document.querySelector('#replay-seq').textContent.trim() === '{seq}'");
+    page.wait_until(&shown).await?;
+    Ok(())
+}
+
 /// The replay page, scrubbed to an event and stepped back, shows the states whose hashes the
 /// server computes for those events.
 async fn check_replay(page: &Page, arbiter: &Instance, base: &str, id: &str) -> Result<()> {
@@ -285,13 +298,7 @@ async fn check_replay(page: &Page, arbiter: &Instance, base: &str, id: &str) -> 
             arbiter.http.ok("GET", &format!("/api/matches/{id}/state?at={at}"), None, None).await?;
         Ok(state["state_hash"].clone())
     };
-    page.js(
-        "const r = document.querySelector('#replay-range'); r.value = '9'; \
-         r.dispatchEvent(new Event('input', {bubbles: true})); r.dispatchEvent(new Event('change', {bubbles: true}));",
-        vec![],
-    )
-    .await?;
-    page.wait_until("document.querySelector('#replay-seq').textContent.trim() === '9'").await?;
+    scrub(page, 9).await?;
     let shown = page
         .js("return document.querySelector('#replay-hash').textContent.trim();", vec![])
         .await?;
@@ -525,4 +532,115 @@ async fn the_admin_page_follows_a_bot_match_live_and_disconnects_a_spectator() -
         page.close().await?;
     }
     Ok(())
+}
+
+/// A web server and two signed-in pages, Ada's and Bob's, each with its own profile.
+async fn ada_and_bob() -> Result<(Instance, Browser, Page, Page)> {
+    let arbiter = web_server().await?;
+    let base = format!("http://{}", arbiter.server.addr());
+    let browser = Browser::start().await?;
+    let (ada, bob) = (browser.page(1000, 800).await?, browser.page(1000, 800).await?);
+    sign_in(&ada, &base, "Ada").await?;
+    sign_in(&bob, &base, "Bob").await?;
+    Ok((arbiter, browser, ada, bob))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_players_find_each_other_by_quick_match_and_one_resigns() -> Result<()> {
+    let (arbiter, _browser, ada, bob) = ada_and_bob().await?;
+    let ready = "document.querySelectorAll('#create-game option').length > 1";
+    ada.wait_until(ready).await?;
+    bob.wait_until(ready).await?;
+    ada.click("#quick-match").await?;
+    let waiting = ada
+        .wait_until(
+            "(() => { const s = document.querySelector('#quick-status'); \
+             return !s.hidden && s.textContent; })()",
+        )
+        .await?;
+    assert_eq!(waiting, json!("finding an opponent…"));
+    ada.screenshot("quick-match-finding").await?;
+    bob.click("#quick-match").await?;
+    let in_match = "window.arbiterUI && window.arbiterUI.matchId";
+    let (ada_match, bob_match) = (ada.wait_until(in_match).await?, bob.wait_until(in_match).await?);
+    assert_eq!(ada_match, bob_match, "one match for both");
+    ada.wait_until("!document.querySelector('#resign-match').hidden").await?;
+    ada.click("#resign-match").await?;
+    bob.wait_until("!document.querySelector('#match-over').hidden").await?;
+    bob.screenshot("quick-match-resigned").await?;
+    let id = ada_match.as_str().context("a match id")?;
+    let summary = arbiter.http.ok("GET", &format!("/api/matches/{id}"), None, None).await?;
+    assert_eq!(summary["status"], "finished");
+    assert_eq!(summary["outcome"]["winners"].as_array().map(Vec::len), Some(1));
+    ada.close().await?;
+    bob.close().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_match_is_joined_by_code_left_and_cancelled_from_the_page() -> Result<()> {
+    let (arbiter, _browser, ada, bob) = ada_and_bob().await?;
+    ada.wait_until("document.querySelectorAll('#create-game option').length > 1").await?;
+    ada.click("#create-private").await?;
+    let id = create_game(&ada, "dots", &[("#create-players", "3".to_string())], &[]).await?;
+    let notice = ada.wait_until("document.querySelector('#page-notice')?.textContent").await?;
+    let code =
+        notice.as_str().and_then(|n| n.split("code ").nth(1)).map(|c| c.trim_end_matches('.'));
+    let code = code.context("the page shows the code")?.to_string();
+    let listed = arbiter.http.ok("GET", "/api/matches", None, None).await?;
+    assert_eq!(listed["matches"], json!([]), "a private match is listed to nobody");
+    bob.fill("#join-code", &code.to_lowercase()).await?;
+    bob.click("#join-code-go").await?;
+    assert_eq!(bob.wait_until("window.arbiterUI && window.arbiterUI.matchId").await?, json!(id));
+    bob.wait_until("!document.querySelector('#leave-match').hidden").await?;
+    bob.click("#leave-match").await?;
+    bob.wait_until("document.querySelector('#open-matches')").await?;
+    ada.wait_until("!document.querySelector('#cancel-match').hidden").await?;
+    ada.click("#cancel-match").await?;
+    ada.wait_until("!document.querySelector('#match-over').hidden").await?;
+    ada.screenshot("private-match-cancelled").await?;
+    let summary = arbiter.http.ok("GET", &format!("/api/matches/{id}"), None, None).await?;
+    assert_eq!(summary["status"], "finished");
+    assert_eq!(summary["seats"][1], Json::Null, "bob left his seat");
+    ada.close().await?;
+    bob.close().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fork_from_the_replay_view_is_played_to_the_end() -> Result<()> {
+    let (arbiter, _browser, ada, bob) = ada_and_bob().await?;
+    let base = format!("http://{}", arbiter.server.addr());
+    // The original match: two moves on a 2×1 board, played over HTTP by two other players.
+    let http = &arbiter.http;
+    let (x, y) = (http.guest("xi").await?, http.guest("yu").await?);
+    let id = http.create(&x, "dots", json!({"width": 2, "height": 1, "players": 2})).await?;
+    http.join(&x, &id).await?;
+    http.join(&y, &id).await?;
+    for (who, mv) in [(&x, tests::edge("h", 0, 0)), (&y, tests::edge("h", 1, 0))] {
+        let body = json!({"move_id": 1, "move": mv});
+        http.ok("POST", &format!("/api/matches/{id}/moves"), Some(&who.token), Some(body)).await?;
+    }
+    ada.goto(&format!("{base}/#/replay/{id}")).await?;
+    ada.wait_until("window.arbiterUI.replay").await?;
+    scrub(&ada, 3).await?;
+    ada.click("#fork-here").await?;
+    let fork = ada
+        .wait_until(&format!("window.arbiterUI.matchId !== '{id}' && window.arbiterUI.matchId"))
+        .await?;
+    let fork = fork.as_str().context("the fork's id")?.to_string();
+    bob.goto(&format!("{base}/#/match/{fork}")).await?;
+    bob.wait_until("!document.querySelector('#take-seat').hidden").await?;
+    bob.click("#take-seat").await?;
+    let moves = play_to_end(&[&ada, &bob], Input::Board, async |_| Ok(())).await?;
+    assert!(moves >= 6, "a 2×1 board has 7 edges, one drawn before the fork: {moves}");
+    ada.screenshot("fork-played").await?;
+    let summary = http.ok("GET", &format!("/api/matches/{fork}"), None, None).await?;
+    assert_eq!(summary["status"], "finished");
+    assert_eq!(summary["forked_from"], json!({"match_id": id, "seq": 3}));
+    let state = |m: &str, at: u64| {
+        let (http, path) = (http.clone(), format!("/api/matches/{m}/state?at={at}"));
+        async move { http.ok("GET", &path, None, None).await.map(|s| s["state_hash"].clone()) }
+    };
+    assert_eq!(state(&fork, 3).await?, state(&id, 3).await?, "the fork starts where it forked");
+    ada.close().await?;
+    bob.close().await
 }

@@ -32,6 +32,16 @@ impl Instance {
         Instance::with(server::Config::ephemeral()).await
     }
 
+    /// An instance keeping its SQLite log and signing key in `dir`, so that another instance
+    /// started on the same `dir` is the same server restarted.
+    pub async fn on_disk(dir: &std::path::Path) -> Result<Instance> {
+        let mut config = server::Config::ephemeral();
+        config.store = server::StoreKind::Sqlite;
+        config.data_dir = dir.to_path_buf();
+        config.no_quic = true;
+        Instance::with(config).await
+    }
+
     /// An instance with this config.
     pub async fn with(config: server::Config) -> Result<Instance> {
         let server = server::Server::start(config).await?;

@@ -119,6 +119,9 @@ impl LiveServer {
             .args(["--guests-per-ip-per-min", "100000000", "--guest-burst-per-ip", "1000000"])
             .args(["--creations-per-min", "100000000", "--creation-burst", "1000000"])
             .args(["--no-quic"])
+            // One token asks for every quick match: it waits alone, so a short wait answers
+            // its documented timeout well within the request timeout.
+            .args(["--quickmatch-wait-ms", "500"])
             // With the admin API on, its operations answer as documented for a caller without
             // the admin token (401), instead of 404 for an API that is off.
             .args(["--admin-token", "schemathesis-admin-token-not-given-to-it"])

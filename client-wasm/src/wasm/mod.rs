@@ -4,6 +4,7 @@
 
 mod client;
 mod http;
+mod lobby;
 mod types;
 
 use protocol::v1::{Event, Value};
@@ -53,7 +54,8 @@ pub async fn list_games(server: String) -> Result<JsValue, JsValue> {
     js_sys::Reflect::get(&answer, &"games".into())
 }
 
-/// Matches, newest first, filtered by `{status?, game?, limit?}`.
+/// Public matches, newest first, filtered by `{status?, game?, limit?}`: the first page
+/// (`listMatchesPage` reads the pages after it).
 #[wasm_bindgen(js_name = listMatches, unchecked_return_type = "MatchSummary[]")]
 pub async fn list_matches(
     server: String,

@@ -25,10 +25,32 @@ export interface MatchSummary {
   match_id: string; game: string; status: "open" | "live" | "finished";
   seats: (SeatHolder | null)[]; head_seq: number; created_at_ms: number;
   outcome?: { scores: number[]; winners: number[] } | null;
+  /** Present, and true, for a private match. */
+  private?: boolean;
+  /** The match's own turn timer, if it was created with one. */
+  timer?: TurnTimer;
+  /** For a fork: where it comes from. */
+  forked_from?: Origin;
 }
+/** A match's own turn timer: time per turn, an optional total per seat, and what a turn that
+ * runs out does (a spent total always forfeits). */
+export interface TurnTimer { move_ms: number; total_ms?: number; on_expiry?: "pass" | "forfeit"; }
+/** A page of matches; `next` (absent on the last page) is the `after` of the next one. */
+export interface MatchPage { matches: MatchSummary[]; next?: string; }
 export interface BotSeat { seat?: number; strategy?: "greedy" | "random"; think_ms?: number; }
-export interface CreateMatch { game: string; config?: GameValue; bots?: BotSeat[]; }
-export interface Created { match_id: string; bot_seats: number[]; }
+export interface CreateMatch {
+  game: string; config?: GameValue; bots?: BotSeat[]; visibility?: "public" | "private";
+  /** The match's own turn timer. */
+  timer?: TurnTimer;
+}
+/** `code` is a private match's join code (for `joinByCode`). */
+export interface Created { match_id: string; bot_seats: number[]; code?: string; }
+export interface QuickMatch { game: string; config?: GameValue; }
+/** Where a fork comes from: its history is events `0..=seq` of `match_id`. */
+export interface Origin { match_id: string; seq: number; }
+export interface Forked { match_id: string; forked_from: Origin; }
+/** A logged lobby act: the seq of its event. */
+export interface ActDone { match_id: string; seq: number; }
 export interface CreatedBody {
   game: string; rules_version: number; config: GameValue; seed: string; seats: number;
 }
@@ -36,7 +58,11 @@ export type EventBody =
   | { created: CreatedBody }
   | { seated: { seat: number; player_id: string; name: string } }
   | { move: { seat: number; move: GameValue; move_id: number } }
-  | { tick: { inputs: { seat: number; move: GameValue }[] } };
+  | { tick: { inputs: { seat: number; move: GameValue }[] } }
+  | { left: { seat: number; player_id: string } }
+  | { resigned: { seat: number } }
+  | { cancelled: { player_id: string } }
+  | { forfeited: { seat: number } };
 export interface Event {
   match_id: string; seq: number; state_hash: string; status: Status;
   body?: EventBody; view?: GameValue;

@@ -18,10 +18,14 @@ use protocol::v1::{
 };
 
 pub use self::inspect::{RoomSummary, SeatSummary};
+pub use self::lobby::LobbyAct;
 use crate::replay::MatchState;
 use crate::storage::{Append, AppendError, BotSpec, MatchSummary, Record};
 
+mod clock;
+mod fork;
 mod inspect;
+mod lobby;
 
 /// A connection, as the driver numbers them.
 pub type ConnId = u64;
@@ -116,6 +120,15 @@ pub enum Input {
         /// Set for a server-side bot.
         bot: Option<BotSpec>,
     },
+    /// A player leaves, cancels or resigns the match; answered with [`Reply::Done`].
+    Lobby {
+        /// The request to answer.
+        request: RequestId,
+        /// Who (from their token).
+        player_id: String,
+        /// What they do.
+        act: LobbyAct,
+    },
     /// The store finished the append that started at `first_seq`.
     AppendDone {
         /// Its first seq.
@@ -150,6 +163,8 @@ pub enum Reply {
     Verdict(VerdictResult),
     /// The match was created durably.
     Created(Result<(), RoomError>),
+    /// A lobby act's record is durable at this seq, or was refused.
+    Done(Result<u64, RoomError>),
     /// The room cannot serve requests now (rebuilding, or it failed); retry.
     Unavailable {
         /// `room_restarting` or `room_failed`.
@@ -180,6 +195,18 @@ pub enum RoomError {
     /// The store failed; nothing was recorded.
     #[error("storage failed: {0}")]
     Storage(String),
+    /// The caller holds no seat in this match.
+    #[error("you hold no seat in this match")]
+    NotSeated,
+    /// Only the match's creator may do this.
+    #[error("only the player who created this match may cancel it")]
+    NotCreator,
+    /// Every seat has been taken: the match has started (resign instead).
+    #[error("the match has started; resign instead")]
+    MatchStarted,
+    /// A seat is still free: the match has not started (leave instead).
+    #[error("the match has not started; leave instead")]
+    NotStarted,
 }
 
 impl RoomError {
@@ -190,6 +217,10 @@ impl RoomError {
             RoomError::SeatTaken => "seat_taken",
             RoomError::MatchOver => "match_over",
             RoomError::Storage(_) => "storage_error",
+            RoomError::NotSeated => "not_seated",
+            RoomError::NotCreator => "not_creator",
+            RoomError::MatchStarted => "match_started",
+            RoomError::NotStarted => "match_not_started",
         }
     }
 }
@@ -359,33 +390,32 @@ pub struct Room {
     clock_since_ms: u64,
     /// When the room last had a subscriber or pending work.
     idle_since_ms: u64,
+    /// The Unix ms at which `now_ms` was 0 (see `clock.rs`).
+    wall_base_ms: u64,
     poisoned: bool,
 }
 
 impl Room {
     /// A new match: queues the append of its creation record.
     ///
-    /// Bot seats are taken in the same append as the creation, so a match never exists
-    /// without the bots it was created with.
+    /// Seats given at creation (server bots, or the players a quick match paired) are taken
+    /// in the same append as the creation, so a match never exists without them.
     pub fn create(
         match_id: String,
         created: Record,
-        bots: Vec<(Seat, PlayerRef, BotSpec)>,
+        seating: Vec<(Seat, PlayerRef, Option<BotSpec>)>,
         settings: RoomSettings,
         now_ms: u64,
         request: Option<RequestId>,
     ) -> Result<Room, crate::replay::ReplayError> {
         let m = MatchState::create(&created)?;
         let mut room = Room::new(match_id, m, None, settings, now_ms);
+        room.set_wall_base(room.m.created_at_ms.saturating_sub(now_ms));
         let mut events = vec![room.event(0, EventBody::Created(room.m.created.clone()))];
         let mut records = vec![created.encode()];
-        for (seat, player, spec) in bots {
-            let record = Record::Seated {
-                seat,
-                player_id: player.player_id,
-                name: player.name,
-                bot: Some(spec),
-            };
+        for (seat, player, bot) in seating {
+            let (player_id, name, at_ms) = (player.player_id, player.name, Some(room.wall_ms()));
+            let record = Record::Seated { seat, player_id, name, bot, at_ms };
             let seq = room.m.head + 1;
             let body = room.m.apply(seq, &record)?;
             events.push(room.event(seq, body));
@@ -408,7 +438,7 @@ impl Room {
         let mut room = Room::new(match_id, m, Some(head), settings, now_ms);
         let cap = room.settings.history_cap;
         room.history.extend(history.into_iter().rev().take(cap).rev());
-        if !room.m.state.status().is_over() {
+        if !room.m.status().is_over() {
             let seats: Vec<Seat> = (0..room.m.seats.len() as Seat).collect();
             room.start_bots(&seats);
         }
@@ -450,6 +480,7 @@ impl Room {
             now_ms,
             clock_since_ms: now_ms,
             idle_since_ms: now_ms,
+            wall_base_ms: 0,
             poisoned: false,
         }
     }
@@ -491,6 +522,7 @@ impl Room {
             Input::TakeSeat { request, player, seat, bot } => {
                 self.handle_take_seat(request, player, seat, bot)
             }
+            Input::Lobby { request, player_id, act } => self.handle_lobby(request, &player_id, act),
             Input::AppendDone { first_seq, result } => self.handle_append_done(first_seq, result),
             Input::Timer => self.handle_timer(),
             Input::Unload => {
@@ -535,16 +567,23 @@ impl Room {
     /// When the game clock (turn timer or real-time tick) fires next.
     ///
     /// The clock runs only while someone is connected: an abandoned match neither ticks
-    /// forever nor stays loaded, and its clock restarts when the room reloads.
+    /// forever nor stays loaded, and its clock restarts when the room reloads. A match's own
+    /// timer is the exception: its clock runs on logged time (`clock.rs`).
     fn clock_deadline(&self) -> Option<u64> {
+        if self.has_match_timer() {
+            return self.match_deadline();
+        }
         let unwatched = !self.watched();
-        if unwatched || self.m.state.status().is_over() || self.m.seats.iter().any(Option::is_none)
-        {
+        if unwatched || self.m.status().is_over() || self.m.seats.iter().any(Option::is_none) {
             return None;
         }
         match self.m.state.mode() {
             Mode::RealTime { tick_ms } => Some(self.clock_since_ms + u64::from(tick_ms)),
-            Mode::Turns => self.settings.turn_timeout_ms.map(|t| self.clock_since_ms + t),
+            Mode::Turns => {
+                // A match's own timer wins over the server's.
+                let move_ms = self.m.timer.map(|t| t.move_ms).or(self.settings.turn_timeout_ms);
+                move_ms.map(|t| self.clock_since_ms + t)
+            }
         }
     }
 
@@ -557,7 +596,7 @@ impl Room {
             Input::Move { from, move_id, .. } => {
                 self.decide(from, move_id, VerdictResult::Rejected(body()))
             }
-            Input::TakeSeat { request, .. } => {
+            Input::TakeSeat { request, .. } | Input::Lobby { request, .. } => {
                 let reply = Reply::Unavailable { code: "room_restarting" };
                 self.outputs.push_back(Output::Reply { request, reply });
             }
@@ -680,7 +719,7 @@ impl Room {
             match_id: self.match_id.clone(),
             seq,
             state_hash: self.m.hash_for(viewer),
-            status: self.m.state.status(),
+            status: self.m.status(),
             view: crate::replay::to_value(&self.m.state.view(viewer)),
             created: self.m.created.clone(),
         };
@@ -714,7 +753,7 @@ impl Room {
             }
             return;
         }
-        if self.m.state.status().is_over() {
+        if self.m.status().is_over() {
             self.outputs.push_back(Output::Reply {
                 request,
                 reply: Reply::Seat(Err(RoomError::MatchOver)),
@@ -739,7 +778,8 @@ impl Room {
                 return;
             }
         };
-        let record = Record::Seated { seat, player_id: player.player_id, name: player.name, bot };
+        let (player_id, name, at_ms) = (player.player_id, player.name, Some(self.wall_ms()));
+        let record = Record::Seated { seat, player_id, name, bot, at_ms };
         let seq = self.m.head + 1;
         let body = self.m.apply(seq, &record).expect("a free seat of this match can be taken");
         if self.m.seats.iter().all(Option::is_some) {
@@ -799,6 +839,11 @@ impl Room {
             self.decide(from, move_id, VerdictResult::Rejected(body));
             return;
         }
+        if self.m.ended.is_some() {
+            // Resigned or cancelled: over, though the rules' own state is not.
+            let over = game_rules::RuleError::MatchOver;
+            return self.reject(from, seat, move_id, over.code(), over.to_string());
+        }
         match self.m.state.mode() {
             Mode::Turns => self.play_turn(from, seat, move_id, mv),
             Mode::RealTime { .. } => match self.m.state.check_move(seat, mv) {
@@ -816,10 +861,13 @@ impl Room {
         let seq = self.m.head + 1;
         self.m.head = seq;
         self.clock_since_ms = self.now_ms;
+        let at_ms = self.wall_ms();
+        self.m.note_time(at_ms, Some(seat));
         let body = crate::replay::wire_action(&action, Some(move_id));
         let event = self.event(seq, body);
         let state_hash = self.recorded_hash(&event);
-        let record = Record::Action { action, move_id: Some(move_id), state_hash };
+        let at_ms = Some(at_ms);
+        let record = Record::Action { action, move_id: Some(move_id), at_ms, state_hash };
         self.push_append(
             seq,
             vec![record.encode()],
@@ -841,7 +889,7 @@ impl Room {
         if let Some(deadline) = self.clock_deadline()
             && self.now_ms >= deadline
         {
-            self.tick();
+            if self.has_match_timer() { self.expire() } else { self.tick() }
         }
         let idle = !self.watched() && self.pending.is_empty();
         if idle && self.now_ms >= self.idle_since_ms + self.settings.idle_unload_ms {
@@ -851,6 +899,7 @@ impl Room {
 
     /// A turn timeout (no inputs) or a real-time tick (the gathered inputs) as one event.
     fn tick(&mut self) {
+        let mover = self.m.mover();
         let gathered = std::mem::take(&mut self.gathered);
         let inputs: Vec<(Seat, Vec<u8>)> =
             gathered.iter().map(|(s, mv, _, _)| (*s, mv.clone())).collect();
@@ -865,11 +914,13 @@ impl Room {
         let seq = self.m.head + 1;
         self.m.head = seq;
         self.clock_since_ms = self.now_ms;
+        let at_ms = self.wall_ms();
+        self.m.note_time(at_ms, mover);
         let event = self.event(seq, crate::replay::wire_action(&action, None));
         let state_hash = self.recorded_hash(&event);
         let verdicts =
             gathered.into_iter().map(|(seat, _, from, id)| (from, seat, id, seq)).collect();
-        let record = Record::Action { action, move_id: None, state_hash };
+        let record = Record::Action { action, move_id: None, at_ms: Some(at_ms), state_hash };
         self.push_append(seq, vec![record.encode()], vec![event], verdicts, Vec::new());
     }
 
@@ -1009,19 +1060,7 @@ impl Room {
     }
 
     fn summary(&self) -> MatchSummary {
-        let outcome = match self.m.state.status() {
-            Status::Over(outcome) => Some(outcome),
-            _ => None,
-        };
-        MatchSummary {
-            match_id: self.match_id.clone(),
-            game: self.m.created.game.clone(),
-            status: self.m.listing_status(),
-            seats: self.m.seats.clone(),
-            head_seq: self.m.head,
-            created_at_ms: self.m.created_at_ms,
-            outcome,
-        }
+        self.m.summary(&self.match_id)
     }
 
     /// The verdict a move id already got, if it is remembered.

@@ -22,8 +22,12 @@ impl Room {
         let mut history = VecDeque::with_capacity(cap.min(4096));
         let mut accepted = Vec::new();
         let m = replay(records, |seq, body, state| {
-            if let EventBody::Move(mv) = &body {
-                accepted.push((mv.seat, mv.move_id, seq));
+            match &body {
+                EventBody::Move(mv) => accepted.push((mv.seat, mv.move_id, seq)),
+                // A seat given up (as a fork frees its seats) forgets its holder's move ids,
+                // so the next holder's ids start afresh.
+                EventBody::Left(left) => accepted.retain(|a| a.0 != left.seat),
+                _ => {}
             }
             let (state_hash, status, _) = state.observe(game_rules::Viewer::Spectator);
             // A hidden-information game's moves are not kept: each viewer gets its own view.

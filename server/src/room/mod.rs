@@ -6,5 +6,6 @@ mod load;
 pub mod task;
 
 pub use self::core::{
-    Client, ConnId, Input, Output, PlayerRef, Reply, RequestId, Room, RoomError, RoomSettings,
+    Client, ConnId, Input, LobbyAct, Output, PlayerRef, Reply, RequestId, Room, RoomError,
+    RoomSettings,
 };

@@ -212,7 +212,8 @@ pub async fn run(
             Start::Load => driver.load().await,
         };
         match room {
-            Some(room) => {
+            Some(mut room) => {
+                room.set_wall_base(crate::app::unix_ms().saturating_sub(driver.now_ms()));
                 let inbox = driver.drive(room, inbox).await;
                 // Messages that arrived as the room stopped go to its successor, loaded from
                 // the log, ahead of anything sent later.
@@ -601,6 +602,8 @@ mod tests {
             seed: 1,
             seats: 2,
             created_at_ms: 0,
+            lobby: Default::default(),
+            timer: None,
         }
     }
 

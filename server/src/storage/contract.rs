@@ -14,6 +14,9 @@ pub(crate) fn summary(match_id: &str, status: MatchStatus, created_at_ms: u64) -
         head_seq: 0,
         created_at_ms,
         outcome: None,
+        private: false,
+        timer: None,
+        forked_from: None,
     }
 }
 
@@ -98,7 +101,8 @@ fn listing_filters_and_orders_newest_first() {
             a.summary = summary(id, status, at);
             block(log.append(a)).expect("append");
         }
-        let open = ListFilter { status: Some(MatchStatus::Open), game: None, limit: 10 };
+        let open =
+            ListFilter { status: Some(MatchStatus::Open), limit: 10, ..ListFilter::default() };
         let ids = |f: &ListFilter| {
             log.list(f).expect("lists").into_iter().map(|s| s.match_id).collect::<Vec<_>>()
         };
@@ -109,6 +113,12 @@ fn listing_filters_and_orders_newest_first() {
                 .is_empty()
         );
         assert_eq!(log.unfinished().expect("reads"), vec!["a", "c"]);
+        let after_c = ListCursor { created_at_ms: 3, match_id: "c".into() };
+        let page = ListFilter { limit: 1, after: Some(after_c), ..ListFilter::default() };
+        assert_eq!(ids(&page), vec!["b"]);
+        let after_b = ListCursor { created_at_ms: 2, match_id: "b".into() };
+        let page = ListFilter { limit: 5, after: Some(after_b), ..ListFilter::default() };
+        assert_eq!(ids(&page), vec!["a"]);
     });
 }
 

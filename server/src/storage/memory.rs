@@ -102,6 +102,7 @@ impl EventLog for MemoryLog {
             .values()
             .filter(|(_, s)| filter.status.is_none_or(|st| s.status == st))
             .filter(|(_, s)| filter.game.as_ref().is_none_or(|g| &s.game == g))
+            .filter(|(_, s)| filter.after.as_ref().is_none_or(|c| c.precedes(s)))
             .map(with_head)
             .collect();
         found.sort_by(|a, b| {

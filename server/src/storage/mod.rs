@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 pub use disk::{DiskLog, DiskOptions, Durability, SEGMENT_BYTES, Summarize};
 pub use memory::MemoryLog;
 pub use pacing::Pacing;
-pub use record::{Record, RecordError};
+pub use record::{Expiry, Lobby, Origin, Record, RecordError, TurnTimer};
 
 /// Where a match stands, for listing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -83,6 +83,15 @@ pub struct MatchSummary {
     pub created_at_ms: u64,
     /// The result, once finished.
     pub outcome: Option<Outcome>,
+    /// Set for a private match: listed to nobody, joined by its code (or its id).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub private: bool,
+    /// The match's own turn timer, if it was created with one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timer: Option<TurnTimer>,
+    /// For a fork: the match and event it was forked from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forked_from: Option<Origin>,
 }
 
 /// A batch of records for one match, and the summary as it stands after them.
@@ -116,6 +125,31 @@ pub struct ListFilter {
     pub game: Option<String>,
     /// At most this many, newest first.
     pub limit: usize,
+    /// Only matches listed after this one (a page's last), for paging.
+    pub after: Option<ListCursor>,
+}
+
+/// A place in the listing order (newest first: `created_at_ms`, then `match_id`, both
+/// descending): a page continues with the matches strictly after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListCursor {
+    /// The listed match's creation time.
+    pub created_at_ms: u64,
+    /// The listed match's id.
+    pub match_id: String,
+}
+
+impl ListCursor {
+    /// Where `summary` stands in the listing order.
+    pub fn of(summary: &MatchSummary) -> ListCursor {
+        ListCursor { created_at_ms: summary.created_at_ms, match_id: summary.match_id.clone() }
+    }
+
+    /// Whether `summary` is listed after this place.
+    pub fn precedes(&self, summary: &MatchSummary) -> bool {
+        (summary.created_at_ms, summary.match_id.as_str())
+            < (self.created_at_ms, self.match_id.as_str())
+    }
 }
 
 /// Why an append failed. Nothing of a failed append is stored.
@@ -221,7 +255,8 @@ pub trait EventLog: Send + Sync + 'static {
     fn list(&self, filter: &ListFilter) -> Result<Vec<MatchSummary>, ReadError>;
     /// The ids of every match not finished (to resume after a restart).
     fn unfinished(&self) -> Result<Vec<String>, ReadError>;
-    /// The matches a player holds or held a seat in, newest first.
+    /// The public matches a player holds or held a seat in, newest first (a private match's
+    /// id is not shown to others).
     fn player_matches(&self, player_id: &str, limit: usize)
     -> Result<Vec<MatchSummary>, ReadError>;
     /// Why a match is quarantined, if it is: its records before the damage are readable, and

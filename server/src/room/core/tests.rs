@@ -48,6 +48,15 @@ impl Harness {
     }
 
     fn with_board(settings: RoomSettings, width: u8, height: u8) -> Harness {
+        Harness::with_timer(settings, width, height, None)
+    }
+
+    fn with_timer(
+        settings: RoomSettings,
+        width: u8,
+        height: u8,
+        timer: Option<crate::storage::TurnTimer>,
+    ) -> Harness {
         let config = mv(json!({"width": width, "height": height, "players": 2}));
         let created = Record::Created {
             game: "dots".into(),
@@ -56,6 +65,8 @@ impl Harness {
             seed: 1,
             seats: 2,
             created_at_ms: 5,
+            lobby: Default::default(),
+            timer,
         };
         let room = Room::create("m1".into(), created, Vec::new(), settings, 0, Some(100))
             .expect("valid creation");
@@ -147,15 +158,7 @@ impl Harness {
     /// both players join again.
     fn reload(&mut self) {
         self.ack_all();
-        let records: Vec<crate::storage::StoredRecord> = self
-            .durable
-            .iter()
-            .enumerate()
-            .map(|(seq, bytes)| crate::storage::StoredRecord {
-                seq: seq as u64,
-                bytes: bytes.clone(),
-            })
-            .collect();
+        let records = self.stored();
         let settings = self.room.settings.clone();
         self.room = Room::load("m1", &records, settings, self.now).expect("the log replays");
         self.drain();
@@ -164,6 +167,17 @@ impl Harness {
             self.input(Input::Join { conn, player: player(who), role: Role::Player, from_seq });
         }
         self.inbox.clear();
+    }
+
+    /// The durable records, as the log would return them.
+    fn stored(&self) -> Vec<crate::storage::StoredRecord> {
+        let numbered = self.durable.iter().enumerate();
+        numbered
+            .map(|(seq, bytes)| crate::storage::StoredRecord {
+                seq: seq as u64,
+                bytes: bytes.clone(),
+            })
+            .collect()
     }
 
     fn take(&mut self, conn: ConnId) -> Vec<ServerMsg> {
@@ -462,12 +476,7 @@ fn bot_seats_start_when_durable_and_again_after_a_restore() {
     h.input(Input::TakeSeat { request: 2, player: player("a"), seat: Some(1), bot: None });
     assert_eq!(h.replies[&2], vec![Reply::Seat(Err(RoomError::SeatTaken))]);
     // Rebuilt from its log, the room asks for its bot again.
-    let records: Vec<crate::storage::StoredRecord> = h
-        .durable
-        .iter()
-        .enumerate()
-        .map(|(seq, bytes)| crate::storage::StoredRecord { seq: seq as u64, bytes: bytes.clone() })
-        .collect();
+    let records = h.stored();
     let m = crate::replay::replay(&records, |_, _, _| {}).expect("replays");
     let mut restored = Room::restore("m1".into(), m, Vec::new(), RoomSettings::default(), 0);
     let started: Vec<_> = std::iter::from_fn(|| restored.poll_output())
@@ -653,4 +662,158 @@ fn a_close_disconnects_everyone_and_stops_the_room_without_writing() {
     assert_eq!(h.stopped, Some("closed by an administrator"));
     assert_eq!(h.durable.len(), written, "the log is not touched");
     assert!(h.room.is_idle(), "nobody is subscribed any more");
+}
+
+#[test]
+fn a_resignation_is_durable_before_it_is_answered_and_survives_a_reload() {
+    let mut h = Harness::seated();
+    h.auto_ack = false;
+    let resign = |request| Input::Lobby { request, player_id: "b".into(), act: LobbyAct::Resign };
+    h.input(resign(7));
+    assert!(!h.replies.contains_key(&7), "no answer before the event is durable");
+    h.ack_all();
+    assert_eq!(h.replies[&7], vec![Reply::Done(Ok(3))]);
+    h.input(resign(8));
+    assert_eq!(h.replies[&8], vec![Reply::Done(Err(RoomError::MatchOver))]);
+    h.auto_ack = true;
+    h.reload();
+    let over = Status::Over(Outcome { scores: vec![1, 0], winners: vec![0] });
+    assert_eq!(h.room.state().status(), over);
+    h.play(1, "a", 1, edge("h", 0, 0));
+    assert!(verdicts(&h.take(1)).iter().all(|(_, v)| rejected("match_over")(v)));
+}
+
+#[test]
+fn leave_and_cancel_are_for_matches_not_started() {
+    let mut h = Harness::new(RoomSettings::default());
+    let act = |request, who: &str, act| Input::Lobby { request, player_id: who.into(), act };
+    h.input(Input::TakeSeat { request: 1, player: player("a"), seat: None, bot: None });
+    h.input(act(2, "b", LobbyAct::Leave));
+    h.input(act(3, "a", LobbyAct::Resign));
+    h.input(act(4, "a", LobbyAct::Leave));
+    h.input(act(5, "a", LobbyAct::Cancel));
+    assert_eq!(h.replies[&2], vec![Reply::Done(Err(RoomError::NotSeated))]);
+    assert_eq!(h.replies[&3], vec![Reply::Done(Err(RoomError::NotStarted))]);
+    assert_eq!(h.replies[&4], vec![Reply::Done(Ok(2))]);
+    assert_eq!(h.replies[&5], vec![Reply::Done(Err(RoomError::NotCreator))], "no creator");
+    assert_eq!(h.room.state().seats, vec![None, None]);
+}
+
+#[test]
+fn a_match_timer_wins_over_the_servers() {
+    let settings = RoomSettings { turn_timeout_ms: Some(1000), ..RoomSettings::default() };
+    let timer = Some(crate::storage::TurnTimer {
+        move_ms: 300,
+        total_ms: None,
+        on_expiry: crate::storage::Expiry::Pass,
+    });
+    let mut h = Harness::with_timer(settings, 1, 1, timer);
+    h.input(Input::TakeSeat { request: 1, player: player("a"), seat: None, bot: None });
+    h.input(Input::TakeSeat { request: 2, player: player("b"), seat: None, bot: None });
+    h.input(Input::Join { conn: 1, player: player("a"), role: Role::Player, from_seq: None });
+    assert_eq!(h.room.poll_timeout(), Some(300));
+    h.take(1);
+    h.now = 300;
+    h.input(Input::Timer);
+    let msgs = h.take(1);
+    assert!(matches!(&msgs[0], ServerMsg::Event(e) if e.seq == 3 && e.status == Status::Turn(1)));
+    assert_eq!(h.room.poll_timeout(), Some(600));
+    assert_eq!(h.room.state().timer, timer, "the timer comes from the creation record");
+}
+
+/// A seated 1×1 match (seats taken at 0) with this match timer and a spectator watching.
+fn timed(timer: crate::storage::TurnTimer) -> Harness {
+    let mut h = Harness::with_timer(RoomSettings::default(), 1, 1, Some(timer));
+    h.input(Input::TakeSeat { request: 1, player: player("a"), seat: None, bot: None });
+    h.input(Input::TakeSeat { request: 2, player: player("b"), seat: None, bot: None });
+    h.input(Input::Join { conn: 9, player: player("c"), role: Role::Spectator, from_seq: None });
+    h.take(9);
+    h
+}
+
+fn last_record(h: &Harness) -> Record {
+    let bytes = h.durable.last().expect("a record");
+    Record::decode(0, bytes).expect("decodes")
+}
+
+#[test]
+fn a_forfeit_timer_ends_the_match_when_the_turn_runs_out() {
+    use crate::storage::{Expiry, TurnTimer};
+    let mut h = timed(TurnTimer { move_ms: 300, total_ms: None, on_expiry: Expiry::Forfeit });
+    assert_eq!(h.room.poll_timeout(), Some(300), "it runs with only a spectator watching");
+    h.now = 300;
+    h.input(Input::Timer);
+    assert_eq!(last_record(&h), Record::Forfeited { seat: 0, at_ms: Some(305) });
+    let over = Status::Over(Outcome { scores: vec![0, 1], winners: vec![1] });
+    assert_eq!(h.room.state().status(), over);
+    assert!(matches!(&h.take(9)[..], [ServerMsg::Event(e)] if e.status == over));
+    assert_eq!(h.room.poll_timeout(), None, "no clock once over (and a person watches)");
+}
+
+#[test]
+fn a_spent_total_clock_forfeits_even_when_turns_pass() {
+    use crate::storage::{Expiry, TurnTimer};
+    let timer = TurnTimer { move_ms: 1000, total_ms: Some(1500), on_expiry: Expiry::Pass };
+    let mut h = timed(timer);
+    for now in [1000, 2000] {
+        h.now = now;
+        h.input(Input::Timer);
+        assert!(matches!(last_record(&h), Record::Action { move_id: None, .. }), "a pass");
+    }
+    assert_eq!(h.room.state().used_ms, vec![1000, 1000]);
+    assert_eq!(h.room.poll_timeout(), Some(2500), "a has 500 ms of its total left");
+    h.now = 2500;
+    h.input(Input::Timer);
+    assert_eq!(last_record(&h), Record::Forfeited { seat: 0, at_ms: Some(2505) });
+}
+
+#[test]
+fn a_turn_that_runs_out_while_no_room_is_loaded_expires_when_it_loads() {
+    use crate::storage::{Expiry, TurnTimer};
+    let mut h = timed(TurnTimer { move_ms: 1000, total_ms: None, on_expiry: Expiry::Forfeit });
+    let records = h.stored();
+    // A restart 5 s later: a new clock from 0, whose zero is 5 s after the seats filled.
+    let settings = RoomSettings::default();
+    h.room = Room::load("m1", &records, settings, 0).expect("the log replays");
+    h.room.set_wall_base(5 + 5000);
+    h.now = 0;
+    h.drain();
+    assert_eq!(h.room.poll_timeout(), Some(0), "overdue: now");
+    h.input(Input::Timer);
+    assert_eq!(last_record(&h), Record::Forfeited { seat: 0, at_ms: Some(5005) });
+}
+
+#[test]
+fn a_fork_frees_its_seats_and_forgets_their_move_ids_after_a_reload() {
+    let mut h = Harness::with_board(RoomSettings::default(), 2, 1);
+    h.input(Input::TakeSeat { request: 1, player: player("a"), seat: None, bot: None });
+    h.input(Input::TakeSeat { request: 2, player: player("b"), seat: None, bot: None });
+    h.input(Input::Join { conn: 1, player: player("a"), role: Role::Player, from_seq: None });
+    h.play(1, "a", 1, edge("h", 0, 0));
+    let decode = |s: &crate::storage::StoredRecord| Record::decode(s.seq, &s.bytes);
+    let records: Vec<Record> = h.stored().iter().map(decode).collect::<Result<_, _>>().expect("ok");
+    let settings = RoomSettings::default();
+    let fork = Room::fork("f1".into(), records[0].clone(), &records[1..], settings, 0, None);
+    h.room = fork.expect("forks");
+    let before = h.durable.len();
+    h.drain();
+    assert_eq!(h.room.state().seats, vec![None, None], "every seat open");
+    assert_eq!(h.durable.len() - before, 6, "creation, two seats, a move, two seats freed");
+    let forked: Vec<crate::storage::StoredRecord> = h.stored()[before..]
+        .iter()
+        .enumerate()
+        .map(|(seq, r)| crate::storage::StoredRecord { seq: seq as u64, bytes: r.bytes.clone() })
+        .collect();
+    h.room = Room::load("f1", &forked, RoomSettings::default(), 0).expect("the fork replays");
+    h.durable.truncate(before);
+    h.durable.extend(forked.into_iter().map(|r| r.bytes));
+    h.input(Input::TakeSeat { request: 3, player: player("c"), seat: None, bot: None });
+    h.input(Input::TakeSeat { request: 4, player: player("d"), seat: None, bot: None });
+    h.input(Input::Join { conn: 3, player: player("c"), role: Role::Player, from_seq: None });
+    h.take(3);
+    // Seat 0's old holder used move id 1; for its new holder it is a new move, decided by
+    // the rules (seat 1 is to move), not answered from memory as the old move's retry.
+    h.play(3, "c", 1, edge("h", 1, 0));
+    let got = verdicts(&h.take(3));
+    assert!(got.len() == 1 && rejected("not_your_turn")(&got[0].1), "{got:?}");
 }

@@ -21,6 +21,7 @@ const SCHEMA: &str = "
         created_at_ms INTEGER NOT NULL,
         head_seq INTEGER NOT NULL,
         outcome TEXT,
+        private INTEGER NOT NULL,
         summary BLOB NOT NULL
     );
     CREATE INDEX matches_by_status ON matches (status, created_at_ms);
@@ -119,10 +120,11 @@ pub fn upsert(tx: &Transaction<'_>, s: &MatchSummary) -> Result<(), ReadError> {
     let blob = rmp_serde::to_vec_named(s).map_err(|e| ReadError::Storage(e.to_string()))?;
     let outcome = s.outcome.as_ref().and_then(|o| serde_json::to_string(o).ok());
     tx.prepare_cached(
-        "INSERT INTO matches (match_id, game, status, created_at_ms, head_seq, outcome, summary)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+        "INSERT INTO matches
+            (match_id, game, status, created_at_ms, head_seq, outcome, summary, private)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT (match_id) DO UPDATE SET
-            status = ?3, head_seq = ?5, outcome = ?6, summary = ?7",
+            status = ?3, head_seq = ?5, outcome = ?6, summary = ?7, private = ?8",
     )
     .and_then(|mut stmt| {
         stmt.execute(params![
@@ -132,7 +134,8 @@ pub fn upsert(tx: &Transaction<'_>, s: &MatchSummary) -> Result<(), ReadError> {
             s.created_at_ms as i64,
             s.head_seq as i64,
             outcome,
-            blob
+            blob,
+            s.private
         ])
     })
     .map_err(read_err)?;
@@ -172,12 +175,16 @@ pub fn list(conn: &Connection, filter: &ListFilter) -> Result<Vec<MatchSummary>,
         .prepare_cached(
             "SELECT match_id, summary FROM matches
              WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR game = ?2)
+               AND (?4 IS NULL OR (created_at_ms, match_id) < (?4, ?5))
              ORDER BY created_at_ms DESC, match_id DESC LIMIT ?3",
         )
         .map_err(read_err)?;
     let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
+    let after_ms = filter.after.as_ref().map(|c| i64::try_from(c.created_at_ms).unwrap_or(i64::MAX));
+    let after_id = filter.after.as_ref().map(|c| c.match_id.as_str());
+    let status = filter.status.map(MatchStatus::as_str);
     let rows = stmt
-        .query_map(params![filter.status.map(MatchStatus::as_str), filter.game, limit], |r| {
+        .query_map(params![status, filter.game, limit, after_ms, after_id], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
         })
         .map_err(read_err)?;
@@ -185,7 +192,7 @@ pub fn list(conn: &Connection, filter: &ListFilter) -> Result<Vec<MatchSummary>,
     rows.iter().map(|(id, bytes)| decode(id, bytes)).collect()
 }
 
-/// The matches `player_id` holds or held a seat in, newest first.
+/// The public matches `player_id` holds or held a seat in, newest first.
 pub fn player_matches(
     conn: &Connection,
     player_id: &str,
@@ -194,7 +201,7 @@ pub fn player_matches(
     let mut stmt = conn
         .prepare_cached(
             "SELECT m.match_id, m.summary FROM seats s JOIN matches m USING (match_id)
-             WHERE s.player_id = ?1
+             WHERE s.player_id = ?1 AND NOT m.private
              ORDER BY m.created_at_ms DESC, m.match_id DESC LIMIT ?2",
         )
         .map_err(read_err)?;
