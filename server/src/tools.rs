@@ -178,9 +178,11 @@ mod tests {
                 seed: 7,
                 seats: 2,
                 created_at_ms: 1,
+                lobby: Default::default(),
+                timer: None,
             },
-            Record::Seated { seat: 0, player_id: "p0".into(), name: "Ada".into(), bot: None },
-            Record::Seated { seat: 1, player_id: "p1".into(), name: "Bob".into(), bot: None },
+            seated(0, "p0", "Ada"),
+            seated(1, "p1", "Bob"),
         ];
         while let Status::Turn(seat) = m.status() {
             let mv = m.legal_moves(seat).remove(0);
@@ -189,6 +191,7 @@ mod tests {
             records.push(Record::Action {
                 action,
                 move_id: Some(records.len() as u64),
+                at_ms: None,
                 state_hash,
             });
         }
@@ -197,6 +200,11 @@ mod tests {
             .enumerate()
             .map(|(i, r)| StoredRecord { seq: i as u64, bytes: r.encode() })
             .collect()
+    }
+
+    fn seated(seat: u8, player_id: &str, name: &str) -> Record {
+        let (player_id, name) = (player_id.into(), name.into());
+        Record::Seated { seat, player_id, name, bot: None, at_ms: None }
     }
 
     /// Dots with a rule changed on purpose: from its third action on, states hash otherwise

@@ -36,7 +36,7 @@ impl Instance {
     /// started on the same `dir` is the same server restarted.
     pub async fn on_disk(dir: &std::path::Path) -> Result<Instance> {
         let mut config = server::Config::ephemeral();
-        config.store = server::StoreKind::Sqlite;
+        config.store = server::StoreKind::Disk;
         config.data_dir = dir.to_path_buf();
         config.no_quic = true;
         Instance::with(config).await

@@ -11,7 +11,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use game_rules::{Mode, Seat, Status, Viewer};
+use game_rules::{Mode, Seat, Viewer};
 use protocol::v1::{
     CaughtUp, ErrorBody, ErrorMsg, Event, EventBody, Joined, MoveId, Role, ServerMsg, Snapshot,
     VerdictResult,

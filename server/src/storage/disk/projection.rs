@@ -180,7 +180,8 @@ pub fn list(conn: &Connection, filter: &ListFilter) -> Result<Vec<MatchSummary>,
         )
         .map_err(read_err)?;
     let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
-    let after_ms = filter.after.as_ref().map(|c| i64::try_from(c.created_at_ms).unwrap_or(i64::MAX));
+    let after_ms =
+        filter.after.as_ref().map(|c| i64::try_from(c.created_at_ms).unwrap_or(i64::MAX));
     let after_id = filter.after.as_ref().map(|c| c.match_id.as_str());
     let status = filter.status.map(MatchStatus::as_str);
     let rows = stmt
