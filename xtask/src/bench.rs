@@ -37,7 +37,7 @@ pub fn bench(args: &[String]) -> Result<()> {
     let data = std::env::temp_dir().join(format!("arbiter-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
     eprintln!("== this machine's floor");
-    let floor = floor::measure(&data)?;
+    let floor = floor::measure(&data, pin)?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let addr = format!("127.0.0.1:{port}");
     let server = Server::start(&release.join("arbiter"), "disk", &data, &addr, pin)?;
@@ -366,8 +366,8 @@ fn render(
         "with `cargo xtask bench`", if pin { "yes" } else { "no (fewer than two cores)" }, if quick { "5 s (quick)" } else { "20 s" }
     ));
     t.push_str(&format!(
-        "\nFloor measured in the same run: one durable commit {:.1} µs CPU ({:.0} µs wall); one 100-byte loopback write {:.1} µs of the sender's CPU. Floor per move = 2 writes (one frame to each player) + one commit ÷ appends per commit (none on the memory store).\n",
-        floor.commit_cpu_us, floor.commit_wall_us, floor.write_cpu_us
+        "\nFloor measured in the same run, on the server's core: one durable commit {:.1} µs CPU ({:.0} µs wall); one loopback exchange (a 100-byte frame written, a 1-byte answer read from a peer on the other core) {:.1} µs. Floor per move = 1.5 exchanges (the move read, a frame written to each of two players) + one commit ÷ appends per commit (none on the memory store).\n",
+        floor.commit_cpu_us, floor.commit_wall_us, floor.exchange_cpu_us
     ));
     t
 }

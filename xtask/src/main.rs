@@ -34,6 +34,9 @@ fn main() -> Result<()> {
         // The HTTP API fuzzed against its OpenAPI document, alone.
         Some("contract") => contract::check_contract(),
         Some("bench") => bench::bench(&args.collect::<Vec<_>>()),
+        // The bench's floor measurement and its answering peer, run pinned by the bench.
+        Some("floor") => floor::run(&args.collect::<Vec<_>>()),
+        Some("floor-peer") => floor::peer(&args.collect::<Vec<_>>()),
         _ => {
             eprintln!("{USAGE}");
             std::process::exit(2);
