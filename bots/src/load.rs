@@ -317,7 +317,7 @@ impl Driver {
         Ok(Bot {
             socket,
             seat: None,
-            replica: protocol::Replica::new(),
+            replica: protocol::Replica::new(builtin_games::games()),
             events: Vec::new(),
             strategy,
             sent: HashMap::new(),
@@ -358,7 +358,7 @@ impl Driver {
     ) -> Result<bool> {
         for (i, bot) in bots.iter_mut().enumerate() {
             bot.seat = (i < 2).then_some(i as u8);
-            bot.replica = protocol::Replica::new();
+            bot.replica = protocol::Replica::new(builtin_games::games());
             bot.events.clear();
             bot.sent.clear();
             let role = if i < 2 { Role::Player } else { Role::Spectator };

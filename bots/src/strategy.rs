@@ -97,7 +97,7 @@ impl Strategy {
 
 #[cfg(test)]
 mod tests {
-    use game_rules::{Status, Viewer, find_game};
+    use game_rules::{Status, Viewer};
     use proptest::prelude::*;
 
     use super::*;
@@ -110,17 +110,30 @@ mod tests {
     proptest! {
         /// Strategies only ever choose legal moves, in every registered game.
         #[test]
-        fn strategies_never_choose_an_illegal_move(seed in any::<u64>(), greedy in any::<bool>(), g in 0..game_rules::games().len(), size in 1u8..5) {
-            let game = game_rules::games()[g];
+        fn strategies_never_choose_an_illegal_move(seed in any::<u64>(), greedy in any::<bool>(), g in 0..builtin_games::games().len(), size in 1u8..5) {
+            let game = builtin_games::games().all()[g];
             let cfg = if game.id() == "dots" { config(size, size, 2) } else { game.info().default_config };
             let mut m = game.new_match(&cfg, seed).expect("valid config");
             let kind = if greedy { StrategyKind::Greedy } else { StrategyKind::Random };
             let mut player = kind.player(seed);
-            for _ in 0..200 {
-                let Status::Turn(seat) = m.status() else { break };
-                let legal = m.legal_moves(seat);
-                let pick = player.choose(game.id(), &m.view(Viewer::Seat(seat)), &legal).expect("a move");
-                prop_assert!(m.play(seat, &legal[pick]).is_ok());
+            for _ in 0..2000 {
+                let seats = match m.status() {
+                    Status::Turn(seat) => vec![seat],
+                    Status::Simultaneous => (0..m.seats()).collect(),
+                    _ => break,
+                };
+                let mut inputs = Vec::new();
+                for seat in seats {
+                    let legal = m.legal_moves(seat);
+                    let Some(pick) = player.choose(game.id(), &m.view(Viewer::Seat(seat)), &legal) else { continue };
+                    prop_assert!(m.check_move(seat, &legal[pick]).is_ok());
+                    inputs.push((seat, legal[pick].clone()));
+                }
+                if let (Status::Turn(seat), [(_, mv)]) = (m.status(), inputs.as_slice()) {
+                    prop_assert!(m.play(seat, mv).is_ok());
+                } else {
+                    prop_assert!(m.tick(&inputs).is_ok());
+                }
             }
             prop_assert!(m.status().is_over());
         }
@@ -128,7 +141,7 @@ mod tests {
 
     #[test]
     fn greedy_closes_a_box_when_it_can_and_avoids_third_edges() {
-        let game = find_game("dots").expect("registered");
+        let game = builtin_games::games().find("dots").expect("registered");
         let mut m = game.new_match(&config(2, 1, 2), 0).expect("valid");
         let edge = |dir: &str, x: u8, y: u8| {
             let dir = if dir == "h" { game_rules::dots::Dir::H } else { game_rules::dots::Dir::V };

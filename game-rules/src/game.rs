@@ -206,8 +206,8 @@ pub enum Action<M> {
 /// The rules of one game. Every function is pure: the state after a log is
 /// `fold(apply, initial(config, seed), actions)` and nothing else.
 ///
-/// To add a game, implement this trait and add one line to `registry.rs`; nothing in the
-/// server, the bots or the browser client changes.
+/// To add a game, implement this trait and register it ([`Games::with`](crate::Games::with))
+/// where the server, bots or client are built; nothing in them changes.
 pub trait Game: Sized + Send + Sync + 'static {
     /// Stable identifier used in URLs, logs and the wire (`"dots"`).
     const ID: &'static str;
@@ -218,8 +218,9 @@ pub trait Game: Sized + Send + Sync + 'static {
 
     /// Match settings chosen at creation; `Default` is what `GET /api/games` advertises.
     type Config: Serialize + DeserializeOwned + Clone + Debug + Default + PartialEq + Send;
-    /// The full, authoritative state.
-    type State: Clone + Debug + Send + 'static;
+    /// The full, authoritative state. It needs neither `Clone` nor `Debug`, so a game may keep
+    /// its state in whatever structure simulates it best (an ECS `World`, say).
+    type State: Send + 'static;
     /// One player's move.
     type Move: Serialize + DeserializeOwned + Clone + Debug + PartialEq + Send;
     /// What one viewer may see of a state.

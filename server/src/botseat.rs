@@ -54,7 +54,7 @@ async fn run(
     if ctx.send(&match_id, RoomMsg::Join { input: join, sink }).await.is_err() {
         return;
     }
-    let mut replica = Replica::new();
+    let mut replica = Replica::new(ctx.settings.games.clone());
     let mut strategy = spec.strategy.player(seed);
     let think = Duration::from_millis(spec.think_ms);
     let mut due: Option<tokio::time::Instant> = None;

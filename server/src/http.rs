@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json, Router};
-use game_rules::{Viewer, find_game, games};
+use game_rules::{Games, Viewer};
 use protocol::v1::{Event, Snapshot, Verdict, VerdictResult};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json_;
@@ -55,10 +55,26 @@ pub fn api() -> OpenApiRouter<Arc<App>> {
         .merge(crate::admin::api())
 }
 
-/// The routes, serving their own OpenAPI document at `/api/openapi.json`.
-pub fn routes() -> Router<Arc<App>> {
-    let (router, doc) = api().split_for_parts();
+/// The routes, serving their own OpenAPI document at `/api/openapi.json`, which names the
+/// ids of `games` wherever a request takes a game.
+pub fn routes(games: &Games) -> Router<Arc<App>> {
+    let (router, mut doc) = api().split_for_parts();
+    list_game_ids(&mut doc, games);
     router.route_layer(Extension(Arc::new(doc) as Document))
+}
+
+/// Writes the registered ids into the `game` field of `CreateRequest`: the set is a value
+/// of the server, known only once it is built.
+fn list_game_ids(doc: &mut utoipa::openapi::OpenApi, games: &Games) {
+    use utoipa::openapi::{RefOr, Schema};
+    let schemas = doc.components.as_mut().map(|c| &mut c.schemas);
+    let Some(RefOr::T(Schema::Object(request))) = schemas.and_then(|s| s.get_mut("CreateRequest"))
+    else {
+        return;
+    };
+    if let Some(RefOr::T(Schema::Object(game))) = request.properties.get_mut("game") {
+        game.enum_values = Some(games.ids().map(Json_::from).collect());
+    }
 }
 
 /// Unknown routes answer in the JSON error format too.
@@ -249,8 +265,11 @@ struct GameEntry {
 #[utoipa::path(get, path = "/api/games", tag = "games", responses(
     (status = 200, description = "The games.", body = GameList),
 ))]
-async fn list_games() -> Json<GameList> {
-    let games = games()
+async fn list_games(State(app): AppState) -> Json<GameList> {
+    let games = app
+        .config
+        .games
+        .all()
         .iter()
         .map(|g| {
             let info = g.info();
@@ -288,12 +307,10 @@ struct CreateRequest {
     bots: Vec<BotRequest>,
 }
 
-/// The ids of the registered games, as the schema of a `game` field.
+/// The schema of a `game` field: a string, whose allowed ids `routes` fills in from the
+/// server's games.
 fn game_ids() -> Object {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .enum_values(Some(games().iter().map(|g| g.id())))
-        .build()
+    ObjectBuilder::new().schema_type(Type::String).build()
 }
 
 /// A server-side bot to seat.
@@ -357,7 +374,7 @@ async fn create_match(
     Player(who): Player,
     Body(req): Body<CreateRequest>,
 ) -> Result<Json<MatchCreated>, ApiError> {
-    let game = find_game(&req.game).ok_or_else(|| {
+    let game = app.config.games.find(&req.game).ok_or_else(|| {
         ApiError::new(StatusCode::BAD_REQUEST, "unknown_game", format!("no game {:?}", req.game))
     })?;
     check_creation_limit(&app, &who.sub).await?;
@@ -747,7 +764,7 @@ async fn match_events(
     let mut seats_of_caller = None;
     let mut events = Vec::new();
     // Replay to the page's end: every event needs the state hash after it.
-    replay(&records[..end.max(1)], |seq, body, state| {
+    replay(&app.config.games, &records[..end.max(1)], |seq, body, state| {
         if seq < from {
             return;
         }
@@ -814,7 +831,7 @@ async fn match_state(
             format!("at {at} is past the head {head}"),
         ));
     }
-    let m = replay(&records[..=at as usize], |_, _, _| {})?;
+    let m = replay(&app.config.games, &records[..=at as usize], |_, _, _| {})?;
     let viewer = viewer_in(&m, who.as_ref());
     Ok(Json(Snapshot {
         match_id: id,

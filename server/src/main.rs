@@ -25,7 +25,9 @@ fn main() -> std::process::ExitCode {
     // clap exits with code 2 and a clear message on unknown or invalid flags.
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(config) => serve(config),
+        // The built-in games are registered here, not in the server library: a program that
+        // embeds the server registers its own the same way (see examples/).
+        Command::Serve(config) => serve(Config { games: builtin_games::games(), ..config }),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,7 +1,7 @@
 //! Rebuilding a match from its log: the one place records become states. Room loading,
 //! catch-up from old seqs, `GET /state?at=` and log verification all go through [`MatchState`].
 
-use game_rules::{Action, DynGame, DynMatch, Seat, StateHash, Status, Viewer, find_game};
+use game_rules::{Action, DynGame, DynMatch, Games, Seat, StateHash, Status, Viewer};
 use protocol::v1::{Created, EventBody, MoveEvent, Seated, Tick, TickInput, Value};
 
 use crate::storage::{MatchStatus, Record, RecordError, SeatHolder, StoredRecord};
@@ -74,12 +74,12 @@ pub fn to_value(bytes: &[u8]) -> Value {
 
 impl MatchState {
     /// Starts a match from its creation record.
-    pub fn create(record: &Record) -> Result<MatchState, ReplayError> {
+    pub fn create(games: &Games, record: &Record) -> Result<MatchState, ReplayError> {
         let Record::Created { game, rules_version, config, seed, seats, created_at_ms } = record
         else {
             return Err(ReplayError::NoCreation);
         };
-        let found = find_game(game).ok_or_else(|| ReplayError::UnknownGame(game.clone()))?;
+        let found = games.find(game).ok_or_else(|| ReplayError::UnknownGame(game.clone()))?;
         let state =
             found.new_match(config, *seed).map_err(|e| ReplayError::Config(e.to_string()))?;
         let created = Created {
@@ -194,6 +194,7 @@ pub fn wire_action(action: &[u8], move_id: Option<u64>) -> EventBody {
 /// Replays a whole log, calling `each` after every record (the creation included) with its
 /// seq, wire body and the state after it.
 pub fn replay(
+    games: &Games,
     records: &[StoredRecord],
     mut each: impl FnMut(u64, EventBody, &MatchState),
 ) -> Result<MatchState, ReplayError> {
@@ -201,7 +202,7 @@ pub fn replay(
     if first.seq != 0 {
         return Err(ReplayError::NoCreation);
     }
-    let mut state = MatchState::create(&Record::decode(0, &first.bytes)?)?;
+    let mut state = MatchState::create(games, &Record::decode(0, &first.bytes)?)?;
     each(0, EventBody::Created(state.created.clone()), &state);
     for stored in &records[1..] {
         let record = Record::decode(stored.seq, &stored.bytes)?;

@@ -71,12 +71,12 @@ async fn a_tampered_event_log_is_reported_as_a_desync() -> Result<()> {
     ada.play(&id, 1, all_edges(1, 1)[0].clone()).await?;
     ada.until(|m| matches!(m, ServerMsg::Event(e) if e.seq == 3).then_some(())).await?;
     let mut events = ada.events.clone();
-    assert_eq!(first_desync(&events), None, "the real log replays");
+    assert_eq!(first_desync(builtin_games::games(), &events), None, "the real log replays");
     // A server that broadcast a different move than it applied.
     if let Some(EventBody::Move(m)) = events[3].body.as_mut() {
         m.mv = serde_json::from_value(serde_json::json!({"dir": "v", "x": 0, "y": 0}))?;
     }
-    assert_eq!(first_desync(&events), Some(3));
+    assert_eq!(first_desync(builtin_games::games(), &events), Some(3));
     instance.server.shutdown().await;
     Ok(())
 }

@@ -11,7 +11,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use game_rules::{Mode, Seat, Status, Viewer};
+use game_rules::{Games, Mode, Seat, Status, Viewer};
 use protocol::v1::{
     CaughtUp, ErrorBody, ErrorMsg, Event, EventBody, Joined, MoveId, Role, ServerMsg, Snapshot,
     VerdictResult,
@@ -61,6 +61,8 @@ pub struct RoomSettings {
     /// Connections subscribed at once; past it a join is refused, unless it is a seated
     /// player's, so that spectators can never lock a match's players out.
     pub max_subscribers: usize,
+    /// The games this server plays: a match's log names one of them.
+    pub games: Games,
 }
 
 impl Default for RoomSettings {
@@ -71,6 +73,7 @@ impl Default for RoomSettings {
             idle_unload_ms: 60_000,
             verdict_cap: 256,
             max_subscribers: 1000,
+            games: Games::new(),
         }
     }
 }
@@ -375,7 +378,7 @@ impl Room {
         now_ms: u64,
         request: Option<RequestId>,
     ) -> Result<Room, crate::replay::ReplayError> {
-        let m = MatchState::create(&created)?;
+        let m = MatchState::create(&settings.games, &created)?;
         let mut room = Room::new(match_id, m, None, settings, now_ms);
         let mut events = vec![room.event(0, EventBody::Created(room.m.created.clone()))];
         let mut records = vec![created.encode()];

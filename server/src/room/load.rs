@@ -21,7 +21,7 @@ impl Room {
         let cap = settings.history_cap;
         let mut history = VecDeque::with_capacity(cap.min(4096));
         let mut accepted = Vec::new();
-        let m = replay(records, |seq, body, state| {
+        let m = replay(&settings.games, records, |seq, body, state| {
             if let EventBody::Move(mv) = &body {
                 accepted.push((mv.seat, mv.move_id, seq));
             }

@@ -503,8 +503,11 @@ impl Driver {
             return false;
         };
         let mut events = Vec::new();
-        let replayed =
-            replay(&records[..records.len().min(to_seq as usize + 1)], |seq, body, state| {
+        let games = self.ctx.settings.games.clone();
+        let replayed = replay(
+            &games,
+            &records[..records.len().min(to_seq as usize + 1)],
+            |seq, body, state| {
                 if seq >= from_seq {
                     let (state_hash, status, _) = state.observe(game_rules::Viewer::Spectator);
                     let match_id = self.match_id.clone();
@@ -517,7 +520,8 @@ impl Driver {
                         view: None,
                     });
                 }
-            });
+            },
+        );
         if replayed.is_err() {
             self.send_error(conn, "storage_error", "the log does not replay");
             return false;
@@ -577,7 +581,7 @@ mod tests {
     fn context_with(log: SharedLog, rooms: Rooms) -> Arc<RoomContext> {
         Arc::new(RoomContext {
             log,
-            settings: RoomSettings::default(),
+            settings: RoomSettings { games: builtin_games::games(), ..RoomSettings::default() },
             metrics: Arc::new(Metrics::default()),
             journal: Arc::default(),
             rooms,

@@ -42,12 +42,18 @@ fn edge(dir: &str, x: u8, y: u8) -> Vec<u8> {
     mv(json!({"dir": dir, "x": x, "y": y}))
 }
 
+/// The settings with the built-in games, which `RoomSettings::default` leaves to the caller.
+fn with_games(settings: RoomSettings) -> RoomSettings {
+    RoomSettings { games: builtin_games::games(), ..settings }
+}
+
 impl Harness {
     fn new(settings: RoomSettings) -> Harness {
         Harness::with_board(settings, 1, 1)
     }
 
     fn with_board(settings: RoomSettings, width: u8, height: u8) -> Harness {
+        let settings = with_games(settings);
         let config = mv(json!({"width": width, "height": height, "players": 2}));
         let created = Record::Created {
             game: "dots".into(),
@@ -468,8 +474,10 @@ fn bot_seats_start_when_durable_and_again_after_a_restore() {
         .enumerate()
         .map(|(seq, bytes)| crate::storage::StoredRecord { seq: seq as u64, bytes: bytes.clone() })
         .collect();
-    let m = crate::replay::replay(&records, |_, _, _| {}).expect("replays");
-    let mut restored = Room::restore("m1".into(), m, Vec::new(), RoomSettings::default(), 0);
+    let m =
+        crate::replay::replay(&builtin_games::games(), &records, |_, _, _| {}).expect("replays");
+    let mut restored =
+        Room::restore("m1".into(), m, Vec::new(), with_games(RoomSettings::default()), 0);
     let started: Vec<_> = std::iter::from_fn(|| restored.poll_output())
         .filter_map(|o| {
             if let Output::StartBot { seat, spec, .. } = o { Some((seat, spec)) } else { None }
