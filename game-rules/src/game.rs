@@ -26,11 +26,12 @@ pub enum Viewer {
 pub enum Mode {
     /// Each accepted move is applied at once and becomes one event.
     Turns,
-    /// Moves are validated on arrival, gathered, and applied together by [`Game::tick`] every
-    /// `tick_ms` of the room's clock; each tick is one event.
+    /// Moves are validated on arrival, gathered, and applied together by [`Game::tick`]
+    /// `tick_hz` times a second of the room's clock; each tick is one event.
     RealTime {
-        /// The fixed tick period the room keeps.
-        tick_ms: u32,
+        /// Ticks per second: tick n of a run of the clock is due `n × 1000 / tick_hz` ms after
+        /// it started.
+        tick_hz: u32,
     },
 }
 

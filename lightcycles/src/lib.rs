@@ -133,7 +133,7 @@ impl Game for LightCycles {
     }
 
     fn mode(config: &Config) -> Mode {
-        Mode::RealTime { tick_ms: 1000 / u32::from(config.tick_hz.max(1)) }
+        Mode::RealTime { tick_hz: u32::from(config.tick_hz) }
     }
 
     fn initial(config: &Config, seed: u64) -> Result<Arena, ConfigError> {
@@ -221,15 +221,19 @@ impl Game for LightCycles {
         h.write_u8(width);
         h.write_u8(height);
         h.write_u32(arena.ticks());
+        // Coordinates are written as their 16-bit two's complement: a crashed cycle's head
+        // may lie one cell outside the walls.
+        let cell = |h: &mut StateHasher, p: &Position| {
+            h.write_u16(p.x as u16);
+            h.write_u16(p.y as u16);
+        };
         for cycle in arena.cycles() {
-            h.write_u8(u8::from(cycle.alive));
+            h.write_bool(cycle.alive);
             h.write_u8(cycle.heading.code());
-            for p in std::iter::once(&cycle.at).chain(&cycle.trail) {
-                h.write_u16(p.x as u16);
-                h.write_u16(p.y as u16);
-            }
-            // The trail's length ends it, so two cycles' cells never run together.
+            cell(h, &cycle.at);
+            // The trail is at most 64 × 64 cells, so its length fits a u32.
             h.write_u32(cycle.trail.len() as u32);
+            cycle.trail.iter().for_each(|p| cell(h, p));
         }
     }
 }

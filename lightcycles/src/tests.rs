@@ -54,7 +54,7 @@ fn configs_out_of_bounds_are_refused() {
         let refused = LightCycles::initial(&bad, 0).err();
         assert!(matches!(refused, Some(ConfigError::OutOfBounds { field: f, .. }) if f == field));
     }
-    assert_eq!(LightCycles::mode(&Config::default()), Mode::RealTime { tick_ms: 50 });
+    assert_eq!(LightCycles::mode(&Config::default()), Mode::RealTime { tick_hz: 20 });
 }
 
 #[test]
@@ -134,9 +134,9 @@ fn the_seed_shuffles_the_start_slots() {
 #[test]
 fn golden_hashes() {
     let m = game().new_match(&enc(&config(12, 10, 3)), 42).expect("valid");
-    assert_eq!(m.state_hash().to_string(), "7fdf80c0515790d1");
+    assert_eq!(m.state_hash().to_string(), "67d7ec6a955f2bba");
     let hashes = scripted_hashes(m);
-    assert_eq!(hashes.last().map(StateHash::to_string).as_deref(), Some("46290c2251278451"));
+    assert_eq!(hashes.last().map(StateHash::to_string).as_deref(), Some("c7c1ff0ff6a35eb9"));
 }
 
 /// A fixed script of ticks, each hash.

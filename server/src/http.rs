@@ -661,8 +661,9 @@ struct MoveRequest {
         (status = 404, description = "`unknown_match`.", body = ErrorResponse),
         (status = 413, description = "`body_too_large`.", body = ErrorResponse),
         (status = 415, description = "`unsupported_media_type`: not JSON.", body = ErrorResponse),
-        (status = 422, description = "Refused by the match: a rule code, `not_seated` or \
-            `waiting_for_players`.", body = ErrorResponse),
+        (status = 422, description = "Refused by the match: a rule code, `not_seated`, \
+            `waiting_for_players`, or `superseded` (real time: a later move of the seat \
+            replaced it before the tick).", body = ErrorResponse),
         (status = 500, description = INTERNAL, body = ErrorResponse),
         (status = 503, description = UNAVAILABLE, body = ErrorResponse),
     ))]

@@ -21,6 +21,7 @@ pub use self::inspect::{RoomSummary, SeatSummary};
 use crate::replay::MatchState;
 use crate::storage::{Append, AppendError, BotSpec, MatchSummary, Record};
 
+mod clock;
 mod inspect;
 
 /// A connection, as the driver numbers them.
@@ -354,12 +355,16 @@ pub struct Room {
     /// Rule rejections per seat, oldest first, at most `verdict_cap` each: one seat's
     /// refusals can never push out another's.
     rejected: HashMap<Seat, VecDeque<(MoveId, VerdictResult)>>,
-    /// Real-time inputs gathered for the next tick.
+    /// Real-time inputs gathered for the next tick: at most one per seat (`clock.rs`).
     gathered: Vec<(Seat, Vec<u8>, Client, MoveId)>,
     outputs: VecDeque<Output>,
     now_ms: u64,
     /// When the current turn started (for turn timers) or the last tick ran.
     clock_since_ms: u64,
+    /// When the current run of the real-time clock started: tick n is due n periods later.
+    tick_origin_ms: u64,
+    /// Ticks counted in the current run of the real-time clock.
+    ticks_run: u64,
     /// When the room last had a subscriber or pending work.
     idle_since_ms: u64,
     poisoned: bool,
@@ -452,6 +457,8 @@ impl Room {
             outputs: VecDeque::new(),
             now_ms,
             clock_since_ms: now_ms,
+            tick_origin_ms: now_ms,
+            ticks_run: 0,
             idle_since_ms: now_ms,
             poisoned: false,
         }
@@ -546,7 +553,7 @@ impl Room {
             return None;
         }
         match self.m.state.mode() {
-            Mode::RealTime { tick_ms } => Some(self.clock_since_ms + u64::from(tick_ms)),
+            Mode::RealTime { tick_hz } => Some(self.tick_due_ms(tick_hz, self.ticks_run + 1)),
             Mode::Turns => self.settings.turn_timeout_ms.map(|t| self.clock_since_ms + t),
         }
     }
@@ -666,7 +673,7 @@ impl Room {
         let bot =
             self.m.seats.iter().flatten().any(|h| h.player_id == player_id && h.bot.is_some());
         if !bot && !self.watched() {
-            self.clock_since_ms = self.now_ms;
+            self.restart_clock();
         }
         self.subscribers.insert(conn, Subscriber { viewer, human: !bot });
     }
@@ -747,7 +754,7 @@ impl Room {
         let body = self.m.apply(seq, &record).expect("a free seat of this match can be taken");
         if self.m.seats.iter().all(Option::is_some) {
             // The game clock starts when the last seat fills.
-            self.clock_since_ms = self.now_ms;
+            self.restart_clock();
         }
         let event = self.event(seq, body);
         self.push_append(
@@ -805,7 +812,7 @@ impl Room {
         match self.m.state.mode() {
             Mode::Turns => self.play_turn(from, seat, move_id, mv),
             Mode::RealTime { .. } => match self.m.state.check_move(seat, mv) {
-                Ok(canonical) => self.gathered.push((seat, canonical, from, move_id)),
+                Ok(canonical) => self.gather(from, seat, move_id, canonical),
                 Err(e) => self.reject(from, seat, move_id, e.code(), e.to_string()),
             },
         }
@@ -844,6 +851,9 @@ impl Room {
             && self.now_ms >= deadline
         {
             self.tick();
+            if let Mode::RealTime { tick_hz } = self.m.state.mode() {
+                self.count_tick(tick_hz);
+            }
         }
         let idle = !self.watched() && self.pending.is_empty();
         if idle && self.now_ms >= self.idle_since_ms + self.settings.idle_unload_ms {
@@ -851,9 +861,10 @@ impl Room {
         }
     }
 
-    /// A turn timeout (no inputs) or a real-time tick (the gathered inputs) as one event.
+    /// A turn timeout (no inputs) or a real-time tick (the gathered inputs that still
+    /// validate) as one event, which holds exactly the inputs applied.
     fn tick(&mut self) {
-        let gathered = std::mem::take(&mut self.gathered);
+        let gathered = self.take_valid_inputs();
         let inputs: Vec<(Seat, Vec<u8>)> =
             gathered.iter().map(|(s, mv, _, _)| (*s, mv.clone())).collect();
         let action = match self.m.state.tick(&inputs) {
