@@ -452,7 +452,7 @@ impl Driver {
         let (Some(seat), Some(replica)) = (bot.seat, bot.replica.state()) else { return Ok(()) };
         let legal = replica.legal_moves(seat);
         let view = replica.view(Viewer::Seat(seat));
-        let Some(pick) = bot.strategy.choose(replica.game_id(), &view, &legal) else {
+        let Some(pick) = bot.strategy.choose(replica.game_id(), seat, &view, &legal) else {
             return Ok(());
         };
         let mv = rmpv::decode::read_value(&mut &legal[pick][..])?;

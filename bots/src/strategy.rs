@@ -1,5 +1,7 @@
 //! Strategies: `random` for every game, `greedy` for Dots and Boxes (close a box when
-//! possible, otherwise avoid giving one away).
+//! possible, otherwise avoid giving one away) and light cycles (steer towards the most room,
+//! looking a few cells ahead: `cycles.rs`). In light cycles a strategy may also choose no move
+//! (ride straight on).
 
 use game_rules::dots::{DotsState, Edge};
 use rand::{Rng, SeedableRng};
@@ -58,11 +60,21 @@ impl Strategy {
         self.kind
     }
 
-    /// Picks the index of one of `legal` (MessagePack moves) given this viewer's encoded
-    /// `view` of game `game`. `None` only when `legal` is empty.
-    pub fn choose(&mut self, game: &str, view: &[u8], legal: &[Vec<u8>]) -> Option<usize> {
+    /// Picks the index of one of `legal` (MessagePack moves of `seat`) given this seat's
+    /// encoded `view` of game `game`. `None` when `legal` is empty, or in a real-time game when the
+    /// player lets this tick pass without input.
+    pub fn choose(
+        &mut self,
+        game: &str,
+        seat: u8,
+        view: &[u8],
+        legal: &[Vec<u8>],
+    ) -> Option<usize> {
         if legal.is_empty() {
             return None;
+        }
+        if game == "lightcycles" {
+            return self.steer(seat, view, legal);
         }
         if self.kind == StrategyKind::Greedy
             && game == "dots"
@@ -71,6 +83,25 @@ impl Strategy {
             return Some(pick);
         }
         Some(self.rng.random_range(0..legal.len()))
+    }
+
+    /// Light cycles: greedy looks ahead (`cycles::steer`); random rides straight on, turns
+    /// left or turns right with equal chances.
+    fn steer(&mut self, seat: u8, view: &[u8], legal: &[Vec<u8>]) -> Option<usize> {
+        let turn = match self.kind {
+            StrategyKind::Greedy => {
+                let view: lightcycles::ArenaView = rmp_serde::from_slice(view).ok()?;
+                crate::cycles::steer(&view, seat, &mut self.rng)?
+            }
+            StrategyKind::Random => match self.rng.random_range(0..3) {
+                0 => return None,
+                1 => lightcycles::Turn::Left,
+                _ => lightcycles::Turn::Right,
+            },
+        };
+        legal.iter().position(|mv| {
+            rmp_serde::from_slice::<lightcycles::Steer>(mv).is_ok_and(|s| s.turn == turn)
+        })
     }
 
     fn greedy_dots(&mut self, view: &[u8], legal: &[Vec<u8>]) -> Option<usize> {
@@ -125,7 +156,7 @@ mod tests {
                 let mut inputs = Vec::new();
                 for seat in seats {
                     let legal = m.legal_moves(seat);
-                    let Some(pick) = player.choose(game.id(), &m.view(Viewer::Seat(seat)), &legal) else { continue };
+                    let Some(pick) = player.choose(game.id(), seat, &m.view(Viewer::Seat(seat)), &legal) else { continue };
                     prop_assert!(m.check_move(seat, &legal[pick]).is_ok());
                     inputs.push((seat, legal[pick].clone()));
                 }
@@ -153,7 +184,7 @@ mod tests {
         }
         let legal = m.legal_moves(1);
         let mut greedy = StrategyKind::Greedy.player(3);
-        let pick = greedy.choose("dots", &m.view(Viewer::Seat(1)), &legal).expect("a move");
+        let pick = greedy.choose("dots", 1, &m.view(Viewer::Seat(1)), &legal).expect("a move");
         assert_eq!(legal[pick], edge("v", 1, 0));
         // On a fresh 2x1 board no move gives a box away, so greedy never picks a third side.
         let fresh = game.new_match(&config(3, 3, 2), 0).expect("valid");
@@ -161,7 +192,7 @@ mod tests {
         for seed in 0..20 {
             let pick = StrategyKind::Greedy
                 .player(seed)
-                .choose("dots", &fresh.view(Viewer::Seat(0)), &legal)
+                .choose("dots", 0, &fresh.view(Viewer::Seat(0)), &legal)
                 .expect("move");
             let chosen: Edge = rmp_serde::from_slice(&legal[pick]).expect("decodes");
             let state: DotsState =

@@ -51,7 +51,8 @@ pub fn play_match(
             Status::Turn(seat) => {
                 let legal = m.legal_moves(seat);
                 let view = m.view(Viewer::Seat(seat));
-                let Some(pick) = strategies[usize::from(seat)].choose(game, &view, &legal) else {
+                let Some(pick) = strategies[usize::from(seat)].choose(game, seat, &view, &legal)
+                else {
                     break;
                 };
                 // Strategies pick from the legal moves, so the rules accept them.
@@ -78,7 +79,7 @@ fn simultaneous_inputs(
         .filter_map(|seat| {
             let legal = m.legal_moves(seat);
             let view = m.view(Viewer::Seat(seat));
-            let pick = strategies.get_mut(usize::from(seat))?.choose(game, &view, &legal)?;
+            let pick = strategies.get_mut(usize::from(seat))?.choose(game, seat, &view, &legal)?;
             Some((seat, legal[pick].clone()))
         })
         .collect()

@@ -9,6 +9,7 @@ mod browser;
 mod isolation;
 mod play;
 mod readme;
+mod realtime;
 mod restart;
 mod transports;
 mod web;
