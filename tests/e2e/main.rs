@@ -12,4 +12,5 @@ mod readme;
 mod realtime;
 mod restart;
 mod transports;
+mod wasm;
 mod web;

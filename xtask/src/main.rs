@@ -109,6 +109,7 @@ fn test() -> Result<()> {
     portable::check_windows()?;
     let web = web::build_web()?;
     web::ensure_chromium()?;
+    web::ensure_node()?;
     let (mut passed, mut failed) = cargo_test(&["--workspace", "--doc"], &web)?;
     let (p, f) = cargo_test(&["--workspace", "--all-targets"], &web)?;
     passed += p;
