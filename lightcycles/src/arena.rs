@@ -285,6 +285,17 @@ impl Arena {
         }
     }
 
+    /// How many seats (cycles) the board has.
+    pub fn seats(&self) -> u8 {
+        // At most 8 cycles are ever spawned (the config's bound).
+        u8::try_from(self.cycles.len()).unwrap_or(u8::MAX)
+    }
+
+    /// How many cycles still ride, read without copying any trail: every validation asks.
+    pub fn riders(&self) -> usize {
+        (0..self.seats()).filter(|seat| self.is_alive(*seat)).count()
+    }
+
     /// Whether the cycle of `seat` still rides.
     pub fn is_alive(&self, seat: u8) -> bool {
         let entity = self.cycles.get(usize::from(seat)).copied();

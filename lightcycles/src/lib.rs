@@ -145,7 +145,7 @@ impl Game for LightCycles {
     }
 
     fn validate(arena: &Arena, seat: Seat, _: &Steer) -> Result<(), RuleError> {
-        let seats = u8::try_from(arena.cycles().len()).unwrap_or(u8::MAX);
+        let seats = arena.seats();
         if seat >= seats {
             return Err(RuleError::NotASeat { seat, seats });
         }
@@ -204,10 +204,10 @@ impl Game for LightCycles {
     }
 
     fn status(arena: &Arena) -> Status {
-        let cycles = arena.cycles();
-        if cycles.iter().filter(|c| c.alive).count() > 1 {
+        if arena.riders() > 1 {
             return Status::Simultaneous;
         }
+        let cycles = arena.cycles();
         // A cycle that crashed at tick t made t - 1 moves and a survivor more, so the longest
         // trails are exactly the last riders: the survivor, or those who crashed together.
         let scores: Vec<i64> = cycles.iter().map(|c| c.trail.len() as i64 - 1).collect();
