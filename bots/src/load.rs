@@ -45,9 +45,10 @@ pub struct LoadConfig {
     pub strategy: StrategyKind,
     /// Seed of every bot's strategy.
     pub seed: u64,
-    /// The game every match plays: any game the server registers whose config seats two
-    /// players (both are bots of this run).
+    /// The game every match plays: any game the server registers.
     pub game: String,
+    /// Seats of each match, every one taken by a bot of this run: what `config` asks for.
+    pub players: usize,
     /// The config each match is created with (`null`: the game's default).
     pub config: serde_json::Value,
     /// Where a desynced or failed match's events are saved.
@@ -270,15 +271,16 @@ struct Bot {
 impl Driver {
     async fn run(&self, deadline: Instant) -> Result<()> {
         // A server's budgets may pace these; the deadline may come first.
-        let (Some(a), Some(b)) =
-            (self.guest("bot-a", deadline).await?, self.guest("bot-b", deadline).await?)
-        else {
-            return Ok(());
-        };
-        let tokens = [a, b];
+        let mut tokens = Vec::with_capacity(self.config.players);
+        for i in 0..self.config.players {
+            let Some(token) = self.guest(&format!("bot-{i}"), deadline).await? else {
+                return Ok(());
+            };
+            tokens.push(token);
+        }
         let mut bots = Vec::new();
         for (i, token) in tokens.iter().enumerate() {
-            let seed = self.config.seed.wrapping_add((self.n * 2 + i) as u64);
+            let seed = self.config.seed.wrapping_add((self.n * self.config.players + i) as u64);
             bots.push(self.connect(token, self.config.strategy.player(seed)).await?);
         }
         let Some(watcher) = self.guest("watcher", deadline).await? else { return Ok(()) };
@@ -330,7 +332,7 @@ impl Driver {
 
     /// A new match with both bots seated; `None` when the server's budgets pace it past the
     /// deadline.
-    async fn new_match(&self, tokens: &[String; 2], deadline: Instant) -> Result<Option<String>> {
+    async fn new_match(&self, tokens: &[String], deadline: Instant) -> Result<Option<String>> {
         let body = json!({"game": self.config.game, "config": self.config.config});
         let url = format!("{}/api/matches", self.config.server);
         let create = self.http.post(url).bearer_auth(&tokens[0]).json(&body);
@@ -359,11 +361,12 @@ impl Driver {
         thinking: &mut Pcg64Mcg,
     ) -> Result<bool> {
         for (i, bot) in bots.iter_mut().enumerate() {
-            bot.seat = (i < 2).then_some(i as u8);
+            let player = i < self.config.players;
+            bot.seat = player.then_some(i as u8);
             bot.replica = protocol::Replica::new(builtin_games::games());
             bot.events.clear();
             bot.sent.clear();
-            let role = if i < 2 { Role::Player } else { Role::Spectator };
+            let role = if player { Role::Player } else { Role::Spectator };
             let join = Join { match_id: match_id.into(), role, from_seq: Some(0) };
             bot.socket.send(&ClientMsg::Join(join)).await?;
         }

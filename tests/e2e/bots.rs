@@ -37,8 +37,8 @@ async fn unlimited() -> Result<Instance> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_short_real_time_load_run_plays_light_cycles_with_no_errors_and_no_desyncs() -> Result<()>
-{
+async fn a_short_real_time_load_run_plays_four_player_light_cycles_with_no_errors_or_desyncs()
+-> Result<()> {
     let instance = unlimited().await?;
     let failures = tempfile::tempdir()?;
     let load = LoadConfig {
@@ -51,8 +51,9 @@ async fn a_short_real_time_load_run_plays_light_cycles_with_no_errors_and_no_des
         strategy: StrategyKind::Greedy,
         seed: 3,
         game: "lightcycles".into(),
-        // At most 72 ticks at 50 Hz: every match ends well within the run.
-        config: serde_json::json!({"width": 12, "height": 12, "players": 2, "tick_hz": 50}),
+        players: 4,
+        // At most 36 ticks at 50 Hz: every match ends well within the run.
+        config: serde_json::json!({"width": 12, "height": 12, "players": 4, "tick_hz": 50}),
         failures_dir: failures.path().to_path_buf(),
         transport: TransportKind::Ws,
     };
@@ -79,6 +80,7 @@ async fn short_load_run(transport: TransportKind) -> Result<()> {
         strategy: StrategyKind::Greedy,
         seed: 9,
         game: "dots".into(),
+        players: 2,
         config: serde_json::json!({"width": 2, "height": 2, "players": 2}),
         failures_dir: failures.path().to_path_buf(),
         transport,

@@ -94,10 +94,13 @@ struct LoadArgs {
     /// Seed for the strategies.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// The game to play: any registered game whose config seats two players (the bots
-    /// binary knows the built-in games: dots, tictactoe, lightcycles).
+    /// The game to play (the bots binary knows the built-in games: dots, tictactoe,
+    /// lightcycles).
     #[arg(long, default_value = "dots")]
     game: String,
+    /// Seats of each match, each taken by a bot: what the match config asks for.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=8))]
+    players: u8,
     /// The match config, as JSON (default: the game's own default; for dots, `--size`).
     #[arg(long, value_parser = parse_json)]
     config: Option<serde_json::Value>,
@@ -204,7 +207,7 @@ fn match_config(args: &LoadArgs) -> Result<serde_json::Value> {
     Ok(match (&args.config, args.game.as_str()) {
         (Some(config), _) => config.clone(),
         (None, "dots") => {
-            serde_json::json!({"width": args.size, "height": args.size, "players": 2})
+            serde_json::json!({"width": args.size, "height": args.size, "players": args.players})
         }
         (None, _) => serde_json::Value::Null,
     })
@@ -221,6 +224,7 @@ fn load(args: LoadArgs) -> Result<()> {
         strategy: args.strategy,
         seed: args.seed,
         game: args.game.clone(),
+        players: usize::from(args.players),
         config: match_config(&args)?,
         failures_dir: args.failures_dir.clone(),
         transport: args.transport,
