@@ -2,6 +2,7 @@
 //! legal moves, read no clock and draw randomness only from their seed, so a bot's game
 //! replays exactly. The `bots` binary adds the tournament and the load-test tool.
 
+pub mod cycles;
 pub mod strategy;
 pub mod tournament;
 

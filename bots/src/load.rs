@@ -45,8 +45,12 @@ pub struct LoadConfig {
     pub strategy: StrategyKind,
     /// Seed of every bot's strategy.
     pub seed: u64,
-    /// Dots board width and height.
-    pub board: (u8, u8),
+    /// The game every match plays: any game the server registers.
+    pub game: String,
+    /// Seats of each match, every one taken by a bot of this run: what `config` asks for.
+    pub players: usize,
+    /// The config each match is created with (`null`: the game's default).
+    pub config: serde_json::Value,
     /// Where a desynced or failed match's events are saved.
     pub failures_dir: PathBuf,
     /// WebSocket or QUIC.
@@ -267,15 +271,16 @@ struct Bot {
 impl Driver {
     async fn run(&self, deadline: Instant) -> Result<()> {
         // A server's budgets may pace these; the deadline may come first.
-        let (Some(a), Some(b)) =
-            (self.guest("bot-a", deadline).await?, self.guest("bot-b", deadline).await?)
-        else {
-            return Ok(());
-        };
-        let tokens = [a, b];
+        let mut tokens = Vec::with_capacity(self.config.players);
+        for i in 0..self.config.players {
+            let Some(token) = self.guest(&format!("bot-{i}"), deadline).await? else {
+                return Ok(());
+            };
+            tokens.push(token);
+        }
         let mut bots = Vec::new();
         for (i, token) in tokens.iter().enumerate() {
-            let seed = self.config.seed.wrapping_add((self.n * 2 + i) as u64);
+            let seed = self.config.seed.wrapping_add((self.n * self.config.players + i) as u64);
             bots.push(self.connect(token, self.config.strategy.player(seed)).await?);
         }
         let Some(watcher) = self.guest("watcher", deadline).await? else { return Ok(()) };
@@ -317,7 +322,7 @@ impl Driver {
         Ok(Bot {
             socket,
             seat: None,
-            replica: protocol::Replica::new(),
+            replica: protocol::Replica::new(builtin_games::games()),
             events: Vec::new(),
             strategy,
             sent: HashMap::new(),
@@ -327,9 +332,8 @@ impl Driver {
 
     /// A new match with both bots seated; `None` when the server's budgets pace it past the
     /// deadline.
-    async fn new_match(&self, tokens: &[String; 2], deadline: Instant) -> Result<Option<String>> {
-        let (w, h) = self.config.board;
-        let body = json!({"game": "dots", "config": {"width": w, "height": h, "players": 2}});
+    async fn new_match(&self, tokens: &[String], deadline: Instant) -> Result<Option<String>> {
+        let body = json!({"game": self.config.game, "config": self.config.config});
         let url = format!("{}/api/matches", self.config.server);
         let create = self.http.post(url).bearer_auth(&tokens[0]).json(&body);
         let Some(created) = paced(create, &self.counters, deadline).await? else { return Ok(None) };
@@ -357,11 +361,12 @@ impl Driver {
         thinking: &mut Pcg64Mcg,
     ) -> Result<bool> {
         for (i, bot) in bots.iter_mut().enumerate() {
-            bot.seat = (i < 2).then_some(i as u8);
-            bot.replica = protocol::Replica::new();
+            let player = i < self.config.players;
+            bot.seat = player.then_some(i as u8);
+            bot.replica = protocol::Replica::new(builtin_games::games());
             bot.events.clear();
             bot.sent.clear();
-            let role = if i < 2 { Role::Player } else { Role::Spectator };
+            let role = if player { Role::Player } else { Role::Spectator };
             let join = Join { match_id: match_id.into(), role, from_seq: Some(0) };
             bot.socket.send(&ClientMsg::Join(join)).await?;
         }
@@ -393,6 +398,8 @@ impl Driver {
                 ServerMsg::Event(event) => {
                     if self.observe(bot, event)? {
                         over[i] = true;
+                    } else if self.my_tick(bot) {
+                        self.send_move(match_id, bot).await?;
                     } else if self.my_turn(bot) {
                         let think =
                             think_time(self.config.think, self.config.think_spread, thinking);
@@ -401,6 +408,10 @@ impl Driver {
                 }
                 ServerMsg::Verdict(v) => match v.result {
                     VerdictResult::Accepted { .. } => {}
+                    // A real-time input that arrived after the last tick: the match is over.
+                    VerdictResult::Rejected(body) if body.code == "match_over" => {
+                        bot.sent.remove(&v.move_id);
+                    }
                     VerdictResult::Rejected(body) => {
                         self.counters.rejects.fetch_add(1, Ordering::Relaxed);
                         bail!("move {} rejected: {} {}", v.move_id, body.code, body.message);
@@ -420,10 +431,7 @@ impl Driver {
 
     /// Reduces an event into the bot's replica; true when the match is over.
     fn observe(&self, bot: &mut Bot, event: Event) -> Result<bool> {
-        if let Some(EventBody::Move(m)) = &event.body
-            && bot.seat == Some(m.seat)
-            && let Some(sent) = bot.sent.remove(&m.move_id)
-        {
+        if let Some(sent) = applied_here(bot, &event) {
             let us = sent.elapsed().as_micros() as u64;
             let mut h = self.latency.lock().unwrap_or_else(|p| p.into_inner());
             let _ = h.record(us.max(1));
@@ -447,12 +455,19 @@ impl Driver {
         last.status == Status::Turn(seat) && bot.sent.is_empty()
     }
 
+    /// Whether a real-time match just ticked and this player has no input waiting: it then
+    /// steers (or not) at once, so it never has two inputs waiting for one tick.
+    fn my_tick(&self, bot: &Bot) -> bool {
+        let Some(last) = bot.events.last() else { return false };
+        bot.seat.is_some() && last.status == Status::Simultaneous && bot.sent.is_empty()
+    }
+
     /// Chooses and sends the bot's move, remembering when it left.
     async fn send_move(&self, match_id: &str, bot: &mut Bot) -> Result<()> {
         let (Some(seat), Some(replica)) = (bot.seat, bot.replica.state()) else { return Ok(()) };
         let legal = replica.legal_moves(seat);
         let view = replica.view(Viewer::Seat(seat));
-        let Some(pick) = bot.strategy.choose(replica.game_id(), &view, &legal) else {
+        let Some(pick) = bot.strategy.choose(replica.game_id(), seat, &view, &legal) else {
             return Ok(());
         };
         let mv = rmpv::decode::read_value(&mut &legal[pick][..])?;
@@ -473,6 +488,20 @@ impl Driver {
             Ok(()) => eprintln!("saved failed match to {}", path.display()),
             Err(e) => eprintln!("could not save failed match {match_id}: {e}"),
         }
+    }
+}
+
+/// When this bot sent the move `event` applies, if it applies one of its moves: a turn's
+/// move carries its id; a tick carries at most one input of the seat, the one in flight.
+fn applied_here(bot: &mut Bot, event: &Event) -> Option<Instant> {
+    let seat = bot.seat?;
+    match &event.body {
+        Some(EventBody::Move(m)) if m.seat == seat => bot.sent.remove(&m.move_id),
+        Some(EventBody::Tick(t)) if t.inputs.iter().any(|i| i.seat == seat) => {
+            let first = bot.sent.keys().min().copied()?;
+            bot.sent.remove(&first)
+        }
+        _ => None,
     }
 }
 

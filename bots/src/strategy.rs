@@ -1,5 +1,7 @@
 //! Strategies: `random` for every game, `greedy` for Dots and Boxes (close a box when
-//! possible, otherwise avoid giving one away).
+//! possible, otherwise avoid giving one away) and light cycles (steer towards the most room,
+//! looking a few cells ahead: `cycles.rs`). In light cycles a strategy may also choose no move
+//! (ride straight on).
 
 use game_rules::dots::{DotsState, Edge};
 use rand::{Rng, SeedableRng};
@@ -58,11 +60,21 @@ impl Strategy {
         self.kind
     }
 
-    /// Picks the index of one of `legal` (MessagePack moves) given this viewer's encoded
-    /// `view` of game `game`. `None` only when `legal` is empty.
-    pub fn choose(&mut self, game: &str, view: &[u8], legal: &[Vec<u8>]) -> Option<usize> {
+    /// Picks the index of one of `legal` (MessagePack moves of `seat`) given this seat's
+    /// encoded `view` of game `game`. `None` when `legal` is empty, or in a real-time game when the
+    /// player lets this tick pass without input.
+    pub fn choose(
+        &mut self,
+        game: &str,
+        seat: u8,
+        view: &[u8],
+        legal: &[Vec<u8>],
+    ) -> Option<usize> {
         if legal.is_empty() {
             return None;
+        }
+        if game == "lightcycles" {
+            return self.steer(seat, view, legal);
         }
         if self.kind == StrategyKind::Greedy
             && game == "dots"
@@ -71,6 +83,25 @@ impl Strategy {
             return Some(pick);
         }
         Some(self.rng.random_range(0..legal.len()))
+    }
+
+    /// Light cycles: greedy looks ahead (`cycles::steer`); random rides straight on, turns
+    /// left or turns right with equal chances.
+    fn steer(&mut self, seat: u8, view: &[u8], legal: &[Vec<u8>]) -> Option<usize> {
+        let turn = match self.kind {
+            StrategyKind::Greedy => {
+                let view: lightcycles::ArenaView = rmp_serde::from_slice(view).ok()?;
+                crate::cycles::steer(&view, seat, &mut self.rng)?
+            }
+            StrategyKind::Random => match self.rng.random_range(0..3) {
+                0 => return None,
+                1 => lightcycles::Turn::Left,
+                _ => lightcycles::Turn::Right,
+            },
+        };
+        legal.iter().position(|mv| {
+            rmp_serde::from_slice::<lightcycles::Steer>(mv).is_ok_and(|s| s.turn == turn)
+        })
     }
 
     fn greedy_dots(&mut self, view: &[u8], legal: &[Vec<u8>]) -> Option<usize> {
@@ -97,7 +128,7 @@ impl Strategy {
 
 #[cfg(test)]
 mod tests {
-    use game_rules::{Status, Viewer, find_game};
+    use game_rules::{Status, Viewer};
     use proptest::prelude::*;
 
     use super::*;
@@ -110,17 +141,30 @@ mod tests {
     proptest! {
         /// Strategies only ever choose legal moves, in every registered game.
         #[test]
-        fn strategies_never_choose_an_illegal_move(seed in any::<u64>(), greedy in any::<bool>(), g in 0..game_rules::games().len(), size in 1u8..5) {
-            let game = game_rules::games()[g];
+        fn strategies_never_choose_an_illegal_move(seed in any::<u64>(), greedy in any::<bool>(), g in 0..builtin_games::games().len(), size in 1u8..5) {
+            let game = builtin_games::games().all()[g];
             let cfg = if game.id() == "dots" { config(size, size, 2) } else { game.info().default_config };
             let mut m = game.new_match(&cfg, seed).expect("valid config");
             let kind = if greedy { StrategyKind::Greedy } else { StrategyKind::Random };
             let mut player = kind.player(seed);
-            for _ in 0..200 {
-                let Status::Turn(seat) = m.status() else { break };
-                let legal = m.legal_moves(seat);
-                let pick = player.choose(game.id(), &m.view(Viewer::Seat(seat)), &legal).expect("a move");
-                prop_assert!(m.play(seat, &legal[pick]).is_ok());
+            for _ in 0..2000 {
+                let seats = match m.status() {
+                    Status::Turn(seat) => vec![seat],
+                    Status::Simultaneous => (0..m.seats()).collect(),
+                    _ => break,
+                };
+                let mut inputs = Vec::new();
+                for seat in seats {
+                    let legal = m.legal_moves(seat);
+                    let Some(pick) = player.choose(game.id(), seat, &m.view(Viewer::Seat(seat)), &legal) else { continue };
+                    prop_assert!(m.check_move(seat, &legal[pick]).is_ok());
+                    inputs.push((seat, legal[pick].clone()));
+                }
+                if let (Status::Turn(seat), [(_, mv)]) = (m.status(), inputs.as_slice()) {
+                    prop_assert!(m.play(seat, mv).is_ok());
+                } else {
+                    prop_assert!(m.tick(&inputs).is_ok());
+                }
             }
             prop_assert!(m.status().is_over());
         }
@@ -128,7 +172,7 @@ mod tests {
 
     #[test]
     fn greedy_closes_a_box_when_it_can_and_avoids_third_edges() {
-        let game = find_game("dots").expect("registered");
+        let game = builtin_games::games().find("dots").expect("registered");
         let mut m = game.new_match(&config(2, 1, 2), 0).expect("valid");
         let edge = |dir: &str, x: u8, y: u8| {
             let dir = if dir == "h" { game_rules::dots::Dir::H } else { game_rules::dots::Dir::V };
@@ -140,7 +184,7 @@ mod tests {
         }
         let legal = m.legal_moves(1);
         let mut greedy = StrategyKind::Greedy.player(3);
-        let pick = greedy.choose("dots", &m.view(Viewer::Seat(1)), &legal).expect("a move");
+        let pick = greedy.choose("dots", 1, &m.view(Viewer::Seat(1)), &legal).expect("a move");
         assert_eq!(legal[pick], edge("v", 1, 0));
         // On a fresh 2x1 board no move gives a box away, so greedy never picks a third side.
         let fresh = game.new_match(&config(3, 3, 2), 0).expect("valid");
@@ -148,7 +192,7 @@ mod tests {
         for seed in 0..20 {
             let pick = StrategyKind::Greedy
                 .player(seed)
-                .choose("dots", &fresh.view(Viewer::Seat(0)), &legal)
+                .choose("dots", 0, &fresh.view(Viewer::Seat(0)), &legal)
                 .expect("move");
             let chosen: Edge = rmp_serde::from_slice(&legal[pick]).expect("decodes");
             let state: DotsState =

@@ -1,7 +1,7 @@
 //! Strategies against each other, in process: whole matches through the same erased rules the
 //! server uses, seats alternating, every match seeded from the tournament's seed.
 
-use game_rules::{ConfigError, Status, Viewer, find_game};
+use game_rules::{ConfigError, DynMatch, Games, Status, Viewer};
 
 use crate::strategy::StrategyKind;
 
@@ -28,15 +28,18 @@ impl Standings {
     }
 }
 
-/// Plays one match of `game` with `config` (MessagePack); `players[s]` sits at seat `s`.
-/// Returns the winning seats.
+/// Plays one match of `game` (one of `games`) with `config` (MessagePack); `players[s]`
+/// sits at seat `s`; a real-time match ticks with every seat's choice. Returns the winning
+/// seats (none if a seat to move has no move).
 pub fn play_match(
+    games: &Games,
     game: &str,
     config: &[u8],
     players: &[StrategyKind],
     seed: u64,
 ) -> Result<Vec<u8>, ConfigError> {
-    let found = find_game(game).ok_or_else(|| ConfigError::UnknownGame { id: game.to_string() })?;
+    let found =
+        games.find(game).ok_or_else(|| ConfigError::UnknownGame { id: game.to_string() })?;
     let mut m = found.new_match(config, seed)?;
     let mut strategies: Vec<_> = players
         .iter()
@@ -48,17 +51,38 @@ pub fn play_match(
             Status::Turn(seat) => {
                 let legal = m.legal_moves(seat);
                 let view = m.view(Viewer::Seat(seat));
-                let Some(pick) = strategies[usize::from(seat)].choose(game, &view, &legal) else {
+                let Some(pick) = strategies[usize::from(seat)].choose(game, seat, &view, &legal)
+                else {
                     break;
                 };
                 // Strategies pick from the legal moves, so the rules accept them.
                 let _ = m.play(seat, &legal[pick]);
             }
+            Status::Simultaneous | Status::Waiting => {
+                let inputs = simultaneous_inputs(m.as_ref(), game, &mut strategies);
+                // Every input is a legal move of its seat, so the tick decodes.
+                let _ = m.tick(&inputs);
+            }
             Status::Over(outcome) => return Ok(outcome.winners),
-            Status::Waiting | Status::Simultaneous => break,
         }
     }
     Ok(Vec::new())
+}
+
+/// One tick's inputs of a real-time match: each seat with a legal move plays its choice.
+fn simultaneous_inputs(
+    m: &dyn DynMatch,
+    game: &str,
+    strategies: &mut [crate::strategy::Strategy],
+) -> Vec<(u8, Vec<u8>)> {
+    (0..m.seats())
+        .filter_map(|seat| {
+            let legal = m.legal_moves(seat);
+            let view = m.view(Viewer::Seat(seat));
+            let pick = strategies.get_mut(usize::from(seat))?.choose(game, seat, &view, &legal)?;
+            Some((seat, legal[pick].clone()))
+        })
+        .collect()
 }
 
 /// `a` against `b` over `matches` two-player Dots matches of `width × height`.
@@ -73,12 +97,13 @@ pub fn dots_tournament(
     let config =
         rmp_serde::to_vec_named(&game_rules::dots::DotsConfig { width, height, players: 2 })
             .map_err(|e| ConfigError::Malformed { reason: e.to_string() })?;
+    let games = Games::new().with::<game_rules::dots::Dots>();
     let mut standings = Standings { strategies: [a, b], matches, wins: [0, 0], ties: 0 };
     for n in 0..matches {
         // Alternate who moves first: it matters in Dots and Boxes.
         let swapped = n % 2 == 1;
         let seats = if swapped { [b, a] } else { [a, b] };
-        let winners = play_match("dots", &config, &seats, seed.wrapping_add(u64::from(n)))?;
+        let winners = play_match(&games, "dots", &config, &seats, seed.wrapping_add(u64::from(n)))?;
         match winners.as_slice() {
             [seat] => standings.wins[usize::from(*seat) ^ usize::from(swapped)] += 1,
             _ => standings.ties += 1,

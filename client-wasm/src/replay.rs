@@ -1,7 +1,7 @@
 //! A match's history to step through: the state after any event, rebuilt with the rules and
 //! checked against the hash the server recorded. A live match's later events can be pushed.
 
-use game_rules::Viewer;
+use game_rules::{Games, Viewer};
 use protocol::v1::Event;
 use protocol::{Replica, ReplicaError};
 
@@ -33,8 +33,9 @@ pub enum ReplayError {
 }
 
 impl Replay {
-    /// A replay of `events`, which must start at 0 and have no gaps.
-    pub fn new(events: Vec<Event>) -> Result<Replay, ReplayError> {
+    /// A replay of `events` of a match of one of `games`; they must start at 0 and have no
+    /// gaps.
+    pub fn new(games: Games, events: Vec<Event>) -> Result<Replay, ReplayError> {
         let Some(first) = events.first() else {
             return Err(ReplayError::Order("no events".into()));
         };
@@ -44,7 +45,7 @@ impl Replay {
         if let Some(w) = events.windows(2).find(|w| w[1].seq != w[0].seq + 1) {
             return Err(ReplayError::Order(format!("{} follows {}", w[1].seq, w[0].seq)));
         }
-        Ok(Replay { events, replica: Replica::new() })
+        Ok(Replay { events, replica: Replica::new(games) })
     }
 
     /// The last seq held.
@@ -78,12 +79,12 @@ impl Replay {
             return Err(ReplayError::PastHead { seq, head });
         }
         if self.replica.last_seq().is_some_and(|last| last > seq) {
-            self.replica = Replica::new();
+            self.replica = self.replica.restarted();
         }
         let from = self.replica.last_seq().map_or(0, |last| last + 1);
         for event in &self.events[from as usize..=seq as usize] {
             if let Err(e) = self.replica.apply(event) {
-                self.replica = Replica::new();
+                self.replica = self.replica.restarted();
                 return Err(e.into());
             }
         }
@@ -125,12 +126,18 @@ mod tests {
     #[test]
     fn refuses_lists_that_do_not_start_at_zero_or_skip() {
         let log = finished();
-        assert!(matches!(Replay::new(Vec::new()), Err(ReplayError::Order(_))));
-        assert!(matches!(Replay::new(log.events[1..].to_vec()), Err(ReplayError::Order(_))));
+        assert!(matches!(
+            Replay::new(builtin_games::games(), Vec::new()),
+            Err(ReplayError::Order(_))
+        ));
+        assert!(matches!(
+            Replay::new(builtin_games::games(), log.events[1..].to_vec()),
+            Err(ReplayError::Order(_))
+        ));
         let mut gapped = log.events.clone();
         gapped.remove(4);
-        assert!(matches!(Replay::new(gapped), Err(ReplayError::Order(_))));
-        let mut replay = Replay::new(log.events.clone()).expect("whole");
+        assert!(matches!(Replay::new(builtin_games::games(), gapped), Err(ReplayError::Order(_))));
+        let mut replay = Replay::new(builtin_games::games(), log.events.clone()).expect("whole");
         assert_eq!(replay.at(99), Err(ReplayError::PastHead { seq: 99, head: 9 }));
     }
 
@@ -138,7 +145,7 @@ mod tests {
     fn a_changed_event_is_caught_by_its_hash() {
         let mut events = finished().events;
         events[5].state_hash = game_rules::StateHash(events[5].state_hash.0 ^ 1);
-        let mut replay = Replay::new(events).expect("ordered");
+        let mut replay = Replay::new(builtin_games::games(), events).expect("ordered");
         assert!(replay.at(4).is_ok());
         assert!(matches!(
             replay.at(5),
@@ -149,7 +156,8 @@ mod tests {
     #[test]
     fn a_live_match_grows_by_push() {
         let log = finished();
-        let mut replay = Replay::new(log.events[..4].to_vec()).expect("ordered");
+        let mut replay =
+            Replay::new(builtin_games::games(), log.events[..4].to_vec()).expect("ordered");
         assert_eq!(replay.head(), 3);
         replay.push(log.events[3].clone()).expect("a repeat is ignored");
         assert!(matches!(replay.push(log.events[5].clone()), Err(ReplayError::Order(_))));
@@ -162,7 +170,7 @@ mod tests {
         #[test]
         fn any_seek_order_reproduces_the_recorded_hashes(seeks in prop::collection::vec(0u64..10, 1..30)) {
             let log = finished();
-            let mut replay = Replay::new(log.events.clone()).expect("ordered");
+            let mut replay = Replay::new(builtin_games::games(), log.events.clone()).expect("ordered");
             for seq in seeks {
                 let state = replay.at(seq).expect("reduces");
                 prop_assert_eq!(state.seq, seq);

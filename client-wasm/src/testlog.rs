@@ -1,7 +1,7 @@
 //! A server-side log of one small Dots match, kept with the game's real rules, so tests feed
 //! clients the events (and hashes) a server would send.
 
-use game_rules::{DynMatch, find_game};
+use game_rules::DynMatch;
 use protocol::replica::{decode_value, encode_value};
 use protocol::v1::{Created, Event, EventBody, MoveEvent, Seated, Value};
 
@@ -22,7 +22,7 @@ impl Log {
     pub fn new() -> Log {
         let config = serde_json::json!({"width": 2, "height": 1, "players": 2});
         let config = decode_value(&rmp_serde::to_vec_named(&config).expect("encodes"));
-        let game = find_game("dots").expect("dots is registered");
+        let game = builtin_games::games().find("dots").expect("dots is registered");
         let state = game.new_match(&encode_value(&config), 42).expect("a valid config");
         let created = Created { game: "dots".into(), rules_version: 1, config, seed: 42, seats: 2 };
         let mut log = Log { state, events: Vec::new() };

@@ -85,6 +85,7 @@ const FRIENDLY = {
   malformed_move: "That move is not understood.",
   illegal_move: "That move is not allowed.",
   waiting_for_players: "Waiting for every seat to be taken.",
+  superseded: "A later move replaced that one before the tick.",
   not_joined: "Not following this match (yet).",
   not_seated: "You hold no seat in this match.",
   spectator: "You are watching this match.",

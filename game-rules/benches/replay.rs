@@ -6,7 +6,7 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use game_rules::dots::{Dots, DotsConfig, DotsState, Edge};
-use game_rules::{Action, DynMatch, Game, find_game};
+use game_rules::{Action, DynMatch, Game, Games};
 
 const LOG_EVENTS: usize = 1_000_000;
 
@@ -77,7 +77,7 @@ fn bench(c: &mut Criterion) {
         })
     });
 
-    let game = find_game("dots").expect("registered");
+    let game = Games::new().with::<Dots>().find("dots").expect("registered");
     let config_bytes = rmp_serde::to_vec_named(&config).expect("encodes");
     group.bench_function("replay_stored_1M", |b| {
         b.iter(|| {

@@ -66,11 +66,9 @@ pub trait DynMatch: Send {
     fn legal_moves(&self, seat: Seat) -> Vec<Vec<u8>>;
     /// What `viewer` may see, encoded.
     fn view(&self, viewer: Viewer) -> Vec<u8>;
-    /// An independent copy (for snapshots and "state at seq" queries).
-    fn clone_box(&self) -> Box<dyn DynMatch>;
 }
 
-/// Adapts a [`Game`] to [`DynGame`]; `registry.rs` lists one per game.
+/// Adapts a [`Game`] to [`DynGame`]; [`Games::with`](crate::Games::with) builds one per game.
 pub struct Registered<G>(PhantomData<fn() -> G>);
 
 impl<G> Registered<G> {
@@ -187,9 +185,5 @@ impl<G: Game> DynMatch for MatchOf<G> {
 
     fn view(&self, viewer: Viewer) -> Vec<u8> {
         encode(&G::view(&self.state, viewer))
-    }
-
-    fn clone_box(&self) -> Box<dyn DynMatch> {
-        Box::new(MatchOf::<G> { config: self.config.clone(), state: self.state.clone() })
     }
 }

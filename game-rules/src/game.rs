@@ -26,11 +26,12 @@ pub enum Viewer {
 pub enum Mode {
     /// Each accepted move is applied at once and becomes one event.
     Turns,
-    /// Moves are validated on arrival, gathered, and applied together by [`Game::tick`] every
-    /// `tick_ms` of the room's clock; each tick is one event.
+    /// Moves are validated on arrival, gathered, and applied together by [`Game::tick`]
+    /// `tick_hz` times a second of the room's clock; each tick is one event.
     RealTime {
-        /// The fixed tick period the room keeps.
-        tick_ms: u32,
+        /// Ticks per second: tick n of a run of the clock is due `n × 1000 / tick_hz` ms after
+        /// it started.
+        tick_hz: u32,
     },
 }
 
@@ -206,8 +207,8 @@ pub enum Action<M> {
 /// The rules of one game. Every function is pure: the state after a log is
 /// `fold(apply, initial(config, seed), actions)` and nothing else.
 ///
-/// To add a game, implement this trait and add one line to `registry.rs`; nothing in the
-/// server, the bots or the browser client changes.
+/// To add a game, implement this trait and register it ([`Games::with`](crate::Games::with))
+/// where the server, bots or client are built; nothing in them changes.
 pub trait Game: Sized + Send + Sync + 'static {
     /// Stable identifier used in URLs, logs and the wire (`"dots"`).
     const ID: &'static str;
@@ -218,8 +219,9 @@ pub trait Game: Sized + Send + Sync + 'static {
 
     /// Match settings chosen at creation; `Default` is what `GET /api/games` advertises.
     type Config: Serialize + DeserializeOwned + Clone + Debug + Default + PartialEq + Send;
-    /// The full, authoritative state.
-    type State: Clone + Debug + Send + 'static;
+    /// The full, authoritative state. It needs neither `Clone` nor `Debug`, so a game may keep
+    /// its state in whatever structure simulates it best (an ECS `World`, say).
+    type State: Send + 'static;
     /// One player's move.
     type Move: Serialize + DeserializeOwned + Clone + Debug + PartialEq + Send;
     /// What one viewer may see of a state.

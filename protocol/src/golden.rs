@@ -240,6 +240,17 @@ fn server_events_of_every_kind() {
         81a56576656e7485a86d617463685f6964a26d31a373657102aa73746174655f68617368b030313233343536373839616263646566a673746174757381a46f76657282a673636f726573920000a777696e6e65727390a4626f647981a963616e63656c6c656481a9706c617965725f6964a27031
     "#]],
     );
+    // A light-cycles tick as the server sends it: one input per seat that steered.
+    let turn = |to: &str| Value::Map(vec![("turn".into(), to.into())]);
+    let inputs =
+        vec![TickInput { seat: 0, mv: turn("left") }, TickInput { seat: 2, mv: turn("right") }];
+    check(
+        event(9, EventBody::Tick(Tick { inputs }), Status::Simultaneous),
+        expect![[r#"
+            {"event":{"match_id":"m1","seq":9,"state_hash":"0123456789abcdef","status":"simultaneous","body":{"tick":{"inputs":[{"seat":0,"move":{"turn":"left"}},{"seat":2,"move":{"turn":"right"}}]}}}}
+            81a56576656e7485a86d617463685f6964a26d31a373657109aa73746174655f68617368b030313233343536373839616263646566a6737461747573ac73696d756c74616e656f7573a4626f647981a47469636b81a6696e707574739282a47365617400a46d6f766581a47475726ea46c65667482a47365617402a46d6f766581a47475726ea57269676874
+        "#]],
+    );
     let hidden = Event {
         match_id: "m1".into(),
         seq: 5,

@@ -2,7 +2,7 @@
 //! every state hash, so any divergence from the server is caught at the event that caused it.
 //! The one event reducer of every client: the browser client, the bots and the test harness.
 
-use game_rules::{DynMatch, StateHash, Status, find_game};
+use game_rules::{DynMatch, Games, StateHash, Status};
 
 use crate::v1::{Created, Event, EventBody, Seated, Snapshot, Value};
 
@@ -53,8 +53,9 @@ pub struct LastMove {
 }
 
 /// The local copy.
-#[derive(Default)]
 pub struct Replica {
+    /// The games this client knows: event 0 names one of them.
+    games: Games,
     state: Option<Box<dyn DynMatch>>,
     last: Option<u64>,
     seats: Vec<Option<Seated>>,
@@ -82,15 +83,29 @@ pub fn decode_value(bytes: &[u8]) -> Value {
 }
 
 impl Replica {
-    /// An empty replica, waiting for event 0.
-    pub fn new() -> Replica {
-        Replica::default()
+    /// An empty replica of a match of one of `games`, waiting for event 0.
+    pub fn new(games: Games) -> Replica {
+        Replica {
+            games,
+            state: None,
+            last: None,
+            seats: Vec::new(),
+            last_move: None,
+            hidden: None,
+            ended: None,
+        }
+    }
+
+    /// An empty replica of the same games, for starting again from event 0.
+    pub fn restarted(&self) -> Replica {
+        Replica::new(self.games.clone())
     }
 
     /// A replica that starts from a snapshot instead of event 0, as a hidden-information game
     /// catches up: it trusts the snapshot's view and every later event's view and hash.
-    pub fn from_snapshot(snapshot: &Snapshot) -> Result<Replica, ReplicaError> {
-        let mut replica = Replica { state: Some(start(&snapshot.created)?), ..Replica::new() };
+    pub fn from_snapshot(games: Games, snapshot: &Snapshot) -> Result<Replica, ReplicaError> {
+        let state = start(&games, &snapshot.created)?;
+        let mut replica = Replica { state: Some(state), ..Replica::new(games) };
         replica.seats = vec![None; usize::from(snapshot.created.seats)];
         replica.last = Some(snapshot.seq);
         replica.hidden =
@@ -162,7 +177,7 @@ impl Replica {
         };
         match &event.body {
             Some(EventBody::Created(c)) => {
-                self.state = Some(start(c)?);
+                self.state = Some(start(&self.games, c)?);
                 self.seats = vec![None; usize::from(c.seats)];
                 self.hidden = None;
                 self.ended = None;
@@ -209,15 +224,16 @@ impl Replica {
 }
 
 /// The initial state a creation record describes.
-fn start(created: &Created) -> Result<Box<dyn DynMatch>, ReplicaError> {
-    let game = find_game(&created.game)
+fn start(games: &Games, created: &Created) -> Result<Box<dyn DynMatch>, ReplicaError> {
+    let game = games
+        .find(&created.game)
         .ok_or_else(|| ReplicaError::Start(format!("unknown game {}", created.game)))?;
     game.new_match(&encode_value(&created.config), created.seed)
         .map_err(|e| ReplicaError::Start(e.to_string()))
 }
 
 /// Replays a saved event list; returns the seq of the first event that does not reduce.
-pub fn first_desync(events: &[Event]) -> Option<u64> {
-    let mut replica = Replica::new();
+pub fn first_desync(games: Games, events: &[Event]) -> Option<u64> {
+    let mut replica = Replica::new(games);
     events.iter().find(|e| replica.apply(e).is_err()).map(|e| e.seq)
 }

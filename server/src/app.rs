@@ -65,6 +65,7 @@ impl App {
             turn_timeout_ms: config.turn_timeout_ms,
             idle_unload_ms: config.room_idle_ms,
             max_subscribers: config.limits.subscribers_per_room,
+            games: config.games.clone(),
             ..RoomSettings::default()
         };
         let journal = Arc::new(Journal::default());

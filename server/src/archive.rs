@@ -8,7 +8,9 @@ use game_rules::StateHash;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::replay::{ReplayError, replay_with};
+use game_rules::Games;
+
+use crate::replay::{ReplayError, replay};
 use crate::storage::StoredRecord;
 
 /// The `format` field of every export.
@@ -142,19 +144,20 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// The state hash after each record, as the current rules compute it.
-pub fn hashes(
-    records: &[StoredRecord],
-    find: crate::replay::FindGame,
-) -> Result<Vec<StateHash>, ReplayError> {
+pub fn hashes(games: &Games, records: &[StoredRecord]) -> Result<Vec<StateHash>, ReplayError> {
     let mut out = Vec::with_capacity(records.len());
-    replay_with(records, find, |_, _, m| out.push(m.state.state_hash()))?;
+    replay(games, records, |_, _, m| out.push(m.state.state_hash()))?;
     Ok(out)
 }
 
 /// Builds the export of a match from its records.
-pub fn export(match_id: &str, records: &[StoredRecord]) -> Result<Export, ReplayError> {
-    let hashes = hashes(records, game_rules::find_game)?;
-    let m = replay_with(&records[..1], game_rules::find_game, |_, _, _| {})?;
+pub fn export(
+    games: &Games,
+    match_id: &str,
+    records: &[StoredRecord],
+) -> Result<Export, ReplayError> {
+    let hashes = hashes(games, records)?;
+    let m = replay(games, &records[..1], |_, _, _| {})?;
     let (game, rules_version) = (m.created.game.clone(), m.created.rules_version);
     let mut chain = genesis(match_id, &game, rules_version);
     let events = records
@@ -182,10 +185,7 @@ pub fn export(match_id: &str, records: &[StoredRecord]) -> Result<Export, Replay
 
 /// Reads an export: its shape, its chain, and that the current rules reproduce every state
 /// hash. Returns the records.
-pub fn check(
-    json: &[u8],
-    find: crate::replay::FindGame,
-) -> Result<(Export, Vec<StoredRecord>), ArchiveError> {
+pub fn check(json: &[u8], games: &Games) -> Result<(Export, Vec<StoredRecord>), ArchiveError> {
     let export: Export =
         serde_json::from_slice(json).map_err(|e| ArchiveError::Shape(e.to_string()))?;
     if export.format != FORMAT || export.version != VERSION {
@@ -213,7 +213,7 @@ pub fn check(
         records.push(StoredRecord { seq: e.seq, bytes });
         recorded.push(hash);
     }
-    let created = replay_with(&records[..1], find, |_, _, _| {}).map_err(Divergence::from)?;
+    let created = replay(games, &records[..1], |_, _, _| {}).map_err(Divergence::from)?;
     if (created.created.game.as_str(), created.created.rules_version)
         != (export.game.as_str(), export.rules_version)
     {
@@ -222,17 +222,17 @@ pub fn check(
             record: format!("{} v{}", created.created.game, created.created.rules_version),
         });
     }
-    first_divergence(&records, &recorded, find)?;
+    first_divergence(games, &records, &recorded)?;
     Ok((export, records))
 }
 
 /// The first event whose state hash the current rules do not reproduce, if any.
 pub fn first_divergence(
+    games: &Games,
     records: &[StoredRecord],
     recorded: &[StateHash],
-    find: crate::replay::FindGame,
 ) -> Result<(), Divergence> {
-    let now = hashes(records, find)?;
+    let now = hashes(games, records)?;
     match now.iter().zip(recorded).zip(records).find(|((n, r), _)| n != r) {
         Some(((now, recorded), record)) => {
             Err(Divergence::Hash { seq: record.seq, recorded: *recorded, now: *now })

@@ -54,7 +54,7 @@ async fn run(
     if ctx.send(&match_id, RoomMsg::Join { input: join, sink }).await.is_err() {
         return;
     }
-    let mut replica = Replica::new();
+    let mut replica = Replica::new(ctx.settings.games.clone());
     let mut strategy = spec.strategy.player(seed);
     let think = Duration::from_millis(spec.think_ms);
     let mut due: Option<tokio::time::Instant> = None;
@@ -81,6 +81,8 @@ async fn run(
                                     return;
                                 }
                                 Status::Turn(s) if s == seat => due = Some(tokio::time::Instant::now() + think),
+                                // Real time: steer (or not) once per tick, at once.
+                                Status::Simultaneous => due = Some(tokio::time::Instant::now()),
                                 _ => due = None,
                             }
                         }
@@ -96,7 +98,7 @@ async fn run(
                 due = None;
                 let Some(state) = replica.state() else { continue };
                 let legal = state.legal_moves(seat);
-                let Some(pick) = strategy.choose(state.game_id(), &state.view(Viewer::Seat(seat)), &legal) else { continue };
+                let Some(pick) = strategy.choose(state.game_id(), seat, &state.view(Viewer::Seat(seat)), &legal) else { continue };
                 // The head is a move id that no earlier move of this seat used, even across
                 // restarts (a reused id would get the old verdict back).
                 let move_id = replica.last_seq().unwrap_or(0);

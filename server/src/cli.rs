@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use game_rules::Games;
 use indicatif::{ProgressBar, ProgressStyle};
 use server::storage::{
     DiskLog, DiskOptions, Durability, EventLog, NoObserver, Pacing, SEGMENT_BYTES,
@@ -46,8 +47,8 @@ pub struct VerifyArgs {
     data_dir: PathBuf,
 }
 
-pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
-    let export = tools::export(&args.data_dir, &args.match_id)?;
+pub fn export(args: &ExportArgs, games: &Games) -> anyhow::Result<()> {
+    let export = tools::export(games, &args.data_dir, &args.match_id)?;
     let json = serde_json::to_vec_pretty(&export).context("encoding the export")?;
     match &args.out {
         Some(path) => server::files::write_atomically(path, &json, false)
@@ -60,7 +61,7 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn import(args: &ImportArgs) -> anyhow::Result<()> {
+pub fn import(args: &ImportArgs, games: &Games) -> anyhow::Result<()> {
     let json =
         std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
     std::fs::create_dir_all(&args.data_dir)
@@ -70,21 +71,21 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<()> {
         segment_bytes: SEGMENT_BYTES,
         pacing: Pacing::Eager,
         observer: std::sync::Arc::new(NoObserver),
-        summarize: std::sync::Arc::new(server::replay::summarize),
+        summarize: server::replay::summarizer(games),
         rebuild: false,
     };
     let log = DiskLog::open(&args.data_dir, options)?;
-    let id = tools::import(&log, &json, args.as_id.as_deref())?;
+    let id = tools::import(games, &log, &json, args.as_id.as_deref())?;
     log.close();
     eprintln!("imported match {id}");
     Ok(())
 }
 
 /// Returns whether everything verified.
-pub fn verify(args: &VerifyArgs) -> anyhow::Result<bool> {
+pub fn verify(args: &VerifyArgs, games: &Games) -> anyhow::Result<bool> {
     if let Some(file) = &args.file {
         let json = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-        let checked = tools::verify_file(&json, game_rules::find_game);
+        let checked = tools::verify_file(games, &json);
         report(std::slice::from_ref(&checked));
         return Ok(checked.divergence.is_none());
     }
@@ -92,7 +93,7 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<bool> {
         ProgressStyle::with_template("{bar:40} {pos}/{len} matches {elapsed} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let checked = tools::verify_dir(&args.data_dir, game_rules::find_game, |done, total, c| {
+    let checked = tools::verify_dir(games, &args.data_dir, |done, total, c| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
         if c.divergence.is_some() {

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::builder::TypedValueParser as _;
 
 use crate::storage::Durability;
+use game_rules::Games;
 
 /// Which event log to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -259,6 +260,10 @@ pub struct Config {
     /// Input limits.
     #[command(flatten)]
     pub limits: Limits,
+    /// The games this server plays. Not a flag: the `arbiter` binary registers the built-in
+    /// games, and a program embedding the server registers its own.
+    #[arg(skip)]
+    pub games: Games,
 }
 
 /// The administrator's token: a secret, so its `Debug` form hides it (configs are printed in
@@ -318,7 +323,8 @@ pub fn listen_addr(text: &str) -> Result<SocketAddr, String> {
 }
 
 impl Config {
-    /// An isolated in-memory instance on a free localhost port: what tests start.
+    /// An isolated in-memory instance on a free localhost port, with the built-in games: what
+    /// tests start.
     pub fn ephemeral() -> Config {
         Config {
             data_dir: PathBuf::from("."),
@@ -341,6 +347,7 @@ impl Config {
             admin_token: None,
             log_format: LogFormat::Human,
             limits: Limits::default(),
+            games: builtin_games::games(),
         }
     }
 }

@@ -66,7 +66,7 @@ mod tests {
     }
 
     async fn call(app: &Arc<App>, req: Request<Body>) -> (StatusCode, serde_json::Value) {
-        let router = crate::http::routes().with_state(app.clone());
+        let router = crate::http::routes(&app.config.games).with_state(app.clone());
         let response = router.oneshot(req).await.expect("the router answers");
         let status = response.status();
         let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.expect("a body");

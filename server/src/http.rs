@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json, Router};
-use game_rules::{Viewer, games};
+use game_rules::{Games, Viewer};
 use protocol::v1::{Event, Snapshot, Verdict, VerdictResult};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json_;
@@ -55,10 +55,27 @@ pub fn api() -> OpenApiRouter<Arc<App>> {
         .merge(crate::admin::api())
 }
 
-/// The routes, serving their own OpenAPI document at `/api/openapi.json`.
-pub fn routes() -> Router<Arc<App>> {
-    let (router, doc) = api().split_for_parts();
+/// The routes, serving their own OpenAPI document at `/api/openapi.json`, which names the
+/// ids of `games` wherever a request takes a game.
+pub fn routes(games: &Games) -> Router<Arc<App>> {
+    let (router, mut doc) = api().split_for_parts();
+    list_game_ids(&mut doc, games);
     router.route_layer(Extension(Arc::new(doc) as Document))
+}
+
+/// Writes the registered ids into the `game` field of the requests that name a game: the
+/// set is a value of the server, known only once it is built.
+fn list_game_ids(doc: &mut utoipa::openapi::OpenApi, games: &Games) {
+    use utoipa::openapi::{RefOr, Schema};
+    let Some(components) = doc.components.as_mut() else { return };
+    for name in ["CreateRequest", "QuickRequest"] {
+        let Some(RefOr::T(Schema::Object(request))) = components.schemas.get_mut(name) else {
+            continue;
+        };
+        if let Some(RefOr::T(Schema::Object(game))) = request.properties.get_mut("game") {
+            game.enum_values = Some(games.ids().map(Json_::from).collect());
+        }
+    }
 }
 
 /// Unknown routes answer in the JSON error format too.
@@ -255,8 +272,11 @@ struct GameEntry {
 #[utoipa::path(get, path = "/api/games", tag = "games", responses(
     (status = 200, description = "The games.", body = GameList),
 ))]
-async fn list_games() -> Json<GameList> {
-    let games = games()
+async fn list_games(State(app): AppState) -> Json<GameList> {
+    let games = app
+        .config
+        .games
+        .all()
         .iter()
         .map(|g| {
             let info = g.info();
@@ -393,8 +413,9 @@ struct MoveRequest {
         (status = 404, description = "`unknown_match`.", body = ErrorResponse),
         (status = 413, description = "`body_too_large`.", body = ErrorResponse),
         (status = 415, description = "`unsupported_media_type`: not JSON.", body = ErrorResponse),
-        (status = 422, description = "Refused by the match: a rule code, `not_seated` or \
-            `waiting_for_players`.", body = ErrorResponse),
+        (status = 422, description = "Refused by the match: a rule code, `not_seated`, \
+            `waiting_for_players`, or `superseded` (real time: a later move of the seat \
+            replaced it before the tick).", body = ErrorResponse),
         (status = 500, description = INTERNAL, body = ErrorResponse),
         (status = 503, description = UNAVAILABLE, body = ErrorResponse),
     ))]
@@ -496,7 +517,7 @@ async fn match_events(
     let mut seats_of_caller = None;
     let mut events = Vec::new();
     // Replay to the page's end: every event needs the state hash after it.
-    replay(&records[..end.max(1)], |seq, body, state| {
+    replay(&app.config.games, &records[..end.max(1)], |seq, body, state| {
         if seq < from {
             return;
         }
@@ -563,7 +584,7 @@ async fn match_state(
             format!("at {at} is past the head {head}"),
         ));
     }
-    let m = replay(&records[..=at as usize], |_, _, _| {})?;
+    let m = replay(&app.config.games, &records[..=at as usize], |_, _, _| {})?;
     let viewer = viewer_in(&m, who.as_ref());
     Ok(Json(Snapshot {
         match_id: id,

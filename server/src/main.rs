@@ -35,10 +35,12 @@ fn main() -> std::process::ExitCode {
     // clap exits with code 2 and a clear message on unknown or invalid flags.
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(config) => serve(*config),
-        Command::Export(args) => cli::export(&args),
-        Command::Import(args) => cli::import(&args),
-        Command::Verify(args) => match cli::verify(&args) {
+        // The built-in games are registered here, not in the server library: a program that
+        // embeds the server registers its own the same way (see examples/).
+        Command::Serve(config) => serve(Config { games: builtin_games::games(), ..*config }),
+        Command::Export(args) => cli::export(&args, &builtin_games::games()),
+        Command::Import(args) => cli::import(&args, &builtin_games::games()),
+        Command::Verify(args) => match cli::verify(&args, &builtin_games::games()) {
             Ok(true) => Ok(()),
             Ok(false) => return std::process::ExitCode::FAILURE,
             Err(e) => Err(e),

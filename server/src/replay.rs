@@ -1,7 +1,7 @@
 //! Rebuilding a match from its log: the one place records become states. Room loading,
 //! catch-up from old seqs, `GET /state?at=` and log verification all go through [`MatchState`].
 
-use game_rules::{Action, DynGame, DynMatch, Outcome, Seat, StateHash, Status, Viewer, find_game};
+use game_rules::{Action, DynGame, DynMatch, Games, Outcome, Seat, StateHash, Status, Viewer};
 use protocol::v1::{
     Cancelled, Created, EventBody, Forfeited, Left, MoveEvent, Resigned, Seated, Tick, TickInput,
     Value,
@@ -88,17 +88,9 @@ pub fn to_value(bytes: &[u8]) -> Value {
     rmpv::decode::read_value(&mut &bytes[..]).unwrap_or(Value::Nil)
 }
 
-/// Finds a game's rules by id: the built-in registry, or (in tests) rules changed on purpose.
-pub type FindGame = fn(&str) -> Option<&'static dyn DynGame>;
-
 impl MatchState {
     /// Starts a match from its creation record.
-    pub fn create(record: &Record) -> Result<MatchState, ReplayError> {
-        MatchState::create_with(record, find_game)
-    }
-
-    /// Starts a match from its creation record, with the rules `find` gives.
-    pub fn create_with(record: &Record, find: FindGame) -> Result<MatchState, ReplayError> {
+    pub fn create(games: &Games, record: &Record) -> Result<MatchState, ReplayError> {
         let Record::Created {
             game,
             rules_version,
@@ -112,7 +104,7 @@ impl MatchState {
         else {
             return Err(ReplayError::NoCreation);
         };
-        let found = find(game).ok_or_else(|| ReplayError::UnknownGame(game.clone()))?;
+        let found = games.find(game).ok_or_else(|| ReplayError::UnknownGame(game.clone()))?;
         let state =
             found.new_match(config, *seed).map_err(|e| ReplayError::Config(e.to_string()))?;
         let created = Created {
@@ -322,23 +314,15 @@ pub fn wire_action(action: &[u8], move_id: Option<u64>) -> EventBody {
 /// Replays a whole log, calling `each` after every record (the creation included) with its
 /// seq, wire body and the state after it.
 pub fn replay(
+    games: &Games,
     records: &[StoredRecord],
-    each: impl FnMut(u64, EventBody, &MatchState),
-) -> Result<MatchState, ReplayError> {
-    replay_with(records, find_game, each)
-}
-
-/// [`replay`] with the rules `find` gives.
-pub fn replay_with(
-    records: &[StoredRecord],
-    find: FindGame,
     mut each: impl FnMut(u64, EventBody, &MatchState),
 ) -> Result<MatchState, ReplayError> {
     let first = records.first().ok_or(ReplayError::Empty)?;
     if first.seq != 0 {
         return Err(ReplayError::NoCreation);
     }
-    let mut state = MatchState::create_with(&Record::decode(0, &first.bytes)?, find)?;
+    let mut state = MatchState::create(games, &Record::decode(0, &first.bytes)?)?;
     each(0, EventBody::Created(state.created.clone()), &state);
     for stored in &records[1..] {
         let record = Record::decode(stored.seq, &stored.bytes)?;
@@ -348,7 +332,18 @@ pub fn replay_with(
     Ok(state)
 }
 
-/// A match's listing, rebuilt from its whole log (the projections use it to catch up).
-pub fn summarize(match_id: &str, records: &[StoredRecord]) -> Result<MatchSummary, String> {
-    Ok(replay(records, |_, _, _| {}).map_err(|e| e.to_string())?.summary(match_id))
+/// A match's listing, rebuilt from its whole log under `games` (the projections use it to
+/// catch up).
+pub fn summarize(
+    games: &Games,
+    match_id: &str,
+    records: &[StoredRecord],
+) -> Result<MatchSummary, String> {
+    Ok(replay(games, records, |_, _, _| {}).map_err(|e| e.to_string())?.summary(match_id))
+}
+
+/// [`summarize`] under `games`, as the disk log takes it.
+pub fn summarizer(games: &Games) -> crate::storage::Summarize {
+    let games = games.clone();
+    std::sync::Arc::new(move |id, records| summarize(&games, id, records))
 }

@@ -39,6 +39,9 @@ const HTTP_GRACE: Duration = Duration::from_secs(5);
 /// Why a server did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// `Config::games` is empty: a server with no game could only refuse every match.
+    #[error("no game is registered (Config::games is empty)")]
+    NoGames,
     /// The data directory could not be prepared.
     #[error("data directory {path}")]
     DataDir {
@@ -99,6 +102,9 @@ impl Server {
         config: Config,
         idle: Option<Arc<RuntimeIdle>>,
     ) -> Result<Server, StartError> {
+        if config.games.is_empty() {
+            return Err(StartError::NoGames);
+        }
         let web_dir = config.web_dir.as_deref();
         let web = WebClient::open(web_dir).map_err(|source| StartError::WebDir {
             path: web_dir.map(|d| d.display().to_string()).unwrap_or_default(),
@@ -172,7 +178,7 @@ impl Server {
 /// The API, the WebSocket and, on every other path, the web client. CORS wraps every route
 /// so that a preflight is answered before routing, whatever methods the route takes.
 pub(crate) fn router(app: Arc<App>, web: WebClient) -> Router {
-    crate::http::routes()
+    crate::http::routes(&app.config.games)
         .fallback(move |req: Request| web.serve(req))
         .method_not_allowed_fallback(crate::http::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(app.clone(), crate::body::bound))
@@ -269,7 +275,7 @@ fn open_store(
                 segment_bytes: SEGMENT_BYTES,
                 pacing,
                 observer,
-                summarize: Arc::new(crate::replay::summarize),
+                summarize: crate::replay::summarizer(&config.games),
                 rebuild: config.rebuild_projections,
             };
             let log = DiskLog::open(dir, options)?;

@@ -3,10 +3,9 @@
 
 use std::path::Path;
 
-use game_rules::StateHash;
+use game_rules::{Games, StateHash};
 
 use crate::archive::{self, ArchiveError, Divergence, Export};
-use crate::replay::FindGame;
 use crate::storage::{
     Append, AppendError, DiskLog, EventLog, ReadError, Record, StoredRecord, read_all,
 };
@@ -40,25 +39,30 @@ pub enum ToolError {
 }
 
 /// The export of one match of a data dir.
-pub fn export(data_dir: &Path, match_id: &str) -> Result<Export, ToolError> {
+pub fn export(games: &Games, data_dir: &Path, match_id: &str) -> Result<Export, ToolError> {
     let log = DiskLog::open_read_only(data_dir)?;
     let records = read_all(&log, match_id)?;
     if records.is_empty() {
         return Err(ToolError::UnknownMatch(match_id.into()));
     }
-    archive::export(match_id, &records)
+    archive::export(games, match_id, &records)
         .map_err(|e| ToolError::Replay { match_id: match_id.into(), divergence: e.into() })
 }
 
 /// Loads an export file into `log` as match `as_id` (default: its own id), after checking
 /// its chain and that the current rules reproduce every state hash. Returns the match id.
-pub fn import(log: &dyn EventLog, json: &[u8], as_id: Option<&str>) -> Result<String, ToolError> {
-    let (export, records) = archive::check(json, game_rules::find_game)?;
+pub fn import(
+    games: &Games,
+    log: &dyn EventLog,
+    json: &[u8],
+    as_id: Option<&str>,
+) -> Result<String, ToolError> {
+    let (export, records) = archive::check(json, games)?;
     let id = as_id.unwrap_or(&export.match_id).to_string();
     if log.summary(&id)?.is_some() || !log.read(&id, 0, 1)?.is_empty() {
         return Err(ToolError::Exists(id));
     }
-    let summary = crate::replay::summarize(&id, &records)
+    let summary = crate::replay::summarize(games, &id, &records)
         .map_err(|e| ToolError::Archive(ArchiveError::Shape(e)))?;
     let append = Append {
         match_id: id.clone(),
@@ -82,11 +86,11 @@ pub struct Checked {
 }
 
 /// Replays one match's records and compares every recorded state hash.
-pub fn check_match(match_id: &str, records: &[StoredRecord], find: FindGame) -> Checked {
+pub fn check_match(games: &Games, match_id: &str, records: &[StoredRecord]) -> Checked {
     let divergence = recorded_hashes(records)
         .map_err(Divergence::from)
         .and_then(|recorded| {
-            let now = archive::hashes(records, find)?;
+            let now = archive::hashes(games, records)?;
             let differs = recorded.iter().find(|(i, hash)| now.get(*i) != Some(hash));
             match differs {
                 Some(&(i, recorded)) => {
@@ -116,8 +120,8 @@ fn recorded_hashes(
 /// Checks every match of a data dir, calling `progress` after each; damaged bytes of the log
 /// that no match could be tied to are reported as failures too.
 pub fn verify_dir(
+    games: &Games,
     data_dir: &Path,
-    find: FindGame,
     mut progress: impl FnMut(usize, usize, &Checked),
 ) -> Result<Vec<Checked>, ToolError> {
     let log = DiskLog::open_read_only(data_dir)?;
@@ -127,7 +131,7 @@ pub fn verify_dir(
         let checked = match log.quarantined(id) {
             Some(why) => Checked { match_id: id.clone(), events: 0, divergence: Some(why) },
             None => match read_all(&log, id) {
-                Ok(records) => check_match(id, &records, find),
+                Ok(records) => check_match(games, id, &records),
                 Err(e) => {
                     Checked { match_id: id.clone(), events: 0, divergence: Some(e.to_string()) }
                 }
@@ -144,8 +148,8 @@ pub fn verify_dir(
 }
 
 /// Checks an export file: its chain, and every state hash under the current rules.
-pub fn verify_file(json: &[u8], find: FindGame) -> Checked {
-    match archive::check(json, find) {
+pub fn verify_file(games: &Games, json: &[u8]) -> Checked {
+    match archive::check(json, games) {
         Ok((export, records)) => {
             Checked { match_id: export.match_id, events: records.len(), divergence: None }
         }
@@ -165,7 +169,7 @@ mod tests {
     /// A 1×1 Dots match played out: created, both seats taken, every move, each action
     /// record holding its state hash as a room writes it.
     fn played() -> Vec<StoredRecord> {
-        let dots = game_rules::find_game("dots").expect("dots is built in");
+        let dots = builtin().find("dots").expect("dots is built in");
         let config =
             rmp_serde::to_vec_named(&serde_json::json!({"width": 1, "height": 1, "players": 2}))
                 .expect("encodes");
@@ -212,21 +216,32 @@ mod tests {
     struct Changed;
     static CHANGED: Changed = Changed;
 
-    fn changed_rules(id: &str) -> Option<&'static dyn DynGame> {
-        (id == "dots").then_some(&CHANGED as &dyn DynGame)
+    /// The built-in games.
+    fn builtin() -> Games {
+        Games::new().with::<game_rules::dots::Dots>()
+    }
+
+    /// The games with Dots' rule changed.
+    fn changed_rules() -> Games {
+        Games::new().with_dyn(&CHANGED)
+    }
+
+    /// Dots' rules as built in.
+    fn dots() -> &'static dyn DynGame {
+        builtin().find("dots").expect("built in")
     }
 
     struct ChangedMatch(Box<dyn DynMatch>, u32);
 
     impl DynGame for Changed {
         fn info(&self) -> GameInfo {
-            game_rules::find_game("dots").expect("built in").info()
+            dots().info()
         }
         fn id(&self) -> &'static str {
             "dots"
         }
         fn new_match(&self, config: &[u8], seed: u64) -> Result<Box<dyn DynMatch>, ConfigError> {
-            let inner = game_rules::find_game("dots").expect("built in").new_match(config, seed)?;
+            let inner = dots().new_match(config, seed)?;
             Ok(Box::new(ChangedMatch(inner, 0)))
         }
     }
@@ -274,39 +289,37 @@ mod tests {
         fn view(&self, viewer: Viewer) -> Vec<u8> {
             self.0.view(viewer)
         }
-        fn clone_box(&self) -> Box<dyn DynMatch> {
-            Box::new(ChangedMatch(self.0.clone_box(), self.1))
-        }
     }
 
     #[test]
     fn a_changed_rule_is_caught_at_the_first_event_it_changes() {
         let records = played();
-        assert_eq!(check_match("m", &records, game_rules::find_game).divergence, None);
-        let checked = check_match("m", &records, changed_rules);
+        assert_eq!(check_match(&builtin(), "m", &records).divergence, None);
+        let checked = check_match(&changed_rules(), "m", &records);
         let why = checked.divergence.expect("the change is caught");
         // Records 0–2 create and seat; actions are 3, 4, 5…: the third action is record 5.
         assert!(why.starts_with("event 5: recorded state hash"), "{why}");
         let json =
-            serde_json::to_vec(&archive::export("m", &records).expect("exports")).expect("json");
-        let file = verify_file(&json, changed_rules);
+            serde_json::to_vec(&archive::export(&builtin(), "m", &records).expect("exports"))
+                .expect("json");
+        let file = verify_file(&changed_rules(), &json);
         assert!(file.divergence.is_some_and(|d| d.contains("event 5")));
     }
 
     #[test]
     fn an_export_round_trips_and_its_bytes_are_pinned() {
         let records = played();
-        let export = archive::export("m1", &records).expect("exports");
+        let export = archive::export(&builtin(), "m1", &records).expect("exports");
         expect_test::expect_file!["../../docs/examples/match-export.json"]
             .assert_eq(&serde_json::to_string_pretty(&export).expect("json"));
         let log = MemoryLog::new();
         let json = serde_json::to_vec(&export).expect("json");
-        assert_eq!(import(&log, &json, Some("m2")).expect("imports"), "m2");
+        assert_eq!(import(&builtin(), &log, &json, Some("m2")).expect("imports"), "m2");
         assert_eq!(read_all(&log, "m2").expect("reads"), records);
-        assert!(matches!(import(&log, &json, Some("m2")), Err(ToolError::Exists(_))));
+        assert!(matches!(import(&builtin(), &log, &json, Some("m2")), Err(ToolError::Exists(_))));
         let mut bad: serde_json::Value = serde_json::from_slice(&json).expect("json");
         bad["events"][1]["state_hash"] = "0000000000000000".into();
-        let err = archive::check(&serde_json::to_vec(&bad).expect("json"), game_rules::find_game);
+        let err = archive::check(&serde_json::to_vec(&bad).expect("json"), &builtin());
         assert_eq!(err.err(), Some(ArchiveError::Chain { seq: 1 }));
     }
 }

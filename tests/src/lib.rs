@@ -195,7 +195,7 @@ impl WsClient {
             link,
             encoding: Encoding::MsgPack,
             events: Vec::new(),
-            replica: protocol::Replica::new(),
+            replica: protocol::Replica::new(builtin_games::games()),
         }
     }
 
@@ -346,7 +346,7 @@ impl WsClient {
         match msg {
             // A snapshot replaces history: the replica restarts with the next join from 0.
             ServerMsg::Snapshot(_) => {
-                self.replica = protocol::Replica::new();
+                self.replica = protocol::Replica::new(builtin_games::games());
                 self.events.clear();
             }
             ServerMsg::Event(e) => {

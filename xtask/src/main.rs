@@ -22,7 +22,7 @@ mod web;
 const USAGE: &str = "usage: cargo xtask <run [serve flags] | test | web | contract | bench [--quick] [--update-docs]>";
 
 /// Crates that must build for the browser: they do no IO, so they must not need a platform.
-const WASM_CRATES: [&str; 2] = ["game-rules", "protocol"];
+const WASM_CRATES: [&str; 4] = ["game-rules", "protocol", "lightcycles", "builtin-games"];
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
@@ -114,6 +114,7 @@ fn test() -> Result<()> {
     portable::check_windows()?;
     let web = web::build_web()?;
     web::ensure_chromium()?;
+    web::ensure_node()?;
     let (mut passed, mut failed) = cargo_test(&["--workspace", "--doc"], &web)?;
     let (p, f) = cargo_test(&["--workspace", "--all-targets"], &web)?;
     passed += p;

@@ -165,6 +165,23 @@ pub fn ensure_chromium() -> Result<()> {
     )
 }
 
+/// Node.js, which runs the web client's wasm build outside a browser to compare its state
+/// hashes with native ones (`tests/e2e/wasm.rs`): Debian's `nodejs` when `node` is missing.
+pub fn ensure_node() -> Result<()> {
+    if Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success()) {
+        return Ok(());
+    }
+    if !is_root()? {
+        bail!("the wasm hash test needs `node`: install Debian's `nodejs` (as root)");
+    }
+    sh("apt-get", &["update"])?;
+    run_command(
+        Command::new("apt-get")
+            .args(["install", "-y", "nodejs"])
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+}
+
 /// Whether this process runs as root (`id -u` says 0).
 pub(crate) fn is_root() -> Result<bool> {
     let out = Command::new("id").arg("-u").output().context("running `id -u`")?;

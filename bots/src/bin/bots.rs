@@ -94,7 +94,17 @@ struct LoadArgs {
     /// Seed for the strategies.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Dots board side, in boxes.
+    /// The game to play (the bots binary knows the built-in games: dots, tictactoe,
+    /// lightcycles).
+    #[arg(long, default_value = "dots")]
+    game: String,
+    /// Seats of each match, each taken by a bot: what the match config asks for.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=8))]
+    players: u8,
+    /// The match config, as JSON (default: the game's own default; for dots, `--size`).
+    #[arg(long, value_parser = parse_json)]
+    config: Option<serde_json::Value>,
+    /// Dots board side, in boxes, when `--config` is not given.
     #[arg(long, default_value_t = 5)]
     size: u8,
     /// Where failed matches' events are saved (the repository's .gitignore covers the
@@ -184,6 +194,25 @@ fn parse_spread(s: &str) -> Result<f64, String> {
     }
 }
 
+fn parse_json(s: &str) -> Result<serde_json::Value, String> {
+    serde_json::from_str(s).map_err(|e| format!("not JSON: {e}"))
+}
+
+/// The config the matches of `args` are created with.
+fn match_config(args: &LoadArgs) -> Result<serde_json::Value> {
+    if builtin_games::games().find(&args.game).is_none() {
+        let known: Vec<_> = builtin_games::games().ids().collect();
+        anyhow::bail!("unknown game {:?}: the bots binary plays {}", args.game, known.join(", "));
+    }
+    Ok(match (&args.config, args.game.as_str()) {
+        (Some(config), _) => config.clone(),
+        (None, "dots") => {
+            serde_json::json!({"width": args.size, "height": args.size, "players": args.players})
+        }
+        (None, _) => serde_json::Value::Null,
+    })
+}
+
 fn load(args: LoadArgs) -> Result<()> {
     let config = LoadConfig {
         server: args.server.trim_end_matches('/').to_string(),
@@ -194,7 +223,9 @@ fn load(args: LoadArgs) -> Result<()> {
         spectators: args.spectators,
         strategy: args.strategy,
         seed: args.seed,
-        board: (args.size, args.size),
+        game: args.game.clone(),
+        players: usize::from(args.players),
+        config: match_config(&args)?,
         failures_dir: args.failures_dir.clone(),
         transport: args.transport,
     };

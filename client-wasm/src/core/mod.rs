@@ -9,7 +9,7 @@ mod tests;
 
 use std::collections::{BTreeMap, VecDeque};
 
-use game_rules::Viewer;
+use game_rules::{Games, Viewer};
 use protocol::v1::{
     ClientMsg, ErrorMsg, Event, EventBody, Hello, Join, Leave, MatchId, Move, MoveId, Role,
     ServerMsg, Value, Verdict, VerdictResult,
@@ -169,12 +169,12 @@ struct Followed {
 }
 
 impl Followed {
-    fn new(role: Role) -> Followed {
+    fn new(role: Role, games: Games) -> Followed {
         Followed {
             role,
             seat: None,
             game: None,
-            replica: Replica::new(),
+            replica: Replica::new(games),
             subscribed: false,
             joining: false,
             caught_up: false,
@@ -193,6 +193,7 @@ impl Followed {
 
 /// The client core.
 pub struct Core {
+    games: Games,
     token: String,
     conn: ConnState,
     backoff: Backoff,
@@ -205,10 +206,12 @@ pub struct Core {
 }
 
 impl Core {
-    /// A client for `token`. Move ids start from `now_ms × 1000`, so a page reloaded later
-    /// never reuses an id its seat used before; `seed` seeds the reconnect jitter.
-    pub fn new(token: String, now_ms: u64, seed: u64) -> Core {
+    /// A client of `games` for `token`. Move ids start from `now_ms × 1000`, so a page
+    /// reloaded later never reuses an id its seat used before; `seed` seeds the reconnect
+    /// jitter.
+    pub fn new(games: Games, token: String, now_ms: u64, seed: u64) -> Core {
         Core {
+            games,
             token,
             conn: ConnState::Idle,
             backoff: Backoff::new(seed),
@@ -253,8 +256,10 @@ impl Core {
 
     /// Follows a match (again with another role); catch-up starts after the last event held.
     pub fn join(&mut self, match_id: &str, role: Role) {
-        let followed =
-            self.matches.entry(match_id.to_string()).or_insert_with(|| Followed::new(role));
+        let followed = self
+            .matches
+            .entry(match_id.to_string())
+            .or_insert_with(|| Followed::new(role, self.games.clone()));
         followed.role = role;
         if self.conn == ConnState::Authenticated {
             self.send_join(match_id);
@@ -465,7 +470,7 @@ impl Core {
 
     fn handle_snapshot(&mut self, snapshot: &protocol::v1::Snapshot) {
         let Some(f) = self.matches.get_mut(&snapshot.match_id) else { return };
-        match Replica::from_snapshot(snapshot) {
+        match Replica::from_snapshot(self.games.clone(), snapshot) {
             Ok(replica) => f.replica = replica,
             Err(e) => self.updates.push_back(Update::Error {
                 code: "cannot_follow".into(),
@@ -520,7 +525,7 @@ impl Core {
     /// times: a client whose rules differ from the server's would otherwise loop.
     fn resync(&mut self, match_id: &str) {
         let Some(f) = self.matches.get_mut(match_id) else { return };
-        f.replica = Replica::new();
+        f.replica = f.replica.restarted();
         f.resyncs += 1;
         if f.resyncs > MAX_RESYNCS {
             // Given up for good: the match is no longer followed, and nothing rejoins it.

@@ -9,7 +9,7 @@ use crate::testlog::{Log, M, edge};
 
 /// A core authenticated and following `M` as seat 0, caught up with `log`.
 fn joined(log: &Log) -> Core {
-    let mut core = Core::new("t".into(), 1_000, 9);
+    let mut core = Core::new(builtin_games::games(), "t".into(), 1_000, 9);
     core.join(M, Role::Player);
     core.connect();
     assert_eq!(core.poll_socket(), Some(SocketAction::Open));
@@ -72,7 +72,7 @@ fn kinds(updates: &[Update]) -> Vec<&'static str> {
 #[test]
 fn connects_authenticates_joins_from_zero_and_reduces_the_history() {
     let log = Log::new();
-    let mut core = Core::new("tok".into(), 5, 1);
+    let mut core = Core::new(builtin_games::games(), "tok".into(), 5, 1);
     core.join(M, Role::Player);
     assert!(sent(&mut core).is_empty(), "nothing is sent before the socket is open");
     core.connect();

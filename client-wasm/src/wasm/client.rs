@@ -78,7 +78,7 @@ impl Client {
             .and_then(|s| s.as_f64())
             .map_or_else(|| (js_sys::Math::random() * 2f64.powi(53)) as u64, |s| s as u64);
         let inner = Inner {
-            core: Core::new(token, now_ms(), seed),
+            core: Core::new(builtin_games::games(), token, now_ms(), seed),
             ws_url: ws_url(&server),
             socket: None,
             generation: 0,

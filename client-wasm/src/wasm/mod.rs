@@ -141,7 +141,8 @@ impl Replay {
     ) -> Result<Replay, JsValue> {
         let events: Vec<Event> =
             serde_wasm_bindgen::from_value(events).map_err(|e| JsValue::from(e.to_string()))?;
-        let core = ReplayCore::new(events).map_err(|e| JsValue::from(e.to_string()))?;
+        let core = ReplayCore::new(builtin_games::games(), events)
+            .map_err(|e| JsValue::from(e.to_string()))?;
         Ok(Replay { core })
     }
 
@@ -152,7 +153,8 @@ impl Replay {
         token: Option<String>,
     ) -> Result<Replay, JsValue> {
         let events = http::all_events(&server, &match_id, token.as_deref()).await?;
-        let core = ReplayCore::new(events).map_err(|e| JsValue::from(e.to_string()))?;
+        let core = ReplayCore::new(builtin_games::games(), events)
+            .map_err(|e| JsValue::from(e.to_string()))?;
         Ok(Replay { core })
     }
 

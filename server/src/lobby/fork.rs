@@ -64,7 +64,7 @@ pub(super) async fn fork_match(
     let history = history_to(&app, &id, req.at).await?;
     let origin = Origin { match_id: id, seq: req.at };
     let created = fork_creation(&history[0], &who.sub, origin.clone())?;
-    check_forkable(&created, &history[1..])?;
+    check_forkable(&app.config.games, &created, &history[1..])?;
     check_creation_limit(&app, &who.sub).await?;
     let new_id = app.rooms.fork(new_match_id(), created, &history[1..], 0).await?;
     note_created(&app, who.sub, &new_id);
@@ -105,8 +105,12 @@ fn fork_creation(first: &Record, creator: &str, origin: Origin) -> Result<Record
 
 /// A fork must be of a public game (its history would show a new seat-holder what the seat's
 /// old holder saw) and of a match not over at the fork's event.
-fn check_forkable(created: &Record, history: &[Record]) -> Result<(), ApiError> {
-    let mut m = MatchState::create(created)?;
+fn check_forkable(
+    games: &game_rules::Games,
+    created: &Record,
+    history: &[Record],
+) -> Result<(), ApiError> {
+    let mut m = MatchState::create(games, created)?;
     if !m.state.is_public() {
         let message = "a game that hides information cannot be forked";
         return Err(ApiError::new(StatusCode::CONFLICT, "not_public", message));

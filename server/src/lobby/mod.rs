@@ -16,7 +16,7 @@ mod quickmatch;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use game_rules::{DynGame, Seat, find_game};
+use game_rules::{DynGame, Games, Seat};
 use serde_json::Value as Json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -53,8 +53,8 @@ pub(crate) struct Table {
 
 impl Table {
     /// Checks a game id and a (partial) config: the fields given over the game's defaults.
-    pub(crate) fn new(game: &str, config: Option<Json>) -> Result<Table, ApiError> {
-        let game = find_game(game).ok_or_else(|| {
+    pub(crate) fn new(games: &Games, game: &str, config: Option<Json>) -> Result<Table, ApiError> {
+        let game = games.find(game).ok_or_else(|| {
             ApiError::new(StatusCode::BAD_REQUEST, "unknown_game", format!("no game {game:?}"))
         })?;
         let given = with_defaults(config, &game.info().default_config)?;

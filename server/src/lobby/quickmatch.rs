@@ -69,7 +69,7 @@ pub(super) async fn quick_match(
     Player(who): Player,
     Body(req): Body<QuickRequest>,
 ) -> Result<Json<SeatTaken>, ApiError> {
-    let table = Table::new(&req.game, req.config)?;
+    let table = Table::new(&app.config.games, &req.game, req.config)?;
     let key = (table.game.id().to_string(), table.config.clone());
     let player = PlayerRef { player_id: who.sub, name: who.name };
     let (answer_tx, answer) = oneshot::channel();

@@ -11,7 +11,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use game_rules::{Mode, Seat, Viewer};
+use game_rules::{Games, Mode, Seat, Viewer};
 use protocol::v1::{
     CaughtUp, ErrorBody, ErrorMsg, Event, EventBody, Joined, MoveId, Role, ServerMsg, Snapshot,
     VerdictResult,
@@ -26,6 +26,7 @@ mod clock;
 mod fork;
 mod inspect;
 mod lobby;
+mod turn_timer;
 
 /// A connection, as the driver numbers them.
 pub type ConnId = u64;
@@ -65,6 +66,8 @@ pub struct RoomSettings {
     /// Connections subscribed at once; past it a join is refused, unless it is a seated
     /// player's, so that spectators can never lock a match's players out.
     pub max_subscribers: usize,
+    /// The games this server plays: a match's log names one of them.
+    pub games: Games,
 }
 
 impl Default for RoomSettings {
@@ -75,6 +78,7 @@ impl Default for RoomSettings {
             idle_unload_ms: 60_000,
             verdict_cap: 256,
             max_subscribers: 1000,
+            games: Games::new(),
         }
     }
 }
@@ -382,12 +386,16 @@ pub struct Room {
     /// Rule rejections per seat, oldest first, at most `verdict_cap` each: one seat's
     /// refusals can never push out another's.
     rejected: HashMap<Seat, VecDeque<(MoveId, VerdictResult)>>,
-    /// Real-time inputs gathered for the next tick.
+    /// Real-time inputs gathered for the next tick: at most one per seat (`clock.rs`).
     gathered: Vec<(Seat, Vec<u8>, Client, MoveId)>,
     outputs: VecDeque<Output>,
     now_ms: u64,
     /// When the current turn started (for turn timers) or the last tick ran.
     clock_since_ms: u64,
+    /// When the current run of the real-time clock started: tick n is due n periods later.
+    tick_origin_ms: u64,
+    /// Ticks counted in the current run of the real-time clock.
+    ticks_run: u64,
     /// When the room last had a subscriber or pending work.
     idle_since_ms: u64,
     /// The Unix ms at which `now_ms` was 0 (see `clock.rs`).
@@ -408,7 +416,7 @@ impl Room {
         now_ms: u64,
         request: Option<RequestId>,
     ) -> Result<Room, crate::replay::ReplayError> {
-        let m = MatchState::create(&created)?;
+        let m = MatchState::create(&settings.games, &created)?;
         let mut room = Room::new(match_id, m, None, settings, now_ms);
         room.set_wall_base(room.m.created_at_ms.saturating_sub(now_ms));
         let mut events = vec![room.event(0, EventBody::Created(room.m.created.clone()))];
@@ -479,6 +487,8 @@ impl Room {
             outputs: VecDeque::new(),
             now_ms,
             clock_since_ms: now_ms,
+            tick_origin_ms: now_ms,
+            ticks_run: 0,
             idle_since_ms: now_ms,
             wall_base_ms: 0,
             poisoned: false,
@@ -578,7 +588,7 @@ impl Room {
             return None;
         }
         match self.m.state.mode() {
-            Mode::RealTime { tick_ms } => Some(self.clock_since_ms + u64::from(tick_ms)),
+            Mode::RealTime { tick_hz } => Some(self.tick_due_ms(tick_hz, self.ticks_run + 1)),
             Mode::Turns => {
                 // A match's own timer wins over the server's.
                 let move_ms = self.m.timer.map(|t| t.move_ms).or(self.settings.turn_timeout_ms);
@@ -702,7 +712,7 @@ impl Room {
         let bot =
             self.m.seats.iter().flatten().any(|h| h.player_id == player_id && h.bot.is_some());
         if !bot && !self.watched() {
-            self.clock_since_ms = self.now_ms;
+            self.restart_clock();
         }
         self.subscribers.insert(conn, Subscriber { viewer, human: !bot });
     }
@@ -784,7 +794,7 @@ impl Room {
         let body = self.m.apply(seq, &record).expect("a free seat of this match can be taken");
         if self.m.seats.iter().all(Option::is_some) {
             // The game clock starts when the last seat fills.
-            self.clock_since_ms = self.now_ms;
+            self.restart_clock();
         }
         let event = self.event(seq, body);
         self.push_append(
@@ -847,7 +857,7 @@ impl Room {
         match self.m.state.mode() {
             Mode::Turns => self.play_turn(from, seat, move_id, mv),
             Mode::RealTime { .. } => match self.m.state.check_move(seat, mv) {
-                Ok(canonical) => self.gathered.push((seat, canonical, from, move_id)),
+                Ok(canonical) => self.gather(from, seat, move_id, canonical),
                 Err(e) => self.reject(from, seat, move_id, e.code(), e.to_string()),
             },
         }
@@ -889,7 +899,14 @@ impl Room {
         if let Some(deadline) = self.clock_deadline()
             && self.now_ms >= deadline
         {
-            if self.has_match_timer() { self.expire() } else { self.tick() }
+            if self.has_match_timer() {
+                self.expire();
+            } else {
+                self.tick();
+                if let Mode::RealTime { tick_hz } = self.m.state.mode() {
+                    self.count_tick(tick_hz);
+                }
+            }
         }
         let idle = !self.watched() && self.pending.is_empty();
         if idle && self.now_ms >= self.idle_since_ms + self.settings.idle_unload_ms {
@@ -897,10 +914,11 @@ impl Room {
         }
     }
 
-    /// A turn timeout (no inputs) or a real-time tick (the gathered inputs) as one event.
+    /// A turn timeout (no inputs) or a real-time tick (the gathered inputs that still
+    /// validate) as one event, which holds exactly the inputs applied.
     fn tick(&mut self) {
         let mover = self.m.mover();
-        let gathered = std::mem::take(&mut self.gathered);
+        let gathered = self.take_valid_inputs();
         let inputs: Vec<(Seat, Vec<u8>)> =
             gathered.iter().map(|(s, mv, _, _)| (*s, mv.clone())).collect();
         let action = match self.m.state.tick(&inputs) {

@@ -21,7 +21,7 @@ impl Room {
         let cap = settings.history_cap;
         let mut history = VecDeque::with_capacity(cap.min(4096));
         let mut accepted = Vec::new();
-        let m = replay(records, |seq, body, state| {
+        let m = replay(&settings.games, records, |seq, body, state| {
             match &body {
                 EventBody::Move(mv) => accepted.push((mv.seat, mv.move_id, seq)),
                 // A seat given up (as a fork frees its seats) forgets its holder's move ids,

@@ -510,8 +510,11 @@ impl Driver {
             return false;
         };
         let mut events = Vec::new();
-        let replayed =
-            replay(&records[..records.len().min(to_seq as usize + 1)], |seq, body, state| {
+        let games = self.ctx.settings.games.clone();
+        let replayed = replay(
+            &games,
+            &records[..records.len().min(to_seq as usize + 1)],
+            |seq, body, state| {
                 if seq >= from_seq {
                     let (state_hash, status, _) = state.observe(game_rules::Viewer::Spectator);
                     let match_id = self.match_id.clone();
@@ -524,7 +527,8 @@ impl Driver {
                         view: None,
                     });
                 }
-            });
+            },
+        );
         if replayed.is_err() {
             self.send_error(conn, "storage_error", "the log does not replay");
             return false;
@@ -584,7 +588,7 @@ mod tests {
     fn context_with(log: SharedLog, rooms: Rooms) -> Arc<RoomContext> {
         Arc::new(RoomContext {
             log,
-            settings: RoomSettings::default(),
+            settings: RoomSettings { games: builtin_games::games(), ..RoomSettings::default() },
             metrics: Arc::new(Metrics::default()),
             journal: Arc::default(),
             rooms,

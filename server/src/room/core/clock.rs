@@ -1,63 +1,73 @@
-//! A match's own turn timer. Its deadline is read from the times the room logs with each
-//! record (`at_ms`), not from when the room loaded, so the clock of the seat to move runs on
-//! across unloads and restarts: a room loaded after its deadline decides the expiry at once.
-//! Time reaches the room as arguments only: `now_ms` with each input, and the wall-clock time
-//! of its zero from the driver ([`Room::set_wall_base`]).
+//! A room's game clock for real-time matches: tick `n` of a run is due at
+//! `origin + n × 1000 / tick_hz` ms, computed from the run's origin rather than from the last
+//! tick, so late wake-ups never make ticks drift; and the inputs gathered for the next tick,
+//! at most one per seat (the last wins, the one it replaces is answered `superseded`).
 
-use game_rules::Mode;
+use game_rules::Seat;
+use protocol::v1::MoveId;
 
-use super::Room;
-use crate::storage::{Expiry, Record};
+use super::{Client, Room};
+
+/// Ticks a room runs back to back when it wakes up late. Further behind (a stalled process),
+/// it skips to the next tick in the future: the match slows down instead of replaying a burst.
+pub const MAX_CATCH_UP_TICKS: u64 = 4;
+
+/// The code of an input replaced by a later one of its seat before the tick it waited for.
+pub const SUPERSEDED: &str = "superseded";
 
 impl Room {
-    /// Sets the Unix ms at which this room's `now_ms` was 0, so that the times it logs and
-    /// reads are wall-clock times.
-    pub fn set_wall_base(&mut self, unix_ms_at_zero: u64) {
-        self.wall_base_ms = unix_ms_at_zero;
+    /// Starts a new clock run now: the next tick is due one period from now.
+    pub(super) fn restart_clock(&mut self) {
+        self.clock_since_ms = self.now_ms;
+        self.tick_origin_ms = self.now_ms;
+        self.ticks_run = 0;
     }
 
-    /// Now, in Unix ms.
-    pub(super) fn wall_ms(&self) -> u64 {
-        self.wall_base_ms + self.now_ms
+    /// When tick `n` of the current run is due, at `tick_hz` ticks per second.
+    pub(super) fn tick_due_ms(&self, tick_hz: u32, n: u64) -> u64 {
+        self.tick_origin_ms + (n * 1000).div_ceil(u64::from(tick_hz.max(1)))
     }
 
-    /// Whether this match's own timer (not the server's) governs its turns.
-    pub(super) fn has_match_timer(&self) -> bool {
-        self.m.timer.is_some() && self.m.state.mode() == Mode::Turns
-    }
-
-    /// When the seat to move runs out of time (on the room's clock): its turn's time, or less
-    /// if its total clock has less left.
-    pub(super) fn match_deadline(&self) -> Option<u64> {
-        let timer = self.m.timer?;
-        let seat = self.m.mover()?;
-        let started = self.m.turn_started_ms?;
-        let mut allowed = timer.move_ms;
-        if let Some(total) = timer.total_ms {
-            let used = self.m.used_ms.get(usize::from(seat)).copied().unwrap_or(0);
-            allowed = allowed.min(total.saturating_sub(used));
-        }
-        Some((started + allowed).saturating_sub(self.wall_base_ms))
-    }
-
-    /// The seat to move ran out of time: with its total clock spent it forfeits; otherwise the
-    /// timer's policy says whether the turn passes or the seat forfeits.
-    pub(super) fn expire(&mut self) {
-        let (Some(timer), Some(seat)) = (self.m.timer, self.m.mover()) else { return };
-        let used = self.m.used_ms.get(usize::from(seat)).copied().unwrap_or(0);
-        let running = self.m.turn_started_ms.map_or(0, |s| self.wall_ms().saturating_sub(s));
-        let spent = timer.total_ms.is_some_and(|total| used + running >= total);
-        match timer.on_expiry {
-            Expiry::Pass if !spent => self.tick(),
-            _ => self.forfeit(seat),
+    /// Counts the tick just run; past `MAX_CATCH_UP_TICKS` behind, skips the ticks missed.
+    pub(super) fn count_tick(&mut self, tick_hz: u32) {
+        self.ticks_run += 1;
+        if self.now_ms >= self.tick_due_ms(tick_hz, self.ticks_run + MAX_CATCH_UP_TICKS) {
+            let elapsed = self.now_ms - self.tick_origin_ms;
+            self.ticks_run = elapsed * u64::from(tick_hz) / 1000;
         }
     }
 
-    fn forfeit(&mut self, seat: game_rules::Seat) {
-        let record = Record::Forfeited { seat, at_ms: Some(self.wall_ms()) };
-        let seq = self.m.head + 1;
-        let body = self.m.apply(seq, &record).expect("the seat to move can forfeit");
-        let event = self.event(seq, body);
-        self.push_append(seq, vec![record.encode()], vec![event], Vec::new(), Vec::new());
+    /// Gathers an input that `check_move` accepted for the next tick. A seat has at most one
+    /// input waiting, so the gathered inputs are bounded by the seat count: a later input
+    /// replaces the earlier one, which is answered `superseded`; a retry of the waiting input
+    /// (same move id) is answered on the connection that retried, when the tick is durable.
+    pub(super) fn gather(&mut self, from: Client, seat: Seat, move_id: MoveId, canonical: Vec<u8>) {
+        let Some(i) = self.gathered.iter().position(|g| g.0 == seat) else {
+            self.gathered.push((seat, canonical, from, move_id));
+            return;
+        };
+        if self.gathered[i].3 == move_id {
+            self.gathered[i].2 = from;
+            return;
+        }
+        let (_, _, earlier, earlier_id) = self.gathered.remove(i);
+        let message = "a later input of this seat replaced it before the next tick".to_string();
+        self.reject(earlier, seat, earlier_id, SUPERSEDED, message);
+        self.gathered.push((seat, canonical, from, move_id));
+    }
+
+    /// Takes the gathered inputs that still validate against the state, in arrival order; one
+    /// that no longer does is rejected with its rule's code, never applied nor answered
+    /// `accepted`. Returns `(seat, canonical move, client, move id)` of each applied.
+    pub(super) fn take_valid_inputs(&mut self) -> Vec<(Seat, Vec<u8>, Client, MoveId)> {
+        let gathered = std::mem::take(&mut self.gathered);
+        let mut valid = Vec::with_capacity(gathered.len());
+        for (seat, mv, from, move_id) in gathered {
+            match self.m.state.check_move(seat, &mv) {
+                Ok(_) => valid.push((seat, mv, from, move_id)),
+                Err(e) => self.reject(from, seat, move_id, e.code(), e.to_string()),
+            }
+        }
+        valid
     }
 }

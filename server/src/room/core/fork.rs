@@ -20,7 +20,7 @@ impl Room {
         now_ms: u64,
         request: Option<RequestId>,
     ) -> Result<Room, ReplayError> {
-        let m = MatchState::create(&created)?;
+        let m = MatchState::create(&settings.games, &created)?;
         let mut room = Room::new(match_id, m, None, settings, now_ms);
         room.set_wall_base(room.m.created_at_ms.saturating_sub(now_ms));
         let mut events = vec![room.event(0, EventBody::Created(room.m.created.clone()))];

@@ -42,6 +42,11 @@ fn edge(dir: &str, x: u8, y: u8) -> Vec<u8> {
     mv(json!({"dir": dir, "x": x, "y": y}))
 }
 
+/// The settings with the built-in games, which `RoomSettings::default` leaves to the caller.
+fn with_games(settings: RoomSettings) -> RoomSettings {
+    RoomSettings { games: builtin_games::games(), ..settings }
+}
+
 impl Harness {
     fn new(settings: RoomSettings) -> Harness {
         Harness::with_board(settings, 1, 1)
@@ -57,11 +62,27 @@ impl Harness {
         height: u8,
         timer: Option<crate::storage::TurnTimer>,
     ) -> Harness {
-        let config = mv(json!({"width": width, "height": height, "players": 2}));
+        let config = json!({"width": width, "height": height, "players": 2});
+        Harness::with_game_and_timer(settings, "dots", config, timer)
+    }
+
+    /// A two-seat match of `game` with `config`, created at time 0.
+    fn with_game(settings: RoomSettings, game: &str, config: serde_json::Value) -> Harness {
+        Harness::with_game_and_timer(settings, game, config, None)
+    }
+
+    /// A two-seat match of `game` with `config` and its own turn timer, created at time 0.
+    fn with_game_and_timer(
+        settings: RoomSettings,
+        game: &str,
+        config: serde_json::Value,
+        timer: Option<crate::storage::TurnTimer>,
+    ) -> Harness {
+        let settings = with_games(settings);
         let created = Record::Created {
-            game: "dots".into(),
+            game: game.into(),
             rules_version: 1,
-            config,
+            config: mv(config),
             seed: 1,
             seats: 2,
             created_at_ms: 5,
@@ -477,8 +498,10 @@ fn bot_seats_start_when_durable_and_again_after_a_restore() {
     assert_eq!(h.replies[&2], vec![Reply::Seat(Err(RoomError::SeatTaken))]);
     // Rebuilt from its log, the room asks for its bot again.
     let records = h.stored();
-    let m = crate::replay::replay(&records, |_, _, _| {}).expect("replays");
-    let mut restored = Room::restore("m1".into(), m, Vec::new(), RoomSettings::default(), 0);
+    let m =
+        crate::replay::replay(&builtin_games::games(), &records, |_, _, _| {}).expect("replays");
+    let mut restored =
+        Room::restore("m1".into(), m, Vec::new(), with_games(RoomSettings::default()), 0);
     let started: Vec<_> = std::iter::from_fn(|| restored.poll_output())
         .filter_map(|o| {
             if let Output::StartBot { seat, spec, .. } = o { Some((seat, spec)) } else { None }
@@ -773,7 +796,7 @@ fn a_turn_that_runs_out_while_no_room_is_loaded_expires_when_it_loads() {
     let mut h = timed(TurnTimer { move_ms: 1000, total_ms: None, on_expiry: Expiry::Forfeit });
     let records = h.stored();
     // A restart 5 s later: a new clock from 0, whose zero is 5 s after the seats filled.
-    let settings = RoomSettings::default();
+    let settings = with_games(RoomSettings::default());
     h.room = Room::load("m1", &records, settings, 0).expect("the log replays");
     h.room.set_wall_base(5 + 5000);
     h.now = 0;
@@ -792,7 +815,7 @@ fn a_fork_frees_its_seats_and_forgets_their_move_ids_after_a_reload() {
     h.play(1, "a", 1, edge("h", 0, 0));
     let decode = |s: &crate::storage::StoredRecord| Record::decode(s.seq, &s.bytes);
     let records: Vec<Record> = h.stored().iter().map(decode).collect::<Result<_, _>>().expect("ok");
-    let settings = RoomSettings::default();
+    let settings = with_games(RoomSettings::default());
     let fork = Room::fork("f1".into(), records[0].clone(), &records[1..], settings, 0, None);
     h.room = fork.expect("forks");
     let before = h.durable.len();
@@ -804,7 +827,8 @@ fn a_fork_frees_its_seats_and_forgets_their_move_ids_after_a_reload() {
         .enumerate()
         .map(|(seq, r)| crate::storage::StoredRecord { seq: seq as u64, bytes: r.bytes.clone() })
         .collect();
-    h.room = Room::load("f1", &forked, RoomSettings::default(), 0).expect("the fork replays");
+    let settings = with_games(RoomSettings::default());
+    h.room = Room::load("f1", &forked, settings, 0).expect("the fork replays");
     h.durable.truncate(before);
     h.durable.extend(forked.into_iter().map(|r| r.bytes));
     h.input(Input::TakeSeat { request: 3, player: player("c"), seat: None, bot: None });
@@ -816,4 +840,109 @@ fn a_fork_frees_its_seats_and_forgets_their_move_ids_after_a_reload() {
     h.play(3, "c", 1, edge("h", 1, 0));
     let got = verdicts(&h.take(3));
     assert!(got.len() == 1 && rejected("not_your_turn")(&got[0].1), "{got:?}");
+}
+
+/// A two-player light-cycles match at `tick_hz`, both seats taken and joined at time 10.
+fn realtime(tick_hz: u32) -> Harness {
+    let config = json!({"width": 16, "height": 16, "players": 2, "tick_hz": tick_hz});
+    let mut h = Harness::with_game(RoomSettings::default(), "lightcycles", config);
+    h.now = 10;
+    h.input(Input::TakeSeat { request: 1, player: player("a"), seat: None, bot: None });
+    h.input(Input::TakeSeat { request: 2, player: player("b"), seat: None, bot: None });
+    h.input(Input::Join { conn: 1, player: player("a"), role: Role::Player, from_seq: None });
+    h.input(Input::Join { conn: 2, player: player("b"), role: Role::Player, from_seq: None });
+    h.inbox.clear();
+    h
+}
+
+fn turn(to: &str) -> Vec<u8> {
+    mv(json!({"turn": to}))
+}
+
+/// The tick events a connection received: (seq, inputs as (seat, move)).
+fn ticks(msgs: &[ServerMsg]) -> Vec<(u64, Vec<(u8, protocol::v1::Value)>)> {
+    msgs.iter()
+        .filter_map(|m| match m {
+            ServerMsg::Event(e) => match &e.body {
+                Some(EventBody::Tick(t)) => {
+                    Some((e.seq, t.inputs.iter().map(|i| (i.seat, i.mv.clone())).collect()))
+                }
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn real_time_ticks_fall_due_from_the_clock_start_and_never_drift() {
+    // 30 Hz from time 10: tick n is due at 10 + ceil(n × 1000 / 30).
+    let mut h = realtime(30);
+    assert_eq!(h.room.poll_timeout(), Some(44));
+    h.now = 50; // woken 6 ms late
+    h.input(Input::Timer);
+    assert_eq!(ticks(&h.take(1)).len(), 1);
+    assert_eq!(h.room.poll_timeout(), Some(77), "due from the start, not 34 ms after 50");
+    h.now = 77;
+    h.input(Input::Timer);
+    assert_eq!(h.room.poll_timeout(), Some(110));
+    h.now = 1000 + 10; // a stall of about 30 periods: one tick, then the next one due
+    h.input(Input::Timer);
+    assert_eq!(ticks(&h.take(1)).len(), 2);
+    assert_eq!(h.room.poll_timeout(), Some(10 + 1034), "ticks missed past 4 are skipped");
+}
+
+#[test]
+fn a_seats_last_input_before_a_tick_wins_and_the_earlier_is_answered_superseded() {
+    let mut h = realtime(20);
+    h.play(1, "a", 1, turn("left"));
+    h.play(1, "a", 2, turn("right"));
+    h.play(2, "b", 7, turn("left"));
+    assert_eq!(
+        verdicts(&h.take(1)).len(),
+        1,
+        "only the superseded one is answered before the tick"
+    );
+    h.now = 60;
+    h.input(Input::Timer);
+    let msgs = h.take(1);
+    let ticked = ticks(&msgs);
+    assert_eq!(ticked.len(), 1);
+    let (seq, inputs) = &ticked[0];
+    assert_eq!(inputs.iter().map(|i| i.0).collect::<Vec<_>>(), [0, 1], "one input per seat");
+    assert_eq!(inputs[0].1, protocol::replica::decode_value(&turn("right")));
+    assert_eq!(verdicts(&msgs), [(2, VerdictResult::Accepted { seq: *seq })]);
+    let b = verdicts(&h.take(2));
+    assert_eq!(b, [(7, VerdictResult::Accepted { seq: *seq })]);
+    h.play(1, "a", 1, turn("left"));
+    assert!(rejected("superseded")(&verdicts(&h.take(1))[0].1), "the retry gets its verdict");
+}
+
+#[test]
+fn a_retried_input_waiting_for_its_tick_is_answered_once_on_the_retrying_connection() {
+    let mut h = realtime(20);
+    h.play(1, "a", 5, turn("left"));
+    h.input(Input::Join { conn: 3, player: player("a"), role: Role::Player, from_seq: None });
+    h.play(3, "a", 5, turn("left"));
+    h.now = 60;
+    h.input(Input::Timer);
+    let msgs = h.take(3);
+    let (seq, inputs) = ticks(&msgs).remove(0);
+    assert_eq!(inputs.len(), 1, "gathered once");
+    assert_eq!(verdicts(&msgs), [(5, VerdictResult::Accepted { seq })]);
+    assert!(verdicts(&h.take(1)).is_empty(), "answered where it was retried");
+}
+
+#[test]
+fn a_reloaded_real_time_match_replays_every_tick_to_the_same_hash() {
+    let mut h = realtime(20);
+    for (i, to) in ["left", "right", "right", "left"].iter().enumerate() {
+        h.play(1 + (i % 2) as u64, ["a", "b"][i % 2], i as u64 + 1, turn(to));
+        h.now += 50;
+        h.input(Input::Timer);
+    }
+    let before = (h.room.m.head, h.room.m.state.state_hash());
+    assert!(before.0 >= 6, "four ticks after creation and seats");
+    h.reload();
+    assert_eq!((h.room.m.head, h.room.m.state.state_hash()), before);
 }
