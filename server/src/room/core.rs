@@ -22,7 +22,6 @@ pub use self::lobby::LobbyAct;
 use crate::replay::MatchState;
 use crate::storage::{Append, AppendError, BotSpec, MatchSummary, Record};
 
-mod clock;
 mod fork;
 mod inspect;
 mod lobby;
@@ -398,7 +397,7 @@ pub struct Room {
     ticks_run: u64,
     /// When the room last had a subscriber or pending work.
     idle_since_ms: u64,
-    /// The Unix ms at which `now_ms` was 0 (see `clock.rs`).
+    /// The Unix ms at which `now_ms` was 0 (see `turn_timer.rs`).
     wall_base_ms: u64,
     poisoned: bool,
 }
@@ -578,7 +577,7 @@ impl Room {
     ///
     /// The clock runs only while someone is connected: an abandoned match neither ticks
     /// forever nor stays loaded, and its clock restarts when the room reloads. A match's own
-    /// timer is the exception: its clock runs on logged time (`clock.rs`).
+    /// timer is the exception: its clock runs on logged time (`turn_timer.rs`).
     fn clock_deadline(&self) -> Option<u64> {
         if self.has_match_timer() {
             return self.match_deadline();
