@@ -22,6 +22,7 @@ pub use self::lobby::LobbyAct;
 use crate::replay::MatchState;
 use crate::storage::{Append, AppendError, BotSpec, MatchSummary, Record};
 
+mod clock;
 mod fork;
 mod inspect;
 mod lobby;
