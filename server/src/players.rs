@@ -21,8 +21,8 @@ const MAX_PLAYER_ID: usize = 64;
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
 pub(crate) struct PlayerPath {
-    /// The player's id (`player_id` of their token).
-    #[param(max_length = 64)]
+    /// The player's id (`player_id` of their token). An id no player can have (longer than
+    /// 64 characters) lists nothing.
     id: String,
 }
 
