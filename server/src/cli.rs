@@ -37,6 +37,19 @@ pub struct ImportArgs {
     as_id: Option<String>,
 }
 
+/// `arbiter fork`.
+#[derive(clap::Args)]
+pub struct ForkArgs {
+    /// The match to fork.
+    match_id: String,
+    /// The last event the fork holds: its history is events `0..=at`.
+    #[arg(long)]
+    at: u64,
+    /// The data directory (no server may have it open).
+    #[arg(long, env = "ARBITER_DATA_DIR", default_value = "arbiter-data")]
+    data_dir: PathBuf,
+}
+
 /// `arbiter verify`.
 #[derive(clap::Args)]
 pub struct VerifyArgs {
@@ -61,11 +74,10 @@ pub fn export(args: &ExportArgs, games: &Games) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn import(args: &ImportArgs, games: &Games) -> anyhow::Result<()> {
-    let json =
-        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating {}", args.data_dir.display()))?;
+/// The data dir's log, opened for writing (the server stopped).
+fn open_log(data_dir: &std::path::Path, games: &Games) -> anyhow::Result<DiskLog> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
     let options = DiskOptions {
         durability: Durability::Full,
         segment_bytes: SEGMENT_BYTES,
@@ -74,10 +86,26 @@ pub fn import(args: &ImportArgs, games: &Games) -> anyhow::Result<()> {
         summarize: server::replay::summarizer(games),
         rebuild: false,
     };
-    let log = DiskLog::open(&args.data_dir, options)?;
+    Ok(DiskLog::open(data_dir, options)?)
+}
+
+pub fn import(args: &ImportArgs, games: &Games) -> anyhow::Result<()> {
+    let json =
+        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let log = open_log(&args.data_dir, games)?;
     let id = tools::import(games, &log, &json, args.as_id.as_deref())?;
     log.close();
     eprintln!("imported match {id}");
+    Ok(())
+}
+
+pub fn fork(args: &ForkArgs, games: &Games) -> anyhow::Result<()> {
+    let log = open_log(&args.data_dir, games)?;
+    let id = tools::fork(games, &log, &args.match_id, args.at)?;
+    log.close();
+    // The id alone on standard output, for scripts.
+    use std::io::Write;
+    writeln!(std::io::stdout(), "{id}").context("writing to standard output")?;
     Ok(())
 }
 

@@ -1,5 +1,5 @@
 //! The `arbiter` binary: `arbiter serve` runs the server until SIGINT or SIGTERM; `export`,
-//! `import` and `verify` are the log's tools (see `cli.rs`).
+//! `import`, `fork` and `verify` are the log's tools (see `cli.rs`).
 
 mod cli;
 
@@ -26,6 +26,9 @@ enum Command {
     Export(cli::ExportArgs),
     /// Load an export file into a data dir (the server stopped), after checking it.
     Import(cli::ImportArgs),
+    /// Start a new match from another's history up to an event, every seat open (the
+    /// server stopped); prints the new match's id.
+    Fork(cli::ForkArgs),
     /// Replay every match of a data dir (or an export file) under the current rules and
     /// report each whose state hashes differ. Exits 1 on any divergence.
     Verify(cli::VerifyArgs),
@@ -40,6 +43,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(config) => serve(Config { games: builtin_games::games(), ..*config }),
         Command::Export(args) => cli::export(&args, &builtin_games::games()),
         Command::Import(args) => cli::import(&args, &builtin_games::games()),
+        Command::Fork(args) => cli::fork(&args, &builtin_games::games()),
         Command::Verify(args) => match cli::verify(&args, &builtin_games::games()) {
             Ok(true) => Ok(()),
             Ok(false) => return std::process::ExitCode::FAILURE,

@@ -33,9 +33,12 @@ pub enum ToolError {
         /// Why.
         divergence: Divergence,
     },
-    /// The log refused the import.
+    /// The log refused the import or the fork.
     #[error(transparent)]
     Append(#[from] AppendError),
+    /// The match cannot be forked there.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// The export of one match of a data dir.
@@ -70,6 +73,45 @@ pub fn import(
         records: records.into_iter().map(|r| r.bytes).collect(),
         summary,
     };
+    log.append(append).blocking_recv().unwrap_or(Err(AppendError::Closed))?;
+    Ok(id)
+}
+
+/// Forks `match_id` at event `at` into a new match of `log` (as `POST
+/// /api/matches/{id}/fork` does, the server stopped): its events `0..=at`, then every seat
+/// freed. Returns the new match's id.
+pub fn fork(
+    games: &Games,
+    log: &dyn EventLog,
+    match_id: &str,
+    at: u64,
+) -> Result<String, ToolError> {
+    use crate::lobby::fork::{check_forkable, fork_creation};
+    use crate::room::{Output, Room, RoomSettings};
+    let stored = read_all(log, match_id)?;
+    let Some(head) = stored.len().checked_sub(1) else {
+        return Err(ToolError::UnknownMatch(match_id.into()));
+    };
+    if at > head as u64 {
+        return Err(ToolError::Refused(format!("at {at} is past the head {head}")));
+    }
+    let decode = |s: &StoredRecord| Record::decode(s.seq, &s.bytes);
+    let records: Vec<Record> = stored[..=at as usize]
+        .iter()
+        .map(decode)
+        .collect::<Result<_, _>>()
+        .map_err(|e| ToolError::Refused(e.to_string()))?;
+    let origin = crate::storage::Origin { match_id: match_id.into(), seq: at };
+    let refused = |e: crate::error::ApiError| ToolError::Refused(e.message);
+    let created = fork_creation(&records[0], "arbiter fork", origin).map_err(refused)?;
+    check_forkable(games, &created, &records[1..]).map_err(refused)?;
+    let settings = RoomSettings { games: games.clone(), ..RoomSettings::default() };
+    let id = crate::lobby::new_match_id();
+    let mut room = Room::fork(id.clone(), created, &records[1..], settings, 0, None)
+        .map_err(|e| ToolError::Refused(e.to_string()))?;
+    let append = std::iter::from_fn(|| room.poll_output())
+        .find_map(|o| if let Output::Append(a) = o { Some(a) } else { None })
+        .ok_or_else(|| ToolError::Refused("the fork wrote nothing".into()))?;
     log.append(append).blocking_recv().unwrap_or(Err(AppendError::Closed))?;
     Ok(id)
 }
@@ -317,6 +359,13 @@ mod tests {
         assert_eq!(import(&builtin(), &log, &json, Some("m2")).expect("imports"), "m2");
         assert_eq!(read_all(&log, "m2").expect("reads"), records);
         assert!(matches!(import(&builtin(), &log, &json, Some("m2")), Err(ToolError::Exists(_))));
+        let forked = fork(&builtin(), &log, "m2", 4).expect("forks at a move");
+        let copy = read_all(&log, &forked).expect("reads");
+        assert_eq!(copy[1..=4], records[1..=4], "the history up to the event, as it was");
+        assert_eq!(copy.len(), 7, "and both seats freed");
+        assert!(matches!(fork(&builtin(), &log, "m2", 99), Err(ToolError::Refused(_))));
+        let last = records.len() as u64 - 1;
+        assert!(matches!(fork(&builtin(), &log, "m2", last), Err(ToolError::Refused(_))));
         let mut bad: serde_json::Value = serde_json::from_slice(&json).expect("json");
         bad["events"][1]["state_hash"] = "0000000000000000".into();
         let err = archive::check(&serde_json::to_vec(&bad).expect("json"), &builtin());

@@ -1,6 +1,6 @@
 //! The log's tools through the real `arbiter` binary: a match played against a server bot is
-//! exported, verified, imported into another data dir and served from there; a changed file
-//! is caught.
+//! exported, verified, imported into another data dir and served from there, and forked
+//! there; a changed file is caught.
 
 use std::process::Command;
 use std::time::Duration;
@@ -77,6 +77,17 @@ async fn a_played_match_exports_verifies_and_imports_into_another_data_dir() -> 
     let summary = imported.http.ok("GET", &format!("/api/matches/{id}"), None, None).await?;
     assert_eq!(summary["status"], "finished");
     imported.server.shutdown().await;
+    // A fork of the imported match at event 4, made offline, is served as an open match.
+    let out = Command::new(&exe).args(["fork", &id, "--at", "4", "--data-dir", to_dir]).output()?;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let fork_id = String::from_utf8(out.stdout)?.trim().to_string();
+    let served = disk_server(to.path()).await?;
+    let fork = served.http.ok("GET", &format!("/api/matches/{fork_id}"), None, None).await?;
+    assert_eq!(
+        (fork["status"].as_str(), fork["forked_from"]["seq"].as_u64()),
+        (Some("open"), Some(4))
+    );
+    served.server.shutdown().await;
     // One changed character in a record is caught by the chain.
     let mut json: serde_json::Value = serde_json::from_slice(&std::fs::read(&file)?)?;
     let record = json["events"][3]["record"].as_str().context("a record")?.to_string();

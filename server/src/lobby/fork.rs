@@ -87,7 +87,11 @@ async fn history_to(app: &Arc<App>, id: &str, at: u64) -> Result<Vec<Record>, Ap
 
 /// The fork's creation record: the original's game, config, seed and timer, created now by
 /// `creator`, public, with its origin.
-fn fork_creation(first: &Record, creator: &str, origin: Origin) -> Result<Record, ApiError> {
+pub(crate) fn fork_creation(
+    first: &Record,
+    creator: &str,
+    origin: Origin,
+) -> Result<Record, ApiError> {
     let Record::Created { game, rules_version, config, seed, seats, timer, .. } = first else {
         return Err(ApiError::internal(&"record 0 is not a creation record"));
     };
@@ -105,7 +109,7 @@ fn fork_creation(first: &Record, creator: &str, origin: Origin) -> Result<Record
 
 /// A fork must be of a public game (its history would show a new seat-holder what the seat's
 /// old holder saw) and of a match not over at the fork's event.
-fn check_forkable(
+pub(crate) fn check_forkable(
     games: &game_rules::Games,
     created: &Record,
     history: &[Record],

@@ -8,7 +8,7 @@
 mod actions;
 mod codes;
 mod create;
-mod fork;
+pub(crate) mod fork;
 mod listing;
 mod quick;
 mod quickmatch;
