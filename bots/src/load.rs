@@ -408,8 +408,12 @@ impl Driver {
                 }
                 ServerMsg::Verdict(v) => match v.result {
                     VerdictResult::Accepted { .. } => {}
-                    // A real-time input that arrived after the last tick: the match is over.
-                    VerdictResult::Rejected(body) if body.code == "match_over" => {
+                    // A real-time input overtaken by a tick (its cycle crashed, or the match
+                    // ended, before it arrived) is late, not wrong.
+                    VerdictResult::Rejected(body)
+                        if real_time(bot)
+                            && ["match_over", "illegal_move"].contains(&body.code.as_str()) =>
+                    {
                         bot.sent.remove(&v.move_id);
                     }
                     VerdictResult::Rejected(body) => {
@@ -489,6 +493,11 @@ impl Driver {
             Err(e) => eprintln!("could not save failed match {match_id}: {e}"),
         }
     }
+}
+
+/// Whether the bot's match is real-time: its last event is a tick.
+fn real_time(bot: &Bot) -> bool {
+    matches!(bot.events.last().and_then(|e| e.body.as_ref()), Some(EventBody::Tick(_)))
 }
 
 /// When this bot sent the move `event` applies, if it applies one of its moves: a turn's

@@ -180,7 +180,7 @@ async fn the_bots_commands_run_clean_against_a_default_server() -> Result<()> {
             run(Command::new(&exe).args(&args)).with_context(|| line.clone())
         }));
     }
-    assert_eq!(runs.len(), 4, "a tournament and three load runs (one real-time)");
+    assert_eq!(runs.len(), 3, "a tournament and two load runs");
     for finished in runs {
         let out = finished.await??;
         if out.trim_start().starts_with('{') {

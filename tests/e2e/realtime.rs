@@ -63,17 +63,10 @@ async fn a_light_cycles_match_against_a_bot_ticks_to_its_end_and_replays_from_it
     let mut human = WsClient::connect(&instance.ws_url(), &ada.token).await?;
     human.join(&id, Role::Player, Some(0)).await?;
     // Every event the client reduces is checked against the server's hash on arrival.
-    let accepted = steer_to_the_end(&mut human, &id).await?;
+    let mut accepted = steer_to_the_end(&mut human, &id).await?;
     let ticks: Vec<&Event> =
         human.events.iter().filter(|e| matches!(e.body, Some(EventBody::Tick(_)))).collect();
     assert!(ticks.len() >= 5, "cycles ride at least across the gap: {}", ticks.len());
-    // Each accepted input is in the tick its verdict names, once.
-    for (_, seq) in &accepted {
-        let Some(EventBody::Tick(t)) = &human.events[*seq as usize].body else {
-            panic!("verdict seq {seq} is not a tick");
-        };
-        assert_eq!(t.inputs.iter().filter(|i| i.seat == 0).count(), 1);
-    }
     let inputs_of_0: usize = ticks
         .iter()
         .filter_map(|e| match &e.body {
@@ -81,7 +74,24 @@ async fn a_light_cycles_match_against_a_bot_ticks_to_its_end_and_replays_from_it
             _ => None,
         })
         .sum();
+    // A verdict follows its tick's event, so the last ones may come after the final event;
+    // every applied input gets one (a missing verdict times out here).
+    while accepted.len() < inputs_of_0 {
+        if let ServerMsg::Verdict(v) = human.recv().await?
+            && let VerdictResult::Accepted { seq } = v.result
+        {
+            accepted.push((v.move_id, seq));
+        }
+    }
     assert_eq!(inputs_of_0, accepted.len(), "no input applied without its verdict");
+    // Each accepted input is in the tick its verdict names, once.
+    for (_, seq) in &accepted {
+        let Some(EventBody::Tick(t)) = &human.events[*seq as usize].body else {
+            panic!("verdict seq {seq} is not a tick");
+        };
+        assert_eq!(t.inputs.iter().filter(|i| i.seat == 0).count(), 1);
+    }
+
     // The durable log replays to every hash the live match broadcast.
     let logged = logged_events(&instance, &id).await?;
     let hashes =
