@@ -92,8 +92,12 @@ struct Progress {
     committed: u64,
     /// The last commit the projections include.
     projected: u64,
-    /// Matches whose summary changed since the projections were last written.
+    /// Matches whose listing changed since the projections were last written.
     dirty: HashSet<String>,
+    /// Matches whose head alone moved since then: their rows are brought up to date at most
+    /// every [`projector::HEADS_EVERY`] (reads take the head from the index anyway), so moves
+    /// cost the projections nothing.
+    heads_moved: HashSet<String>,
     /// Set on close: the projector drains and stops.
     stopping: bool,
 }

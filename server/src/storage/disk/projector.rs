@@ -4,7 +4,7 @@
 //! matches, not of moves.
 
 use std::collections::HashSet;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
@@ -13,6 +13,8 @@ use crate::storage::{MatchStatus, MatchSummary};
 
 /// How long the projector waits before retrying after SQLite failed.
 const RETRY: Duration = Duration::from_secs(1);
+/// How often rows whose head alone moved are brought up to date.
+pub const HEADS_EVERY: Duration = Duration::from_secs(1);
 
 /// Rebuilds the summaries of matches the projections have not caught up with, from their
 /// records, and queues them for the projector.
@@ -47,17 +49,9 @@ pub fn catch_up(shared: &Shared, touched: &HashSet<String>, summarize: &Summariz
 
 /// Writes dirty summaries until the log closes.
 pub fn run(shared: &Shared, mut conn: Connection) {
+    let mut flushed = Instant::now();
     loop {
-        let (ids, upto) = {
-            let mut progress = lock(&shared.progress);
-            while progress.dirty.is_empty() && !progress.stopping {
-                progress = shared.moved.wait(progress).unwrap_or_else(|p| p.into_inner());
-            }
-            if progress.dirty.is_empty() {
-                return;
-            }
-            (std::mem::take(&mut progress.dirty), progress.committed)
-        };
+        let Some((ids, upto)) = next_pass(shared, flushed) else { return };
         let summaries = current(shared, &ids);
         if let Err(error) = write(&mut conn, &summaries, upto) {
             tracing::error!(%error, "cannot update the projections; retrying");
@@ -65,10 +59,36 @@ pub fn run(shared: &Shared, mut conn: Connection) {
             std::thread::sleep(RETRY);
             continue;
         }
+        flushed = Instant::now();
         forget_finished(shared, &summaries);
         lock(&shared.progress).projected = upto;
         shared.moved.notify_all();
     }
+}
+
+/// Waits for work: a listing change, heads due for their flush, or the close. Commits that
+/// only moved heads count as projected at once (listings read heads from the index). Returns
+/// the matches to write and the commit they are written up to; `None` once closed and drained.
+fn next_pass(shared: &Shared, flushed: Instant) -> Option<(HashSet<String>, u64)> {
+    let mut progress = lock(&shared.progress);
+    loop {
+        let heads_due = !progress.heads_moved.is_empty() && flushed.elapsed() >= HEADS_EVERY;
+        if !progress.dirty.is_empty() || heads_due || progress.stopping {
+            break;
+        }
+        if progress.projected < progress.committed {
+            progress.projected = progress.committed;
+            shared.moved.notify_all();
+        }
+        let wait = if progress.heads_moved.is_empty() { RETRY * 60 } else { HEADS_EVERY };
+        progress = shared.moved.wait_timeout(progress, wait).unwrap_or_else(|p| p.into_inner()).0;
+    }
+    if progress.dirty.is_empty() && progress.heads_moved.is_empty() {
+        return None;
+    }
+    let mut ids = std::mem::take(&mut progress.dirty);
+    ids.extend(std::mem::take(&mut progress.heads_moved));
+    Some((ids, progress.committed))
 }
 
 /// The summaries of `ids` as they stand, with the head the log holds.

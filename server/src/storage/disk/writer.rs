@@ -21,7 +21,7 @@ use super::index::{Index, Loc};
 use super::scan::scan;
 use super::{DiskOptions, Durability, Shared, files, lock, projection};
 use crate::storage::pacing::{Pacing, Saturation};
-use crate::storage::{Append, AppendError, CommitObserver, ReadError};
+use crate::storage::{Append, AppendError, CommitObserver, MatchSummary, ReadError};
 
 /// An append and where its verdict goes.
 pub type Job = (Append, oneshot::Sender<Result<(), AppendError>>);
@@ -359,6 +359,7 @@ impl Writer {
         number: u64,
     ) {
         let mut ids = Vec::with_capacity(placed.len());
+        let mut moved = Vec::new();
         {
             let mut index = self.shared.index_mut();
             for (i, locs) in placed.iter_mut() {
@@ -368,18 +369,24 @@ impl Writer {
                     loc.offset += at as u32;
                     index.advance(&append.match_id, *loc, *hash);
                 }
-                if let Some(entry) = index.matches.get_mut(&append.match_id) {
-                    entry.summary = Some(append.summary.clone());
-                }
-                ids.push(append.match_id.clone());
+                let Some(entry) = index.matches.get_mut(&append.match_id) else { continue };
+                let same = entry.summary.as_ref().is_some_and(|s| same_listing(s, &append.summary));
+                entry.summary = Some(append.summary.clone());
+                if same { &mut moved } else { &mut ids }.push(append.match_id.clone());
             }
         }
         let mut progress = lock(&self.shared.progress);
         progress.committed = number;
         progress.dirty.extend(ids);
+        progress.heads_moved.extend(moved);
         drop(progress);
         self.shared.moved.notify_all();
     }
+}
+
+/// Whether two summaries list the same but for their head.
+fn same_listing(a: &MatchSummary, b: &MatchSummary) -> bool {
+    MatchSummary { head_seq: b.head_seq, ..a.clone() } == *b
 }
 
 /// The bytes an append adds to a commit, roughly.
