@@ -105,6 +105,9 @@ pub fn check(game: &'static dyn DynGame, fixture: &Fixture, cases: u32) {
         run(&mut runner, (configs.clone(), any::<u64>(), picks(120)), |(c, seed, p)| {
             legal_moves_are_exactly_the_accepted_ones(game, fixture, c, seed, &p)
         }),
+        run(&mut runner, (configs.clone(), any::<u64>(), picks(200), any::<u16>()), |args| {
+            snapshots_restore_the_same_match(game, fixture, args.0, args.1, &args.2, args.3)
+        }),
         run(&mut runner, (configs, any::<u64>(), all), |(c, seed, p)| {
             random_play_terminates(game, fixture, c, seed, &p)
         }),
@@ -172,6 +175,41 @@ pub fn replay_reproduces_every_hash(
     }
     prop_assert_eq!(replayed.state_hash(), live.state_hash());
     prop_assert_eq!(hashes.len(), actions.len() + 1);
+    Ok(())
+}
+
+/// A snapshot taken after a random number of actions (if the game keeps snapshots) restores
+/// to the same hash, status and views, and the rest of the log replays on it to the same
+/// hashes as on the live match. Garbage snapshot bytes are refused, never a panic.
+pub fn snapshots_restore_the_same_match(
+    game: &dyn DynGame,
+    fixture: &Fixture,
+    config: usize,
+    seed: u64,
+    picks: &[u16],
+    at: u16,
+) -> Result<(), TestCaseError> {
+    let config = &fixture.configs[config];
+    let mut live = game.new_match(config, seed).expect("valid config");
+    let mut hashes = Vec::new();
+    let actions = random_play(live.as_mut(), picks, |m| hashes.push(m.state_hash()));
+    let at = usize::from(at) % (actions.len() + 1);
+    let mut replayed = game.new_match(config, seed).expect("valid config");
+    for action in &actions[..at] {
+        replayed.apply_action(action).expect("logged actions replay");
+    }
+    let _ = game.restore_match(config, &[0xc1, 0x00, 0xff]);
+    let Some(bytes) = replayed.snapshot() else { return Ok(()) };
+    let mut restored = game.restore_match(config, &bytes).expect("a snapshot restores");
+    prop_assert_eq!(restored.state_hash(), hashes[at]);
+    prop_assert_eq!(restored.status(), replayed.status());
+    for seat in 0..restored.seats() {
+        prop_assert_eq!(restored.view(Viewer::Seat(seat)), replayed.view(Viewer::Seat(seat)));
+    }
+    for (action, hash) in actions[at..].iter().zip(&hashes[at + 1..]) {
+        restored.apply_action(action).expect("logged actions replay on a restored state");
+        prop_assert_eq!(restored.state_hash(), *hash);
+    }
     Ok(())
 }
 
@@ -321,6 +359,15 @@ mod tests {
         ) {
             let (game, fixture) = nth(g);
             super::replay_reproduces_every_hash(game, &fixture, c, seed, &picks)?;
+        }
+
+        #[test]
+        fn snapshots_restore_the_same_match(
+            (g, c) in game_and_config(), seed in any::<u64>(),
+            picks in prop::collection::vec(any::<u16>(), 0..200), at in any::<u16>(),
+        ) {
+            let (game, fixture) = nth(g);
+            super::snapshots_restore_the_same_match(game, &fixture, c, seed, &picks, at)?;
         }
 
         #[test]

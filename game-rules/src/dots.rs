@@ -21,7 +21,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::game::{ConfigError, Game, Outcome, RuleError, Seat, Status, Viewer};
+use crate::game::{ConfigError, Game, Outcome, RuleError, Seat, SnapshotError, Status, Viewer};
 use crate::hash::StateHasher;
 
 /// Smallest and largest board side, in boxes.
@@ -288,6 +288,21 @@ impl Game for Dots {
         })
     }
 
+    fn snapshot(state: &DotsState) -> Option<Vec<u8>> {
+        rmp_serde::to_vec(state).ok()
+    }
+
+    fn restore(config: &DotsConfig, snapshot: &[u8]) -> Result<DotsState, SnapshotError> {
+        let malformed = |reason: String| SnapshotError::Malformed { reason };
+        let state: DotsState =
+            rmp_serde::from_slice(snapshot).map_err(|e| malformed(e.to_string()))?;
+        let empty = Self::initial(config, 0).map_err(|e| malformed(e.to_string()))?;
+        if !same_shape(&state, &empty) {
+            return Err(malformed("the board does not fit the config".into()));
+        }
+        Ok(state)
+    }
+
     fn hash(state: &DotsState, h: &mut StateHasher) {
         for byte in [state.width, state.height, state.players, state.to_move] {
             h.write_u8(byte);
@@ -301,6 +316,21 @@ impl Game for Dots {
             h.write_u16(*score);
         }
     }
+}
+
+/// Whether `state` has the dimensions of `empty` and self-consistent counters, so that no
+/// later move can index outside it.
+fn same_shape(state: &DotsState, empty: &DotsState) -> bool {
+    let drawn = state.h_edges.iter().chain(&state.v_edges).filter(|e| **e).count();
+    let owners_valid = state.owners.iter().flatten().all(|s| *s < state.players);
+    (state.width, state.height, state.players) == (empty.width, empty.height, empty.players)
+        && state.h_edges.len() == empty.h_edges.len()
+        && state.v_edges.len() == empty.v_edges.len()
+        && state.owners.len() == empty.owners.len()
+        && state.scores.len() == empty.scores.len()
+        && state.to_move < state.players
+        && owners_valid
+        && usize::from(state.drawn) == drawn
 }
 
 fn check_bounds(field: &'static str, got: u8, (min, max): (u8, u8)) -> Result<(), ConfigError> {

@@ -7,7 +7,9 @@ use std::marker::PhantomData;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::game::{Action, ConfigError, Game, Mode, RuleError, Seat, Status, Viewer};
+use crate::game::{
+    Action, ConfigError, Game, Mode, RuleError, Seat, SnapshotError, Status, Viewer,
+};
 use crate::hash::StateHash;
 
 /// A registered game, described.
@@ -35,6 +37,12 @@ pub trait DynGame: Send + Sync {
     fn id(&self) -> &'static str;
     /// Starts a match from a MessagePack config and a seed.
     fn new_match(&self, config: &[u8], seed: u64) -> Result<Box<dyn DynMatch>, ConfigError>;
+    /// Rebuilds a match of `config` from [`DynMatch::snapshot`]'s bytes.
+    fn restore_match(
+        &self,
+        config: &[u8],
+        snapshot: &[u8],
+    ) -> Result<Box<dyn DynMatch>, SnapshotError>;
 }
 
 /// One match of some game, type-erased. Moves and views are MessagePack.
@@ -53,6 +61,8 @@ pub trait DynMatch: Send {
     fn status(&self) -> Status;
     /// The state hash now.
     fn state_hash(&self) -> StateHash;
+    /// The state encoded for a snapshot, if the game keeps snapshots.
+    fn snapshot(&self) -> Option<Vec<u8>>;
     /// Decodes and validates a move without applying it; returns its canonical encoding.
     fn check_move(&self, seat: Seat, mv: &[u8]) -> Result<Vec<u8>, RuleError>;
     /// Decodes, validates and applies a move; returns the encoded [`Action::Move`] to log.
@@ -108,6 +118,17 @@ impl<G: Game> DynGame for Registered<G> {
         let state = G::initial(&config, seed)?;
         Ok(Box::new(MatchOf::<G> { config, state }))
     }
+
+    fn restore_match(
+        &self,
+        config: &[u8],
+        snapshot: &[u8],
+    ) -> Result<Box<dyn DynMatch>, SnapshotError> {
+        let config: G::Config =
+            decode(config).map_err(|e| SnapshotError::Malformed { reason: e.to_string() })?;
+        let state = G::restore(&config, snapshot)?;
+        Ok(Box::new(MatchOf::<G> { config, state }))
+    }
 }
 
 /// A match of `G`: its config and current state.
@@ -149,6 +170,10 @@ impl<G: Game> DynMatch for MatchOf<G> {
 
     fn state_hash(&self) -> StateHash {
         G::state_hash(&self.state)
+    }
+
+    fn snapshot(&self) -> Option<Vec<u8>> {
+        G::snapshot(&self.state)
     }
 
     fn check_move(&self, seat: Seat, mv: &[u8]) -> Result<Vec<u8>, RuleError> {

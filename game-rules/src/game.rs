@@ -184,6 +184,20 @@ impl ConfigError {
     }
 }
 
+/// Why snapshot bytes do not give back a state.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotError {
+    /// The game keeps no snapshots: its matches are always rebuilt by replay.
+    #[error("this game keeps no snapshots")]
+    Unsupported,
+    /// The bytes do not decode as a state of this game, or describe an impossible one.
+    #[error("malformed snapshot: {reason}")]
+    Malformed {
+        /// What is wrong with them.
+        reason: String,
+    },
+}
+
 /// One step of a match after its creation, as the event log records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -272,6 +286,19 @@ pub trait Game: Sized + Send + Sync + 'static {
 
     /// Writes the canonical encoding of `state` (see [`StateHasher`]).
     fn hash(state: &Self::State, hasher: &mut StateHasher);
+
+    /// Encodes `state` so that a long match reloads from it instead of replaying its whole
+    /// log. `None` (the default) means the game keeps no snapshots.
+    fn snapshot(_state: &Self::State) -> Option<Vec<u8>> {
+        None
+    }
+
+    /// Rebuilds the state [`snapshot`](Game::snapshot) encoded. The server trusts the result
+    /// only when its [`state_hash`](Game::state_hash) equals the hash the log recorded, so a
+    /// game need not defend against every forged byte, but it must not panic on any.
+    fn restore(_config: &Self::Config, _snapshot: &[u8]) -> Result<Self::State, SnapshotError> {
+        Err(SnapshotError::Unsupported)
+    }
 
     /// Applies one logged action, re-validating it: a log that no longer replays under these
     /// rules is reported, not silently folded.

@@ -17,6 +17,8 @@ pub mod dots;
 pub mod tictactoe;
 
 pub use erased::{DynGame, DynMatch, GameInfo, Registered};
-pub use game::{Action, ConfigError, Game, Mode, Outcome, RuleError, Seat, Status, Viewer};
+pub use game::{
+    Action, ConfigError, Game, Mode, Outcome, RuleError, Seat, SnapshotError, Status, Viewer,
+};
 pub use hash::{StateHash, StateHashParseError, StateHasher, hex64};
 pub use registry::Games;

@@ -1,6 +1,8 @@
 //! Tic-tac-toe: the worked example of adding a game (see docs/ADDING_A_GAME.md).
 //! Cells are numbered 0..9 row by row; seat 0 plays X and moves first; a timeout passes.
-use crate::{ConfigError, Game, Outcome, RuleError, Seat, StateHasher, Status, Viewer};
+use crate::{
+    ConfigError, Game, Outcome, RuleError, Seat, SnapshotError, StateHasher, Status, Viewer,
+};
 use serde::{Deserialize, Serialize};
 /// Marker type for the game.
 pub struct TicTacToe;
@@ -72,6 +74,15 @@ impl Game for TicTacToe {
             None if full => Status::Over(Outcome { scores: scores(None), winners: vec![0, 1] }),
             None => Status::Turn(b.to_move),
         }
+    }
+    fn snapshot(b: &Board) -> Option<Vec<u8>> {
+        rmp_serde::to_vec(b).ok()
+    }
+    fn restore(_: &Config, snapshot: &[u8]) -> Result<Board, SnapshotError> {
+        let malformed = |reason: String| SnapshotError::Malformed { reason };
+        let b: Board = rmp_serde::from_slice(snapshot).map_err(|e| malformed(e.to_string()))?;
+        let seats_valid = b.cells.iter().flatten().chain([&b.to_move]).all(|s| *s < 2);
+        seats_valid.then_some(b).ok_or_else(|| malformed("a seat beyond 1".into()))
     }
     fn hash(b: &Board, h: &mut StateHasher) {
         b.cells.iter().for_each(|c| h.write_u8(c.unwrap_or(0xff)));

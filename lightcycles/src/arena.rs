@@ -239,6 +239,22 @@ impl Arena {
         Arena { world, schedule, cycles, width, height }
     }
 
+    /// A board as a snapshot describes it: `cycles` in seat order, each trail laid on the
+    /// grid, `ticks` already run.
+    pub fn restore(width: u8, height: u8, ticks: u32, cycles: &[CycleState]) -> Arena {
+        let starts: Vec<(Position, Heading)> =
+            cycles.iter().map(|c| (c.trail.first().copied().unwrap_or(c.at), c.heading)).collect();
+        let mut arena = Arena::new(width, height, &starts);
+        arena.world.resource_mut::<Clock>().0 = ticks;
+        for (cycle, entity) in cycles.iter().zip(arena.cycles.clone()) {
+            let mut grid = arena.world.resource_mut::<Grid>();
+            cycle.trail.iter().for_each(|at| grid.cover(*at, cycle.seat));
+            let mut e = arena.world.entity_mut(entity);
+            e.insert((cycle.at, Trail(cycle.trail.clone()), Alive(cycle.alive)));
+        }
+        arena
+    }
+
     /// Runs one tick with at most one input per seat.
     pub fn tick(&mut self, inputs: Vec<(u8, Turn)>) {
         self.world.resource_mut::<Inputs>().0 = inputs;

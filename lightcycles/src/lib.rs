@@ -13,10 +13,12 @@
 
 pub mod arena;
 
-use game_rules::{ConfigError, Game, Mode, Outcome, RuleError, Seat, StateHasher, Status, Viewer};
+use game_rules::{
+    ConfigError, Game, Mode, Outcome, RuleError, Seat, SnapshotError, StateHasher, Status, Viewer,
+};
 use serde::{Deserialize, Serialize};
 
-pub use arena::{Arena, Heading, Position, Turn};
+pub use arena::{Arena, CycleState, Heading, Position, Turn};
 
 /// The game's marker type.
 pub struct LightCycles;
@@ -75,6 +77,30 @@ pub struct ArenaView {
     pub tick: u32,
     /// Every cycle, in seat order.
     pub cycles: Vec<CycleView>,
+}
+
+/// The cycles of a snapshot's view, if they are one per seat in seat order, each with a
+/// trail inside the walls and a head at most one cell beyond its trail's end.
+fn restored_cycles(view: &ArenaView, players: u8) -> Option<Vec<CycleState>> {
+    let inside = |[x, y]: [i16; 2]| {
+        (0..i16::from(view.width)).contains(&x) && (0..i16::from(view.height)).contains(&y)
+    };
+    let at = |[x, y]: [i16; 2]| Position { x, y };
+    let cycles: Vec<CycleState> = (0u8..)
+        .zip(&view.cycles)
+        .filter(|(seat, c)| {
+            c.seat == *seat && !c.trail.is_empty() && c.trail.iter().all(|p| inside(*p))
+        })
+        .filter(|(_, c)| c.at.iter().all(|v| (-1..=64).contains(v)))
+        .map(|(seat, c)| CycleState {
+            seat,
+            at: at(c.at),
+            heading: c.heading,
+            alive: c.alive,
+            trail: c.trail.iter().copied().map(at).collect(),
+        })
+        .collect();
+    (cycles.len() == usize::from(players) && view.cycles.len() == cycles.len()).then_some(cycles)
 }
 
 fn bounded(field: &'static str, got: u8, min: u8, max: u8) -> Result<(), ConfigError> {
@@ -214,6 +240,23 @@ impl Game for LightCycles {
         let best = scores.iter().copied().max().unwrap_or(0);
         let winners = (0u8..).zip(&scores).filter(|(_, s)| **s == best).map(|(seat, _)| seat);
         Status::Over(Outcome { winners: winners.collect(), scores })
+    }
+
+    /// The spectator's view holds the whole state, so it is the snapshot.
+    fn snapshot(arena: &Arena) -> Option<Vec<u8>> {
+        rmp_serde::to_vec(&Self::view(arena, Viewer::Spectator)).ok()
+    }
+
+    fn restore(config: &Config, snapshot: &[u8]) -> Result<Arena, SnapshotError> {
+        let malformed = |reason: &str| SnapshotError::Malformed { reason: reason.into() };
+        let view: ArenaView =
+            rmp_serde::from_slice(snapshot).map_err(|e| malformed(&e.to_string()))?;
+        if (view.width, view.height) != (config.width, config.height) {
+            return Err(malformed("the board's size is not the config's"));
+        }
+        let cycles =
+            restored_cycles(&view, config.players).ok_or(malformed("impossible cycles"))?;
+        Ok(Arena::restore(view.width, view.height, view.tick, &cycles))
     }
 
     fn hash(arena: &Arena, h: &mut StateHasher) {
