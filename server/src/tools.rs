@@ -202,7 +202,8 @@ pub fn verify_file(games: &Games, json: &[u8]) -> Checked {
 #[cfg(test)]
 mod tests {
     use game_rules::{
-        ConfigError, DynGame, DynMatch, GameInfo, Mode, RuleError, Seat, Status, Viewer,
+        ConfigError, DynGame, DynMatch, GameInfo, Mode, RuleError, Seat, SnapshotError, Status,
+        Viewer,
     };
 
     use super::*;
@@ -286,6 +287,9 @@ mod tests {
             let inner = dots().new_match(config, seed)?;
             Ok(Box::new(ChangedMatch(inner, 0)))
         }
+        fn restore_match(&self, _: &[u8], _: &[u8]) -> Result<Box<dyn DynMatch>, SnapshotError> {
+            Err(SnapshotError::Unsupported)
+        }
     }
 
     impl DynMatch for ChangedMatch {
@@ -306,6 +310,9 @@ mod tests {
         }
         fn status(&self) -> Status {
             self.0.status()
+        }
+        fn snapshot(&self) -> Option<Vec<u8>> {
+            None
         }
         fn state_hash(&self) -> StateHash {
             let h = self.0.state_hash();

@@ -189,3 +189,36 @@ fn a_players_matches_are_those_they_hold_a_seat_in_newest_first() {
         assert!(log.player_matches("nobody", 10).expect("reads").is_empty());
     });
 }
+
+fn snapshot_of(match_id: &str, seq: u64) -> StateSnapshot {
+    StateSnapshot {
+        match_id: match_id.into(),
+        seq,
+        rules_version: 1,
+        state_hash: 0xfeed_0000 + seq,
+        state: vec![seq as u8; 3],
+    }
+}
+
+#[test]
+fn the_latest_snapshot_of_each_match_is_kept() {
+    both(|log| {
+        assert_eq!(log.snapshot("m1").expect("reads"), None);
+        log.put_snapshot(snapshot_of("m1", 10));
+        log.put_snapshot(snapshot_of("m2", 5));
+        log.put_snapshot(snapshot_of("m1", 20));
+        assert_eq!(log.snapshot("m1").expect("reads"), Some(snapshot_of("m1", 20)));
+        assert_eq!(log.snapshot("m2").expect("reads"), Some(snapshot_of("m2", 5)));
+    });
+}
+
+#[test]
+fn snapshots_outlive_a_restart_of_the_disk_log() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = disk(dir.path(), Durability::Full);
+    log.put_snapshot(snapshot_of("m1", 7));
+    log.close();
+    drop(log);
+    let log = disk(dir.path(), Durability::Full);
+    assert_eq!(log.snapshot("m1").expect("reads"), Some(snapshot_of("m1", 7)));
+}

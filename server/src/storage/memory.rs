@@ -8,12 +8,13 @@ use tokio::sync::oneshot;
 
 use super::{
     Append, AppendError, AppendTicket, EventLog, ListFilter, MatchStatus, MatchSummary, ReadError,
-    StoredRecord,
+    StateSnapshot, StoredRecord,
 };
 
 #[derive(Default)]
 struct Inner {
     matches: HashMap<String, (Vec<Vec<u8>>, MatchSummary)>,
+    snapshots: HashMap<String, StateSnapshot>,
     closed: bool,
 }
 
@@ -136,6 +137,14 @@ impl EventLog for MemoryLog {
             .collect();
         ids.sort();
         Ok(ids)
+    }
+
+    fn put_snapshot(&self, snapshot: StateSnapshot) {
+        self.lock().snapshots.insert(snapshot.match_id.clone(), snapshot);
+    }
+
+    fn snapshot(&self, match_id: &str) -> Result<Option<StateSnapshot>, ReadError> {
+        Ok(self.lock().snapshots.get(match_id).cloned())
     }
 
     fn close(&self) {

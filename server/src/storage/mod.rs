@@ -116,6 +116,23 @@ pub struct StoredRecord {
     pub bytes: Vec<u8>,
 }
 
+/// A match's state at one seq, kept (the latest per match) so that a long match reloads from
+/// it and the log's tail instead of replaying every record. A projection: it is used only when
+/// its hash equals the one the log recorded at its seq, and rebuilt by playing on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateSnapshot {
+    /// The match.
+    pub match_id: String,
+    /// The last record it includes.
+    pub seq: u64,
+    /// The rules version of the build that took it: another version's encoding is not read.
+    pub rules_version: u32,
+    /// The rules state's hash at `seq`, as the log's action records carry it.
+    pub state_hash: u64,
+    /// The encoded state (see `replay::Resumable`).
+    pub state: Vec<u8>,
+}
+
 /// Filters for listing matches.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListFilter {
@@ -267,6 +284,13 @@ pub trait EventLog: Send + Sync + 'static {
     /// Every damage found, for health reports.
     fn damage(&self) -> LogDamage {
         LogDamage::default()
+    }
+    /// Keeps `snapshot` as its match's latest, off the command path: it returns at once, and
+    /// a snapshot not yet stored is replaced by a newer one of the same match.
+    fn put_snapshot(&self, _snapshot: StateSnapshot) {}
+    /// A match's latest snapshot, if one is kept.
+    fn snapshot(&self, _match_id: &str) -> Result<Option<StateSnapshot>, ReadError> {
+        Ok(None)
     }
     /// Finishes every queued append and stops accepting new ones.
     fn close(&self);

@@ -27,8 +27,14 @@ pub fn prepare(conn: &mut Connection, dir: &Path, segment_bytes: usize) -> Resul
             tx.commit().map_err(read_err)
         }
         3 => from_v3(conn, dir, segment_bytes),
+        4 => {
+            let tx = conn.transaction().map_err(read_err)?;
+            tx.execute_batch(projection::SNAPSHOTS).map_err(read_err)?;
+            tx.pragma_update(None, "user_version", projection::VERSION).map_err(read_err)?;
+            tx.commit().map_err(read_err)
+        }
         other => Err(ReadError::Storage(format!(
-            "the database has schema version {other}; this Arbiter opens versions 3 and {} \
+            "the database has schema version {other}; this Arbiter opens versions 3 to {} \
              (a version 1 or 2 database is first opened by a release that knows it)",
             projection::VERSION
         ))),

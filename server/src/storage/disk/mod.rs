@@ -18,7 +18,7 @@ mod projector;
 mod scan;
 mod writer;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
@@ -33,7 +33,7 @@ use self::writer::{Job, Writer};
 use super::pacing::Pacing;
 use super::{
     Append, AppendError, AppendTicket, CommitObserver, EventLog, ListFilter, LogDamage,
-    MatchSummary, Quarantined, ReadError, StoredRecord,
+    MatchSummary, Quarantined, ReadError, StateSnapshot, StoredRecord,
 };
 
 /// How hard a commit tries to reach the disk.
@@ -98,6 +98,9 @@ struct Progress {
     /// every [`projector::HEADS_EVERY`] (reads take the head from the index anyway), so moves
     /// cost the projections nothing.
     heads_moved: HashSet<String>,
+    /// Snapshots waiting to be written, the latest per match: at most one per match, so
+    /// bounded by the number of rooms.
+    snapshots: HashMap<String, StateSnapshot>,
     /// Set on close: the projector drains and stops.
     stopping: bool,
 }
@@ -405,6 +408,23 @@ impl EventLog for DiskLog {
             .collect();
         matches.sort();
         LogDamage { matches, unattributed: index.unattributed.clone() }
+    }
+
+    fn put_snapshot(&self, snapshot: StateSnapshot) {
+        if lock(&self.sender).is_none() {
+            return;
+        }
+        let mut progress = lock(&self.shared.progress);
+        progress.snapshots.insert(snapshot.match_id.clone(), snapshot);
+        drop(progress);
+        self.shared.moved.notify_all();
+    }
+
+    fn snapshot(&self, match_id: &str) -> Result<Option<StateSnapshot>, ReadError> {
+        if let Some(queued) = lock(&self.shared.progress).snapshots.get(match_id) {
+            return Ok(Some(queued.clone()));
+        }
+        projection::snapshot(&lock(&self.shared.reader), match_id)
     }
 
     fn close(&self) {

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use crate::storage::{ListFilter, MatchStatus, MatchSummary, ReadError};
+use crate::storage::{ListFilter, MatchStatus, MatchSummary, ReadError, StateSnapshot};
 
 /// The projection schema's version (SQLite `user_version`). Version 3 was the whole log in
 /// SQLite; opening one moves its events into segments first (see `migrate`).
-pub const VERSION: i64 = 4;
+pub const VERSION: i64 = 5;
 
 const SCHEMA: &str = "
     CREATE TABLE matches (
@@ -37,6 +37,17 @@ const SCHEMA: &str = "
     CREATE INDEX seats_by_player ON seats (player_id);
     CREATE TABLE projection_head (commit_no INTEGER NOT NULL);
     INSERT INTO projection_head VALUES (0);
+";
+
+/// Added in version 5: each match's latest state snapshot.
+pub const SNAPSHOTS: &str = "
+    CREATE TABLE snapshots (
+        match_id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        rules_version INTEGER NOT NULL,
+        state_hash TEXT NOT NULL,
+        state BLOB NOT NULL
+    );
 ";
 
 pub(super) fn read_err(e: rusqlite::Error) -> ReadError {
@@ -89,13 +100,15 @@ pub fn version(conn: &Connection) -> Result<i64, ReadError> {
 /// Creates the tables in `tx` (an empty database, or one whose old tables are gone).
 pub fn create(tx: &Transaction<'_>) -> Result<(), ReadError> {
     tx.execute_batch(SCHEMA).map_err(read_err)?;
+    tx.execute_batch(SNAPSHOTS).map_err(read_err)?;
     tx.pragma_update(None, "user_version", VERSION).map_err(read_err)
 }
 
 /// Empties every projection, for a rebuild.
 pub fn clear(tx: &Transaction<'_>) -> Result<(), ReadError> {
     tx.execute_batch(
-        "DELETE FROM matches; DELETE FROM seats; UPDATE projection_head SET commit_no = 0;",
+        "DELETE FROM matches; DELETE FROM seats; DELETE FROM snapshots;
+         UPDATE projection_head SET commit_no = 0;",
     )
     .map_err(read_err)
 }
@@ -113,6 +126,50 @@ pub fn set_head(tx: &Transaction<'_>, commit_no: u64) -> Result<(), ReadError> {
         .and_then(|mut s| s.execute([commit_no as i64]))
         .map(drop)
         .map_err(read_err)
+}
+
+/// Keeps `snapshot` as its match's latest.
+pub fn put_snapshot(tx: &Transaction<'_>, snapshot: &StateSnapshot) -> Result<(), ReadError> {
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO snapshots (match_id, seq, rules_version, state_hash, state)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            snapshot.match_id,
+            snapshot.seq as i64,
+            snapshot.rules_version,
+            format!("{:016x}", snapshot.state_hash),
+            snapshot.state,
+        ])
+    })
+    .map(drop)
+    .map_err(read_err)
+}
+
+/// A match's latest snapshot. A row that does not read back (a damaged database) is no
+/// snapshot: the match is replayed from its log instead.
+pub fn snapshot(conn: &Connection, match_id: &str) -> Result<Option<StateSnapshot>, ReadError> {
+    let row = conn
+        .prepare_cached(
+            "SELECT seq, rules_version, state_hash, state FROM snapshots WHERE match_id = ?1",
+        )
+        .and_then(|mut s| {
+            s.query_row([match_id], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, u32>(1)?, r.get::<_, String>(2)?, r.get(3)?))
+            })
+            .optional()
+        })
+        .map_err(read_err)?;
+    Ok(row.and_then(|(seq, rules_version, hash, state)| {
+        Some(StateSnapshot {
+            match_id: match_id.to_string(),
+            seq: u64::try_from(seq).ok()?,
+            rules_version,
+            state_hash: u64::from_str_radix(&hash, 16).ok()?,
+            state,
+        })
+    }))
 }
 
 /// Writes a match's summary and seats.

@@ -1,5 +1,5 @@
-//! The projector thread: writes the summaries of matches changed by commits into the SQLite
-//! projections, off the command path. It coalesces: however many commits touched a match
+//! The projector thread: writes the summaries of matches changed by commits, and the rooms'
+//! state snapshots, into the SQLite projections, off the command path. It coalesces: however many commits touched a match
 //! since its last pass, it writes that match once, so its work is bounded by the number of
 //! matches, not of moves.
 
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 
 use super::{Shared, Summarize, lock, projection};
-use crate::storage::{MatchStatus, MatchSummary};
+use crate::storage::{MatchStatus, MatchSummary, StateSnapshot};
 
 /// How long the projector waits before retrying after SQLite failed.
 const RETRY: Duration = Duration::from_secs(1);
@@ -47,33 +47,49 @@ pub fn catch_up(shared: &Shared, touched: &HashSet<String>, summarize: &Summariz
     }
 }
 
-/// Writes dirty summaries until the log closes.
+/// One pass of the projector: what to write.
+struct Pass {
+    /// Matches whose rows are rewritten.
+    ids: HashSet<String>,
+    /// The commit the rows are written up to.
+    upto: u64,
+    /// Snapshots to keep.
+    snapshots: Vec<StateSnapshot>,
+}
+
+/// Writes dirty summaries and queued snapshots until the log closes.
 pub fn run(shared: &Shared, mut conn: Connection) {
     let mut flushed = Instant::now();
     loop {
-        let Some((ids, upto)) = next_pass(shared, flushed) else { return };
-        let summaries = current(shared, &ids);
-        if let Err(error) = write(&mut conn, &summaries, upto) {
+        let Some(pass) = next_pass(shared, flushed) else { return };
+        let summaries = current(shared, &pass.ids);
+        if let Err(error) = write(&mut conn, &summaries, &pass.snapshots, pass.upto) {
             tracing::error!(%error, "cannot update the projections; retrying");
-            lock(&shared.progress).dirty.extend(ids);
+            let mut progress = lock(&shared.progress);
+            progress.dirty.extend(pass.ids);
+            for snapshot in pass.snapshots {
+                progress.snapshots.entry(snapshot.match_id.clone()).or_insert(snapshot);
+            }
+            drop(progress);
             std::thread::sleep(RETRY);
             continue;
         }
         flushed = Instant::now();
         forget_finished(shared, &summaries);
-        lock(&shared.progress).projected = upto;
+        lock(&shared.progress).projected = pass.upto;
         shared.moved.notify_all();
     }
 }
 
-/// Waits for work: a listing change, heads due for their flush, or the close. Commits that
-/// only moved heads count as projected at once (listings read heads from the index). Returns
-/// the matches to write and the commit they are written up to; `None` once closed and drained.
-fn next_pass(shared: &Shared, flushed: Instant) -> Option<(HashSet<String>, u64)> {
+/// Waits for work: a listing change, a snapshot, heads due for their flush, or the close.
+/// Commits that only moved heads count as projected at once (listings read heads from the
+/// index). `None` once closed and drained.
+fn next_pass(shared: &Shared, flushed: Instant) -> Option<Pass> {
     let mut progress = lock(&shared.progress);
     loop {
         let heads_due = !progress.heads_moved.is_empty() && flushed.elapsed() >= HEADS_EVERY;
-        if !progress.dirty.is_empty() || heads_due || progress.stopping {
+        let work = !progress.dirty.is_empty() || !progress.snapshots.is_empty();
+        if work || heads_due || progress.stopping {
             break;
         }
         if progress.projected < progress.committed {
@@ -83,12 +99,14 @@ fn next_pass(shared: &Shared, flushed: Instant) -> Option<(HashSet<String>, u64)
         let wait = if progress.heads_moved.is_empty() { RETRY * 60 } else { HEADS_EVERY };
         progress = shared.moved.wait_timeout(progress, wait).unwrap_or_else(|p| p.into_inner()).0;
     }
-    if progress.dirty.is_empty() && progress.heads_moved.is_empty() {
+    let idle = progress.dirty.is_empty() && progress.heads_moved.is_empty();
+    if idle && progress.snapshots.is_empty() {
         return None;
     }
     let mut ids = std::mem::take(&mut progress.dirty);
     ids.extend(std::mem::take(&mut progress.heads_moved));
-    Some((ids, progress.committed))
+    let snapshots = std::mem::take(&mut progress.snapshots).into_values().collect();
+    Some(Pass { ids, upto: progress.committed, snapshots })
 }
 
 /// The summaries of `ids` as they stand, with the head the log holds.
@@ -104,10 +122,18 @@ fn current(shared: &Shared, ids: &HashSet<String>) -> Vec<MatchSummary> {
         .collect()
 }
 
-fn write(conn: &mut Connection, summaries: &[MatchSummary], upto: u64) -> Result<(), String> {
+fn write(
+    conn: &mut Connection,
+    summaries: &[MatchSummary],
+    snapshots: &[StateSnapshot],
+    upto: u64,
+) -> Result<(), String> {
     let tx = conn.transaction().map_err(|e| e.to_string())?;
     for summary in summaries {
         projection::upsert(&tx, summary).map_err(|e| e.to_string())?;
+    }
+    for snapshot in snapshots {
+        projection::put_snapshot(&tx, snapshot).map_err(|e| e.to_string())?;
     }
     projection::set_head(&tx, upto).map_err(|e| e.to_string())?;
     tx.commit().map_err(|e| e.to_string())

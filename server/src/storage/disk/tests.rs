@@ -296,3 +296,26 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_version_4_database_gains_the_snapshots_table() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let all = fill(dir.path(), 3);
+    {
+        let conn = rusqlite::Connection::open(dir.path().join("arbiter.db")).expect("opens");
+        conn.execute_batch("DROP TABLE snapshots; PRAGMA user_version = 4;").expect("downgrades");
+    }
+    let log = open(dir.path());
+    assert_eq!(read_all(&log, "m1").expect("reads").len(), all[1].1.len());
+    let snapshot = crate::storage::StateSnapshot {
+        match_id: "m1".into(),
+        seq: 2,
+        rules_version: 1,
+        state_hash: 7,
+        state: vec![1, 2],
+    };
+    log.put_snapshot(snapshot.clone());
+    log.close();
+    drop(log);
+    assert_eq!(open(dir.path()).snapshot("m1").expect("reads"), Some(snapshot));
+}
