@@ -66,6 +66,7 @@ impl App {
             idle_unload_ms: config.room_idle_ms,
             max_subscribers: config.limits.subscribers_per_room,
             games: config.games.clone(),
+            snapshot_every: config.snapshot_every,
             ..RoomSettings::default()
         };
         let journal = Arc::new(Journal::default());

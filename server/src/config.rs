@@ -230,6 +230,11 @@ pub struct Config {
     #[arg(long, env = "ARBITER_ROOM_IDLE_MS", default_value_t = 60_000,
           value_parser = clap::value_parser!(u64).range(1..=86400000))]
     pub room_idle_ms: u64,
+    /// A room snapshots its state every this many events (0: never), so that a long match
+    /// reloads from its latest snapshot and the log's tail instead of its whole log.
+    #[arg(long, env = "ARBITER_SNAPSHOT_EVERY", default_value_t = 1_000,
+          value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
+    pub snapshot_every: u64,
     /// A directory of static files served at `/` and every path outside the API: the built web
     /// client (`cargo xtask run` builds it into target/web). Unset: `/` says how to build it.
     #[arg(long, env = "ARBITER_WEB_DIR")]
@@ -339,6 +344,7 @@ impl Config {
             quickmatch_wait_ms: 30_000,
             quickmatch_bots_after_ms: None,
             room_idle_ms: 60_000,
+            snapshot_every: 1_000,
             web_dir: None,
             quic: None,
             no_quic: false,

@@ -59,6 +59,13 @@ pub struct RouteLabels {
     pub route: String,
 }
 
+/// Where a room's replay began, as a label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LoadLabels {
+    /// `snapshot` or `creation`.
+    pub from: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
@@ -111,6 +118,8 @@ pub struct Metrics {
     pub slow_consumers: Counter<u64, AtomicU64>,
     /// Rooms that panicked.
     pub room_panics: Counter<u64, AtomicU64>,
+    /// Seconds to rebuild a room from its log (reading included), by where replay began.
+    pub room_load_seconds: Family<LoadLabels, Histogram>,
     /// HTTP requests by method, route and status.
     pub http_requests: Family<HttpLabels, Counter>,
     /// HTTP request latency by method and route.
@@ -186,6 +195,12 @@ impl Default for Metrics {
             "Rooms that panicked and were dropped",
             room_panics.clone(),
         );
+        let room_load_seconds = Family::<LoadLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(latency_buckets())
+        });
+        let help =
+            "Time to rebuild a room from its log, by where replay began (snapshot or creation)";
+        registry.register("room_load_seconds", help, room_load_seconds.clone());
         let http_requests = Family::<HttpLabels, Counter>::default();
         let help = "HTTP requests by method, route and status";
         registry.register("http_requests", help, http_requests.clone());
@@ -214,6 +229,7 @@ impl Default for Metrics {
             catchup_events,
             slow_consumers,
             room_panics,
+            room_load_seconds,
             http_requests,
             http_seconds,
             process,

@@ -3,12 +3,15 @@
 
 use game_rules::{Action, DynGame, DynMatch, Games, Outcome, Seat, StateHash, Status, Viewer};
 use protocol::v1::{
-    Cancelled, Created, EventBody, Forfeited, Left, MoveEvent, Resigned, Seated, Tick, TickInput,
-    Value,
+    Cancelled, Created, Event, EventBody, Forfeited, Left, MoveEvent, Resigned, Seated, Tick,
+    TickInput, Value,
 };
 
+use serde::{Deserialize, Serialize};
+
 use crate::storage::{
-    Lobby, MatchStatus, MatchSummary, Record, RecordError, SeatHolder, StoredRecord, TurnTimer,
+    Lobby, MatchStatus, MatchSummary, Record, RecordError, SeatHolder, StateSnapshot, StoredRecord,
+    TurnTimer,
 };
 
 /// Why a log does not replay.
@@ -290,6 +293,16 @@ impl MatchState {
     }
 }
 
+/// The wire event of the record at `seq`, as a spectator sees it with `state` after it: a
+/// hidden-information game's moves and ticks are not shown, only their hash and status.
+pub fn event_of(match_id: &str, seq: u64, body: EventBody, state: &MatchState) -> Event {
+    let (state_hash, status, _) = state.observe(Viewer::Spectator);
+    let public = state.state.is_public();
+    let keep = public || !matches!(body, EventBody::Move(_) | EventBody::Tick(_));
+    let body = keep.then_some(body);
+    Event { match_id: match_id.to_string(), seq, state_hash, status, body, view: None }
+}
+
 /// The hash of an encoded view, for hidden-information games.
 pub fn view_hash(view: &[u8]) -> StateHash {
     let mut hasher = game_rules::StateHasher::new();
@@ -311,25 +324,156 @@ pub fn wire_action(action: &[u8], move_id: Option<u64>) -> EventBody {
     }
 }
 
-/// Replays a whole log, calling `each` after every record (the creation included) with its
-/// seq, wire body and the state after it.
-pub fn replay(
+/// A snapshot's payload: the rules state and the turn clocks at its seq. Seats, lobby and
+/// endings are not in it: the records give them back without the rules, cheaply.
+#[derive(Serialize, Deserialize)]
+struct Resumable {
+    #[serde(with = "serde_bytes")]
+    rules: Vec<u8>,
+    used_ms: Vec<u64>,
+    turn_started_ms: Option<u64>,
+}
+
+impl MatchState {
+    /// A snapshot of the match as it stands, if its game keeps snapshots.
+    pub fn snapshot(&self, match_id: &str) -> Option<StateSnapshot> {
+        let payload = Resumable {
+            rules: self.state.snapshot()?,
+            used_ms: self.used_ms.clone(),
+            turn_started_ms: self.turn_started_ms,
+        };
+        Some(StateSnapshot {
+            match_id: match_id.to_string(),
+            seq: self.head,
+            rules_version: self.game.info().rules_version,
+            state_hash: self.state.state_hash().0,
+            state: rmp_serde::to_vec(&payload).ok()?,
+        })
+    }
+
+    /// Applies the record at `head + 1` without the rules: seats, lobby and endings move on,
+    /// the rules state and the turn clocks do not (a snapshot replaces them afterwards).
+    fn apply_meta(&mut self, seq: u64, record: &Record) -> Result<(), ReplayError> {
+        if seq != self.head + 1 {
+            return Err(ReplayError::Gap { head: self.head, got: seq });
+        }
+        if !matches!(record, Record::Action { .. }) {
+            self.apply_body(seq, record)?;
+        }
+        self.head = seq;
+        Ok(())
+    }
+
+    /// The rules state and clocks of `snapshot`, if the log confirms it: taken by this rules
+    /// version, restoring to the hash the log recorded at its seq.
+    fn resume_point(
+        &self,
+        records: &[StoredRecord],
+        snapshot: &StateSnapshot,
+    ) -> Result<(Box<dyn DynMatch>, Resumable), String> {
+        let seq = usize::try_from(snapshot.seq).map_err(|e| e.to_string())?;
+        if seq == 0 || records.get(seq).is_none_or(|r| r.seq != snapshot.seq) {
+            return Err(format!("the log has no record {}", snapshot.seq));
+        }
+        if snapshot.rules_version != self.game.info().rules_version {
+            return Err(format!("taken under rules version {}", snapshot.rules_version));
+        }
+        let recorded = recorded_hash(&records[1..=seq])?;
+        if recorded != snapshot.state_hash {
+            return Err(format!("the log recorded {recorded:016x} at or before its seq"));
+        }
+        let payload: Resumable =
+            rmp_serde::from_slice(&snapshot.state).map_err(|e| e.to_string())?;
+        let state = self
+            .game
+            .restore_match(&self.state.config(), &payload.rules)
+            .map_err(|e| e.to_string())?;
+        if state.state_hash().0 != snapshot.state_hash || payload.used_ms.len() != self.seats.len()
+        {
+            return Err("it restores to another state".into());
+        }
+        Ok((state, payload))
+    }
+}
+
+/// The rules state's hash the log recorded last among `records`.
+fn recorded_hash(records: &[StoredRecord]) -> Result<u64, String> {
+    for stored in records.iter().rev() {
+        if let Record::Action { state_hash, .. } =
+            Record::decode(stored.seq, &stored.bytes).map_err(|e| e.to_string())?
+        {
+            return state_hash.ok_or_else(|| "its action record has no hash".into());
+        }
+    }
+    Err("no action precedes it".into())
+}
+
+/// How a replay began.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// From record 0.
+    Creation,
+    /// From the snapshot at this seq.
+    Snapshot(u64),
+}
+
+/// Replays a log as [`replay`] does, from `snapshot` when the log confirms it: the records up
+/// to its seq are applied without the rules (`skipped` sees each), the rules state and turn
+/// clocks come from the snapshot, and `each` sees only the records after it. A snapshot the
+/// log does not confirm is set aside with a warning and the whole log replays.
+pub fn replay_from(
     games: &Games,
     records: &[StoredRecord],
+    snapshot: Option<&StateSnapshot>,
+    mut skipped: impl FnMut(u64, &Record),
     mut each: impl FnMut(u64, EventBody, &MatchState),
-) -> Result<MatchState, ReplayError> {
+) -> Result<(MatchState, Origin), ReplayError> {
     let first = records.first().ok_or(ReplayError::Empty)?;
     if first.seq != 0 {
         return Err(ReplayError::NoCreation);
     }
     let mut state = MatchState::create(games, &Record::decode(0, &first.bytes)?)?;
-    each(0, EventBody::Created(state.created.clone()), &state);
-    for stored in &records[1..] {
+    let resumed = snapshot.and_then(|snap| match state.resume_point(records, snap) {
+        Ok(point) => Some((snap.seq, point)),
+        Err(reason) => {
+            tracing::warn!(match_id = %snap.match_id, seq = snap.seq, %reason, "snapshot not used");
+            None
+        }
+    });
+    let (start, tail) = match resumed {
+        Some((seq, (rules, payload))) => {
+            let upto = (seq as usize) + 1;
+            for stored in &records[1..upto] {
+                let record = Record::decode(stored.seq, &stored.bytes)?;
+                state.apply_meta(stored.seq, &record)?;
+                skipped(stored.seq, &record);
+            }
+            state.state = rules;
+            state.used_ms = payload.used_ms;
+            state.turn_started_ms = payload.turn_started_ms;
+            (Origin::Snapshot(seq), &records[upto..])
+        }
+        None => {
+            each(0, EventBody::Created(state.created.clone()), &state);
+            (Origin::Creation, &records[1..])
+        }
+    };
+    for stored in tail {
         let record = Record::decode(stored.seq, &stored.bytes)?;
         let body = state.apply(stored.seq, &record)?;
         each(stored.seq, body, &state);
     }
-    Ok(state)
+    Ok((state, start))
+}
+
+/// Replays a whole log, calling `each` after every record (the creation included) with its
+/// seq, wire body and the state after it.
+pub fn replay(
+    games: &Games,
+    records: &[StoredRecord],
+    each: impl FnMut(u64, EventBody, &MatchState),
+) -> Result<MatchState, ReplayError> {
+    Ok(replay_from(games, records, None, |_, _| {}, each)?.0)
 }
 
 /// A match's listing, rebuilt from its whole log under `games` (the projections use it to

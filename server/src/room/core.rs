@@ -20,12 +20,13 @@ use protocol::v1::{
 pub use self::inspect::{RoomSummary, SeatSummary};
 pub use self::lobby::LobbyAct;
 use crate::replay::MatchState;
-use crate::storage::{Append, AppendError, BotSpec, MatchSummary, Record};
+use crate::storage::{Append, AppendError, BotSpec, MatchSummary, Record, StateSnapshot};
 
 mod clock;
 mod fork;
 mod inspect;
 mod lobby;
+mod snapshot;
 mod turn_timer;
 
 /// A connection, as the driver numbers them.
@@ -68,6 +69,9 @@ pub struct RoomSettings {
     pub max_subscribers: usize,
     /// The games this server plays: a match's log names one of them.
     pub games: Games,
+    /// A room snapshots its state every this many events (0: never), so that a long match
+    /// reloads from the latest snapshot and the log's tail.
+    pub snapshot_every: u64,
 }
 
 impl Default for RoomSettings {
@@ -79,6 +83,7 @@ impl Default for RoomSettings {
             verdict_cap: 256,
             max_subscribers: 1000,
             games: Games::new(),
+            snapshot_every: 1000,
         }
     }
 }
@@ -315,6 +320,8 @@ pub enum Output {
     },
     /// Make these records durable, then feed back [`Input::AppendDone`].
     Append(Append),
+    /// Keep this snapshot of the durable state (it may be dropped: it is only a shortcut).
+    Snapshot(StateSnapshot),
     /// Send this connection the events `from_seq..=to_seq` from the log (older than the
     /// in-memory history), then [`Input::Join`]'s tail continues from memory.
     Backfill {
@@ -400,6 +407,8 @@ pub struct Room {
     idle_since_ms: u64,
     /// The Unix ms at which `now_ms` was 0 (see `turn_timer.rs`).
     wall_base_ms: u64,
+    /// The seq of the latest snapshot taken or loaded from (see `snapshot.rs`).
+    snapshot_seq: u64,
     poisoned: bool,
 }
 
@@ -491,6 +500,7 @@ impl Room {
             ticks_run: 0,
             idle_since_ms: now_ms,
             wall_base_ms: 0,
+            snapshot_seq: 0,
             poisoned: false,
         }
     }
@@ -991,6 +1001,7 @@ impl Room {
         }
         self.start_bots(&done.seated);
         self.serve_deferred_joins();
+        self.snapshot_if_due();
     }
 
     /// An append failed: the in-memory state is ahead of the log, so nothing pending may be

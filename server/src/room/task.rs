@@ -16,10 +16,13 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{Instrument, info_span, warn};
 
 use super::core::{Client, ConnId, Input, Output, Reply, RequestId, Room};
-use crate::replay::replay;
+use crate::metrics::LoadLabels;
+use crate::replay::{Origin, replay_from};
 use crate::rooms::{Idleness, RoomContext, Slot};
 use crate::session::CloseReason;
-use crate::storage::{AppendError, AppendTicket, read_all};
+use crate::storage::{
+    AppendError, AppendTicket, ReadError, SharedLog, StateSnapshot, StoredRecord, read_all,
+};
 
 /// Frames for a connection's writer, already encoded.
 #[derive(Debug, Clone)]
@@ -243,15 +246,33 @@ impl Driver {
             self.ctx.journal.note("room_unloadable", message);
             return None;
         }
-        let log = self.ctx.log.clone();
-        let id = self.match_id.clone();
-        let records =
-            tokio::task::spawn_blocking(move || read_all(log.as_ref(), &id)).await.ok()?.ok()?;
+        let began = Instant::now();
+        let (records, snapshot) = self.read_log().await.ok()?;
         if records.is_empty() {
             return None;
         }
-        match Room::load(&self.match_id, &records, self.ctx.settings.clone(), self.now_ms()) {
-            Ok(room) => Some(room),
+        let settings = self.ctx.settings.clone();
+        match Room::load(&self.match_id, &records, snapshot.as_ref(), settings, self.now_ms()) {
+            Ok((room, loaded)) => {
+                let from = match loaded.start {
+                    Origin::Snapshot(_) => "snapshot",
+                    Origin::Creation => "creation",
+                };
+                let seconds = began.elapsed().as_secs_f64();
+                self.ctx
+                    .metrics
+                    .room_load_seconds
+                    .get_or_create(&LoadLabels { from })
+                    .observe(seconds);
+                tracing::debug!(
+                    records = records.len(),
+                    replayed = loaded.replayed,
+                    from,
+                    seconds,
+                    "room loaded"
+                );
+                Some(room)
+            }
             Err(error) => {
                 warn!(%error, "match does not replay; not loading it");
                 let message = format!("match {} does not replay: {error}", self.match_id);
@@ -259,6 +280,14 @@ impl Driver {
                 None
             }
         }
+    }
+
+    /// The match's whole log and its latest snapshot, read off the async threads.
+    fn read_log(
+        &self,
+    ) -> impl Future<Output = Result<(Vec<StoredRecord>, Option<StateSnapshot>), ReadError>> + 'static
+    {
+        read_log(self.ctx.log.clone(), self.match_id.clone())
     }
 
     /// The match cannot be loaded: answer everything queued, then stop.
@@ -392,6 +421,7 @@ impl Driver {
                     let (ctx, id) = (self.ctx.clone(), self.match_id.clone());
                     self.appends.push_back(wait_append(first_seq, ticket, ctx, id));
                 }
+                Output::Snapshot(snapshot) => self.ctx.log.put_snapshot(snapshot),
                 Output::Backfill { conn, from_seq, to_seq } => {
                     if !self.backfill(conn, from_seq, to_seq).await {
                         // No gap may follow: the reader is detached and rejoins from its cursor.
@@ -498,34 +528,25 @@ impl Driver {
         }
     }
 
-    /// Sends old events from the log, replayed because each needs its state hash; false if
-    /// the log could not be read.
+    /// Sends old events from the log, replayed because each needs its state hash (from the
+    /// match's snapshot when it precedes them); false if the log could not be read.
     async fn backfill(&mut self, conn: ConnId, from_seq: u64, to_seq: u64) -> bool {
-        let log = self.ctx.log.clone();
-        let id = self.match_id.clone();
-        let Ok(Ok(records)) =
-            tokio::task::spawn_blocking(move || read_all(log.as_ref(), &id)).await
-        else {
+        let Ok((records, snapshot)) = self.read_log().await else {
             self.send_error(conn, "storage_error", "could not read the log to catch up");
             return false;
         };
+        let snapshot = snapshot.filter(|s| s.seq < from_seq);
         let mut events = Vec::new();
         let games = self.ctx.settings.games.clone();
-        let replayed = replay(
+        let records = &records[..records.len().min(to_seq as usize + 1)];
+        let replayed = replay_from(
             &games,
-            &records[..records.len().min(to_seq as usize + 1)],
+            records,
+            snapshot.as_ref(),
+            |_, _| {},
             |seq, body, state| {
                 if seq >= from_seq {
-                    let (state_hash, status, _) = state.observe(game_rules::Viewer::Spectator);
-                    let match_id = self.match_id.clone();
-                    events.push(protocol::v1::Event {
-                        match_id,
-                        seq,
-                        state_hash,
-                        status,
-                        body: Some(body),
-                        view: None,
-                    });
+                    events.push(crate::replay::event_of(&self.match_id, seq, body, state));
                 }
             },
         );
@@ -560,6 +581,23 @@ impl Driver {
             let _ = reply.send(Reply::Unavailable { code: "room_failed" });
         }
     }
+}
+
+/// A match's whole log and its latest snapshot, read off the async threads.
+async fn read_log(
+    log: SharedLog,
+    id: String,
+) -> Result<(Vec<StoredRecord>, Option<StateSnapshot>), ReadError> {
+    let read = move || {
+        // A snapshot that cannot be read is only a lost shortcut: the log replays.
+        let snapshot = log.snapshot(&id).unwrap_or_else(|error| {
+            warn!(%error, "cannot read the match's snapshot");
+            None
+        });
+        Ok((read_all(log.as_ref(), &id)?, snapshot))
+    };
+    let joined = tokio::task::spawn_blocking(read).await;
+    joined.map_err(|e| ReadError::Storage(e.to_string()))?
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

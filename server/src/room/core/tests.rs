@@ -28,6 +28,8 @@ struct Harness {
     bots: Vec<u8>,
     /// Every move decision the room reported, in order (what `/metrics` counts).
     decided: Vec<String>,
+    /// Snapshots the room handed out, in order.
+    snapshots: Vec<crate::storage::StateSnapshot>,
 }
 
 fn player(id: &str) -> PlayerRef {
@@ -105,6 +107,7 @@ impl Harness {
             disconnected: Vec::new(),
             bots: Vec::new(),
             decided: Vec::new(),
+            snapshots: Vec::new(),
         };
         h.drain();
         h
@@ -153,6 +156,7 @@ impl Harness {
                 }
                 Output::Stop { reason } => self.stopped = Some(reason),
                 Output::Decided { result } => self.decided.push(result.into_owned()),
+                Output::Snapshot(snapshot) => self.snapshots.push(snapshot),
             }
         }
         if self.auto_ack {
@@ -181,7 +185,9 @@ impl Harness {
         self.ack_all();
         let records = self.stored();
         let settings = self.room.settings.clone();
-        self.room = Room::load("m1", &records, settings, self.now).expect("the log replays");
+        let snapshot = self.snapshots.last();
+        let loaded = Room::load("m1", &records, snapshot, settings, self.now);
+        self.room = loaded.expect("the log replays").0;
         self.drain();
         for (conn, who) in [(1, "a"), (2, "b")] {
             let from_seq = Some(records.len() as u64);
@@ -567,6 +573,8 @@ fn one_seats_refusals_cannot_evict_anothers_accepted_move() {
     assert_eq!(verdicts(&h.take(2)), original, "and still after the room reloads from its log");
 }
 
+mod snapshots;
+
 mod retries {
     use proptest::prelude::*;
 
@@ -607,8 +615,12 @@ mod retries {
         /// Whatever is retried, whenever the room reloads: an accepted move id always gets its
         /// original verdict, and no move id is recorded twice.
         #[test]
-        fn an_accepted_move_id_keeps_its_verdict_across_reloads(ops in prop::collection::vec(op(), 1..80)) {
-            let mut h = Harness::with_board(RoomSettings::default(), 2, 2);
+        fn an_accepted_move_id_keeps_its_verdict_across_reloads(
+            ops in prop::collection::vec(op(), 1..80),
+            snapshot_every in prop_oneof![Just(0u64), Just(1), Just(3)],
+        ) {
+            let settings = RoomSettings { snapshot_every, ..RoomSettings::default() };
+            let mut h = Harness::with_board(settings, 2, 2);
             h.input(Input::TakeSeat { request: 1, player: player("a"), seat: None, bot: None });
             h.input(Input::TakeSeat { request: 2, player: player("b"), seat: None, bot: None });
             for (conn, who) in [(1, "a"), (2, "b")] {
@@ -797,7 +809,7 @@ fn a_turn_that_runs_out_while_no_room_is_loaded_expires_when_it_loads() {
     let records = h.stored();
     // A restart 5 s later: a new clock from 0, whose zero is 5 s after the seats filled.
     let settings = with_games(RoomSettings::default());
-    h.room = Room::load("m1", &records, settings, 0).expect("the log replays");
+    h.room = Room::load("m1", &records, None, settings, 0).expect("the log replays").0;
     h.room.set_wall_base(5 + 5000);
     h.now = 0;
     h.drain();
@@ -828,7 +840,7 @@ fn a_fork_frees_its_seats_and_forgets_their_move_ids_after_a_reload() {
         .map(|(seq, r)| crate::storage::StoredRecord { seq: seq as u64, bytes: r.bytes.clone() })
         .collect();
     let settings = with_games(RoomSettings::default());
-    h.room = Room::load("f1", &forked, settings, 0).expect("the fork replays");
+    h.room = Room::load("f1", &forked, None, settings, 0).expect("the fork replays").0;
     h.durable.truncate(before);
     h.durable.extend(forked.into_iter().map(|r| r.bytes));
     h.input(Input::TakeSeat { request: 3, player: player("c"), seat: None, bot: None });
