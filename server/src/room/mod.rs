@@ -9,3 +9,4 @@ pub use self::core::{
     Client, ConnId, Input, LobbyAct, Output, PlayerRef, Reply, RequestId, Room, RoomError,
     RoomSettings,
 };
+pub use self::load::Loaded;

@@ -127,7 +127,8 @@ impl Shared {
         self.files.write().unwrap_or_else(|p| p.into_inner()).push((segment, file));
     }
 
-    /// Reads records by location, checking each one's CRC again.
+    /// Reads records by location, checking each one's CRC again. Records lying close
+    /// together in one segment (a long match's, a commit's) are read with one `pread`.
     fn read_locs(
         &self,
         match_id: &str,
@@ -135,26 +136,30 @@ impl Shared {
         locs: &[Loc],
     ) -> Result<Vec<StoredRecord>, ReadError> {
         let mut out = Vec::with_capacity(locs.len());
-        for (i, loc) in locs.iter().enumerate() {
-            let seq = first + i as u64;
-            let damaged =
-                |why: String| ReadError::Damaged { match_id: match_id.into(), reason: why };
+        let damaged = |why: String| ReadError::Damaged { match_id: match_id.into(), reason: why };
+        for run in runs(locs) {
+            let (head, last) = (run[0], run[run.len() - 1]);
             let file =
-                self.file(loc.segment).ok_or_else(|| damaged("its segment is gone".into()))?;
-            let bytes = files::read_at(&file, u64::from(loc.offset), loc.len as usize)
+                self.file(head.segment).ok_or_else(|| damaged("its segment is gone".into()))?;
+            let span = (last.offset + last.len - head.offset) as usize;
+            let bytes = files::read_at(&file, u64::from(head.offset), span)
                 .map_err(|e| ReadError::Storage(e.to_string()))?;
-            match format::record_at(&bytes, 0) {
-                Some(r) if r.seq == seq && r.match_id == match_id => {
-                    let body = &bytes[r.body.start as usize..][..r.body.len as usize];
-                    out.push(StoredRecord { seq, bytes: body.to_vec() });
-                }
-                _ => {
-                    let why = format!(
-                        "record {seq} (segment {} offset {}) no longer passes its checksum",
-                        loc.segment, loc.offset
-                    );
-                    self.index_mut().quarantine(match_id, why.clone());
-                    return Err(damaged(why));
+            for loc in run {
+                let seq = first + out.len() as u64;
+                let at = (loc.offset - head.offset) as usize;
+                match format::record_at(&bytes[at..at + loc.len as usize], 0) {
+                    Some(r) if r.seq == seq && r.match_id == match_id => {
+                        let body = &bytes[at + r.body.start as usize..][..r.body.len as usize];
+                        out.push(StoredRecord { seq, bytes: body.to_vec() });
+                    }
+                    _ => {
+                        let why = format!(
+                            "record {seq} (segment {} offset {}) no longer passes its checksum",
+                            loc.segment, loc.offset
+                        );
+                        self.index_mut().quarantine(match_id, why.clone());
+                        return Err(damaged(why));
+                    }
                 }
             }
         }
@@ -194,6 +199,27 @@ fn open_projections(db: &Path, dir: &Path, segment_bytes: usize) -> Result<Conne
 /// Whether the log directory holds any segment.
 fn has_segments(dir: &Path) -> bool {
     files::list(dir).is_ok_and(|numbers| !numbers.is_empty())
+}
+
+/// Bytes of other records a read may skip over to take two of a match's records in one
+/// `pread`, and the most one `pread` reads.
+const READ_GAP: u32 = 4096;
+const READ_SPAN: u32 = 1 << 20;
+
+/// `locs` cut into runs that one `pread` each reads: same segment, in order, gaps of at most
+/// [`READ_GAP`], spans of at most [`READ_SPAN`] (or one record, however long).
+fn runs(locs: &[Loc]) -> impl Iterator<Item = &[Loc]> {
+    let mut span_start = locs.first().map_or(0, |l| l.offset);
+    locs.chunk_by(move |a, b| {
+        let close = b.segment == a.segment
+            && b.offset >= a.offset + a.len
+            && b.offset - (a.offset + a.len) <= READ_GAP
+            && b.offset + b.len - span_start <= READ_SPAN;
+        if !close {
+            span_start = b.offset;
+        }
+        close
+    })
 }
 
 /// The disk log.

@@ -319,3 +319,17 @@ fn a_version_4_database_gains_the_snapshots_table() {
     drop(log);
     assert_eq!(open(dir.path()).snapshot("m1").expect("reads"), Some(snapshot));
 }
+
+#[test]
+fn nearby_records_are_read_in_runs_and_far_ones_apart() {
+    let loc = |segment, offset, len| Loc { segment, offset, len };
+    let locs = [
+        loc(1, 0, 100),
+        loc(1, 150, 100),        // a small gap: same run
+        loc(1, 10_000, 100),     // far: a new run
+        loc(2, 10_100, 100),     // another segment: a new run
+        loc(2, 10_200, 2 << 20), // past the span cap: a new run
+    ];
+    let runs: Vec<usize> = runs(&locs).map(<[Loc]>::len).collect();
+    assert_eq!(runs, vec![2, 1, 1, 1]);
+}
