@@ -1,5 +1,5 @@
 //! Light cycles in the web client, in real headless Chromium: a person creates a match against
-//! a server bot from the lobby and steers with arrow keys on the canvas, a second page watches
+//! a server bot from the lobby and steers with arrow keys and a swipe on the canvas, a second page watches
 //! it live, and the replay's scrubber shows the server's states. Screenshots land in
 //! `target/browser-artifacts/`.
 
@@ -14,7 +14,8 @@ use crate::browser::{create_game, scrub, shown_scores, sign_in, web_server};
 
 /// A small board at the slowest tick rate the game allows: a match lasts seconds, and the
 /// test's steering (one WebDriver round trip per tick) keeps up.
-const CONFIG: &str = r#"{"width": 16, "height": 16, "players": 2, "tick_hz": 10}"#;
+/// Cycles start on the middle row, so a cycle turned north has 11 ticks before the wall.
+const CONFIG: &str = r#"{"width": 16, "height": 24, "players": 2, "tick_hz": 10}"#;
 
 /// WebDriver key codes of the arrow keys, by the heading each asks for.
 fn arrow(heading: &str) -> Result<char> {
@@ -94,6 +95,15 @@ async fn pixels_of(page: &Page, rgb: [u8; 3]) -> Result<u64> {
     n.as_u64().context("a pixel count")
 }
 
+/// The tick the page shows under the canvas (`#cycles-tick`: "tick N").
+const TICK_SHOWN: &str =
+    "Number(document.querySelector('#cycles-tick').textContent.replace('tick ', ''))";
+
+async fn tick_shown(page: &Page) -> Result<u64> {
+    let tick = page.js(&format!("return {TICK_SHOWN};"), vec![]).await?;
+    tick.as_u64().context("a tick number under the canvas")
+}
+
 /// The server's state after event `at`.
 async fn server_state(arbiter: &Instance, id: &str, at: u64) -> Result<Json> {
     arbiter.http.ok("GET", &format!("/api/matches/{id}/state?at={at}"), None, None).await
@@ -122,6 +132,28 @@ async fn first_turn(page: &Page, arbiter: &Instance, id: &str) -> Result<()> {
             })
     });
     assert!(steered, "a tick of the server applied seat 0's turn by event {seq}");
+    Ok(())
+}
+
+/// A swipe on the canvas turns the own cycle (heading north) towards the middle of the board.
+async fn swipe_turn(page: &Page) -> Result<()> {
+    let me = own_cycle(page).await?;
+    assert_eq!(me["heading"], "north", "{me}");
+    let towards = page
+        .js(
+            "const ui = window.arbiterUI; const s = ui.client.state(ui.matchId);              const r = document.querySelector('#cycles-board').getBoundingClientRect();              const east = s.view.cycles[s.seat].at[0] < s.view.width / 2;              return {east, x: r.left + r.width / 2, y: r.top + r.height / 2};",
+            vec![],
+        )
+        .await?;
+    let (x, y) = (towards["x"].as_f64().context("x")?, towards["y"].as_f64().context("y")?);
+    let (heading, dx) =
+        if towards["east"] == json!(true) { ("east", 80.0) } else { ("west", -80.0) };
+    page.drag((x, y), (x + dx, y + 10.0)).await?;
+    page.wait_until(&format!(
+        "(() => {{ const ui = window.arbiterUI; const s = ui.client.state(ui.matchId);          return s.view.cycles[s.seat].heading === '{heading}'; }})()"
+    ))
+    .await
+    .context("the swipe's turn was not applied")?;
     Ok(())
 }
 
@@ -176,6 +208,10 @@ async fn a_person_steers_a_light_cycle_with_arrow_keys_while_a_second_page_watch
     sign_in(&cy, &base, "cy").await?;
     let id = create_game(&ada, "lightcycles", &[("#create-config", CONFIG.into())], &[1]).await?;
     first_turn(&ada, &arbiter, &id).await?;
+    let before = tick_shown(&ada).await?;
+    swipe_turn(&ada).await?;
+    let after = ada.wait_until(&format!("{TICK_SHOWN} > {before} && {TICK_SHOWN}")).await?;
+    assert!(after.as_u64() > Some(before), "the tick shown advances: {before}, then {after}");
     // Seat 0's colour (#e4572e) and seat 1's (#2e86ab) are on the canvas.
     assert!(pixels_of(&ada, [0xe4, 0x57, 0x2e]).await? > 0, "seat 0's cycle is drawn");
     assert!(pixels_of(&ada, [0x2e, 0x86, 0xab]).await? > 0, "seat 1's cycle is drawn");
