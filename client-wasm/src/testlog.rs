@@ -1,13 +1,13 @@
-//! A server-side log of one small Dots match, kept with the game's real rules, so tests feed
-//! clients the events (and hashes) a server would send.
+//! A server-side log of one small match (Dots, or light cycles), kept with the game's real
+//! rules, so tests feed clients the events (and hashes) a server would send.
 
 use game_rules::DynMatch;
 use protocol::replica::{decode_value, encode_value};
-use protocol::v1::{Created, Event, EventBody, MoveEvent, Seated, Value};
+use protocol::v1::{Created, Event, EventBody, MoveEvent, Seated, Tick, TickInput, Value};
 
 pub const M: &str = "m1";
 
-/// A log of one 2×1 Dots match between seats 0 and 1, both seated.
+/// A log of one two-seat match between seats 0 and 1, both seated.
 pub struct Log {
     pub state: Box<dyn DynMatch>,
     pub events: Vec<Event>,
@@ -18,13 +18,28 @@ pub fn edge(dir: &str, x: u8, y: u8) -> Value {
     decode_value(&rmp_serde::to_vec_named(&json).expect("encodes"))
 }
 
+/// A JSON value as the wire carries it.
+pub fn value(json: serde_json::Value) -> Value {
+    decode_value(&rmp_serde::to_vec_named(&json).expect("encodes"))
+}
+
 impl Log {
+    /// A 2×1 Dots match.
     pub fn new() -> Log {
-        let config = serde_json::json!({"width": 2, "height": 1, "players": 2});
-        let config = decode_value(&rmp_serde::to_vec_named(&config).expect("encodes"));
-        let game = builtin_games::games().find("dots").expect("dots is registered");
+        Log::of("dots", serde_json::json!({"width": 2, "height": 1, "players": 2}))
+    }
+
+    /// A light cycles match on a 10×8 board at the default tick rate (20 Hz).
+    pub fn cycles() -> Log {
+        Log::of("lightcycles", serde_json::json!({"width": 10, "height": 8, "players": 2}))
+    }
+
+    fn of(game_id: &str, config: serde_json::Value) -> Log {
+        let config = value(config);
+        let game = builtin_games::games().find(game_id).expect("the game is registered");
         let state = game.new_match(&encode_value(&config), 42).expect("a valid config");
-        let created = Created { game: "dots".into(), rules_version: 1, config, seed: 42, seats: 2 };
+        let created =
+            Created { game: game_id.into(), rules_version: 1, config, seed: 42, seats: 2 };
         let mut log = Log { state, events: Vec::new() };
         log.push(EventBody::Created(created));
         for seat in 0..2 {
@@ -45,6 +60,15 @@ impl Log {
         };
         self.events.push(event.clone());
         event
+    }
+
+    /// A tick with `inputs` (seat, move).
+    pub fn tick(&mut self, inputs: &[(u8, Value)]) -> Event {
+        let encoded: Vec<(u8, Vec<u8>)> =
+            inputs.iter().map(|(seat, mv)| (*seat, encode_value(mv))).collect();
+        self.state.tick(&encoded).expect("a tick of a real-time game");
+        let inputs = inputs.iter().map(|(seat, mv)| TickInput { seat: *seat, mv: mv.clone() });
+        self.push(EventBody::Tick(Tick { inputs: inputs.collect() }))
     }
 
     pub fn play(&mut self, seat: u8, mv: Value, move_id: u64) -> Event {

@@ -40,6 +40,8 @@
  *           #copy-link, #copy-invite, #role ("playing as …" | "watching"), #board-status
  *           (screen-reader text for the keyboard cursor).
  *           A click on the board draws the nearest free edge within half a cell of the pointer.
+ * Cycles:   light cycles draw on canvas#cycles-board instead of #board (its hooks are listed
+ *           in cycles.js), on the match page and the replay page alike.
  * Replay:   #replay-range (0..head), #replay-seq, #replay-hash (state_hash of the shown
  *           state), #replay-live, #replay-play, #replay-back, #replay-forward,
  *           #replay-speed (select: 0.5, 1, 2, 4), #replay-caption; also #board, #scores,
@@ -68,6 +70,7 @@
  * ───────────────────────────────────────────────────────────────────────────────────────────
  */
 import init, * as sdk from "./pkg/arbiter.js";
+import { CyclesBoard } from "./cycles.js";
 
 const SERVER = ""; // same origin
 const COLORS = ["#e4572e", "#2e86ab", "#7fb800", "#9b5de5", "#f4a259", "#3d5a80", "#c9184a", "#2a9d8f"];
@@ -612,7 +615,10 @@ function createForm() {
       const p = parseInt($("#create-players", form).value, 10);
       return Number.isFinite(p) ? Math.min(4, Math.max(2, p)) : 2;
     }
-    return Math.max(1, g.min_seats || 2);
+    let players = null;
+    try { players = JSON.parse(cfgArea.value || "null")?.players; } catch { /* not JSON yet */ }
+    const max = g.max_seats || 8;
+    return Number.isInteger(players) ? Math.min(max, Math.max(g.min_seats || 2, players)) : Math.max(1, g.min_seats || 2);
   }
   function saveBots() {
     for (const row of seatsBox.children) {
@@ -681,6 +687,7 @@ function createForm() {
   }
   gameSel.addEventListener("change", showGameFields);
   $("#create-players", form).addEventListener("input", renderSeats);
+  cfgArea.addEventListener("input", renderSeats);
 
   games().then((gs) => {
     gameList = gs;
@@ -1253,6 +1260,7 @@ function matchPage(app, id) {
   inviteBtn.addEventListener("click", () => copyText(linkInput, inviteBtn));
 
   let board = null;
+  let cycles = null;
   let generic = null;
   let rafId = 0;
   const schedule = () => { if (!rafId) rafId = requestAnimationFrame(() => { rafId = 0; if (alive) render(); }); };
@@ -1295,7 +1303,8 @@ function matchPage(app, id) {
         if (u.match_id !== id) break;
         if (ui.pending && ui.pending.moveId === u.move_id) ui.pending = null;
         const rej = u.result?.rejected;
-        if (rej) toast(`${FRIENDLY[rej.code] ?? rej.message} (${rej.code})`, "error", rej.message);
+        // A light cycle's turn replaced by a later one before its tick is expected.
+        if (rej && !(ui.game === "lightcycles" && rej.code === "superseded")) toast(`${FRIENDLY[rej.code] ?? rej.message} (${rej.code})`, "error", rej.message);
         schedule();
         break;
       }
@@ -1336,23 +1345,50 @@ function matchPage(app, id) {
     }
   }
 
+  // A direction key or swipe; true when the page took it as steering.
+  function steer(heading) {
+    const c = ui.client;
+    const m = state();
+    if (!c || !m) return false;
+    if (m.role !== "player") return false;
+    if (overOf(m.status)) return false;
+    try {
+      c.steer(id, heading);
+    } catch (e) {
+      toast(errText(e), "info");
+    }
+    return true;
+  }
+
+  function addViewToggle() {
+    toggle.hidden = false;
+    toggle.addEventListener("click", () => {
+      ui.generic = !ui.generic;
+      toggle.setAttribute("aria-pressed", String(ui.generic));
+      toggle.textContent = ui.generic ? "Board view" : "Raw view";
+      schedule();
+    });
+  }
+
   function ensureRenderers(game) {
     if (ui.game === game) return;
     ui.game = game;
-    if (game === "dots") {
+    if (game === "lightcycles") {
+      cycles = new CyclesBoard(boardWrap, {
+        colors: seatColor,
+        onSteer: steer,
+        predict: () => ui.client?.prediction(id),
+      });
+      keyHint.textContent = coarse ? "Swipe on the arena to steer your cycle." : "Arrow keys or WASD steer your cycle (or swipe on a touch screen).";
+      addViewToggle();
+    } else if (game === "dots") {
       board = new DotsBoard(boardWrap, {
         interactive: true,
         canPick: () => ui.canPick, // as of the last render
         onPick: (e) => sendMove(e),
       });
       arbiterUI.board = board;
-      toggle.hidden = false;
-      toggle.addEventListener("click", () => {
-        ui.generic = !ui.generic;
-        toggle.setAttribute("aria-pressed", String(ui.generic));
-        toggle.textContent = ui.generic ? "Board view" : "Raw view";
-        schedule();
-      });
+      addViewToggle();
     } else {
       keyHint.hidden = true;
       ui.generic = true;
@@ -1392,7 +1428,8 @@ function matchPage(app, id) {
     // Turn line (rebuilt only when it changes: it is a live region).
     turn.dataset.myTurn = String(m.my_turn);
     turn.dataset.seat = toMove == null ? "" : String(toMove);
-    const turnKey = JSON.stringify([!!ov, free, toMove, me_, seats[toMove ?? -1]?.name, !!m.caught_up, statusWord(st)]);
+    const riding = game === "lightcycles" ? !!view.cycles?.[me_]?.alive : null;
+    const turnKey = JSON.stringify([!!ov, free, toMove, me_, seats[toMove ?? -1]?.name, !!m.caught_up, statusWord(st), riding]);
     if (turn._key !== turnKey) {
       turn._key = turnKey;
       turn.replaceChildren();
@@ -1400,6 +1437,9 @@ function matchPage(app, id) {
         turn.append(h("strong", {}, "Match over"));
       } else if (free > 0) {
         turn.append(h("span", { class: "spinner", "aria-hidden": "true" }), `Waiting for ${free} more player${free === 1 ? "" : "s"}…`);
+      } else if (game === "lightcycles") {
+        const mine = isPlayer && view.cycles?.[me_];
+        turn.append(h("strong", {}, !isPlayer ? "Live" : mine?.alive ? "Ride! Steer your cycle" : "Your cycle crashed"));
       } else if (toMove != null) {
         const nm = toMove === me_ ? null : seats[toMove]?.name ?? `Seat ${toMove + 1}`;
         turn.append(swatch(toMove), nm == null ? h("strong", { style: `color:${seatInk(toMove)}` }, "Your turn") : h("span", {}, h("strong", { style: `color:${seatInk(toMove)}` }, nm), " to move"));
@@ -1409,7 +1449,7 @@ function matchPage(app, id) {
       }
     }
     turn.classList.toggle("mine", m.my_turn);
-    document.title = m.my_turn ? "● Your turn — Arbiter" : "Arbiter";
+    document.title = m.my_turn && game !== "lightcycles" ? "● Your turn — Arbiter" : "Arbiter";
 
     // Last move.
     const lm = m.last_move;
@@ -1430,7 +1470,7 @@ function matchPage(app, id) {
     resignBtn.hidden = !isPlayer || !!ov || free > 0;
 
     // Board or generic view.
-    const showGeneric = ui.generic || game !== "dots";
+    const showGeneric = ui.generic || (game !== "dots" && game !== "lightcycles");
     boardWrap.hidden = showGeneric;
     keyHint.hidden = showGeneric || !isPlayer || !!ov;
     genericBox.hidden = !showGeneric;
@@ -1443,6 +1483,7 @@ function matchPage(app, id) {
         names: seats.map((s) => s?.name ?? ""),
       });
     }
+    if (cycles && !showGeneric) cycles.update(view, { mySeat: me_, over: ov, names: seats.map((s) => s?.name ?? "") });
     if (generic && showGeneric) {
       // Buttons only when a click may move: not while a seat is free (the rules would offer
       // moves the server refuses), nor while a move of ours awaits its verdict.
@@ -1520,6 +1561,7 @@ function matchPage(app, id) {
       cancelAnimationFrame(rafId);
       conn.destroy();
       board?.destroy();
+      cycles?.destroy();
       toast.destroy();
       if (ui.client) { try { ui.client.close(); } catch { /* ignore */ } }
     },
@@ -1617,12 +1659,15 @@ function replayPage(app, id) {
           h("a", { class: "btn small ghost", href: "#/" }, "Back to lobby")))))));
 
   let board = null;
+  let cycles = null;
   let generic = null;
 
   function setupRenderer(game) {
     r.game = game;
     gameName(game).then((n) => { title.textContent = `Replay · ${n}`; });
-    if (game === "dots") {
+    if (game === "lightcycles") {
+      cycles = new CyclesBoard(stage, { colors: seatColor, label: "Light cycles arena (replay)", maxVh: 0.56 });
+    } else if (game === "dots") {
       board = new DotsBoard(stage, { interactive: false, label: "Dots and Boxes board (replay)", maxVh: 0.56 });
       arbiterUI.board = board;
     } else {
@@ -1647,6 +1692,10 @@ function replayPage(app, id) {
       const a = prev?.view?.scores?.[b.move.seat], z = cur?.view?.scores?.[b.move.seat];
       if (a != null && z != null && z > a) s += ` and closed ${z - a === 1 ? "a box" : z - a + " boxes"}`;
       return s;
+    }
+    if (b.tick && r.game === "lightcycles") {
+      const turns = (b.tick.inputs ?? []).map((i) => `${nm(i.seat)} turned ${i.move?.turn}`);
+      return `#${ev.seq}: tick ${cur?.view?.tick ?? ""}${turns.length ? " — " + turns.join(", ") : ""}`;
     }
     if (b.tick) return b.tick.inputs?.length ? `#${ev.seq}: tick with ${b.tick.inputs.length} inputs` : `#${ev.seq}: time ran out — the turn passes`;
     if (b.left) return `#${ev.seq}: seat ${b.left.seat + 1} is free again`;
@@ -1679,11 +1728,12 @@ function replayPage(app, id) {
       board.update(view, { lastMove: s.last_move && s.last_move.move?.dir ? s.last_move : null, mySeat: -1, names: seats.map((x) => x?.name ?? "") });
     }
     if (generic) generic.update({ status: s.status, view, events: r.events.slice(0, seq + 1) });
+    if (cycles) cycles.update(view, { mySeat: -1, over: ov, names: seats.map((x) => x?.name ?? "") });
     renderScores(scores, { seats, scores: view?.scores ?? ov?.scores ?? null, toMove, mySeat: -1, over: ov });
     turn.replaceChildren();
     if (ov) turn.append(h("strong", {}, "Match over"));
     else if (toMove != null && seats.length) turn.append(swatch(toMove), h("strong", { style: `color:${seatInk(toMove)}` }, seats[toMove]?.name ?? `Seat ${toMove + 1}`), " to move");
-    else turn.append(h("strong", {}, statusWord(s.status)));
+    else turn.append(h("strong", {}, r.game === "lightcycles" ? "Riding" : statusWord(s.status)));
     caption.textContent = describe(r.events[seq], seats, prev, s);
     overBanner(over, ov, seats, -1, []);
     back.disabled = seq <= 0;
@@ -1716,6 +1766,11 @@ function replayPage(app, id) {
     play.setAttribute("aria-label", "Play");
     play.setAttribute("aria-pressed", "false");
   }
+  // Light cycles play back at their tick rate; other games at one event per 0.7 s.
+  function stepMs() {
+    const hz = r.events[0]?.body?.created?.config?.tick_hz;
+    return r.game === "lightcycles" && hz > 0 ? 1000 / hz : 700;
+  }
   function step() {
     if (!r.playing) return;
     if (r.seq >= r.head) {
@@ -1724,7 +1779,7 @@ function replayPage(app, id) {
       return;
     }
     show(r.seq + 1);
-    r.timer = setTimeout(step, 700 / r.speed);
+    r.timer = setTimeout(step, stepMs() / r.speed);
   }
   function start() {
     if (r.seq >= r.head) show(0);
@@ -1734,7 +1789,7 @@ function replayPage(app, id) {
     play.setAttribute("aria-label", "Pause");
     play.setAttribute("aria-pressed", "true");
     clearTimeout(r.timer);
-    r.timer = setTimeout(step, 700 / r.speed);
+    r.timer = setTimeout(step, stepMs() / r.speed);
     show(r.seq);
   }
 
@@ -1853,6 +1908,7 @@ function replayPage(app, id) {
       stop();
       conn.destroy();
       board?.destroy();
+      cycles?.destroy();
       document.removeEventListener("keydown", onKey);
       if (r.client) { try { r.client.close(); } catch { /* ignore */ } }
     },

@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 /// An in-memory server that serves the built web client.
-async fn web_server() -> Result<Instance> {
+pub(crate) async fn web_server() -> Result<Instance> {
     let mut config = Config::ephemeral();
     config.web_dir = Some(web_dir()?);
     Instance::with(config).await
@@ -74,7 +74,7 @@ async fn the_documented_sdk_page_plays_a_match_from_another_origin() -> Result<(
 }
 
 /// Opens the web client and picks a name.
-async fn sign_in(page: &Page, base: &str, name: &str) -> Result<()> {
+pub(crate) async fn sign_in(page: &Page, base: &str, name: &str) -> Result<()> {
     page.goto(&format!("{base}/")).await?;
     page.fill("#name-input", name).await?;
     page.click("#name-save").await?;
@@ -84,7 +84,7 @@ async fn sign_in(page: &Page, base: &str, name: &str) -> Result<()> {
 
 /// Creates a match of `game` from the lobby form, with the form's `fields` (selector, value)
 /// set after the game is picked and bots in `bot_seats`; returns its id once the page shows it.
-async fn create_game(
+pub(crate) async fn create_game(
     page: &Page,
     game: &str,
     fields: &[(&str, String)],
@@ -209,7 +209,7 @@ where
 }
 
 /// The scores a page shows, by seat.
-async fn shown_scores(page: &Page) -> Result<Json> {
+pub(crate) async fn shown_scores(page: &Page) -> Result<Json> {
     page.wait_until("!document.querySelector('#match-over').hidden").await?;
     page.js(
         "return [...document.querySelectorAll('#scores [data-seat]')] \
@@ -276,7 +276,7 @@ async fn two_browsers_play_a_match_by_clicking_through_a_reconnect_while_a_third
 }
 
 /// Moves the replay page's slider to event `seq` and waits until the page shows it.
-async fn scrub(page: &Page, seq: u64) -> Result<()> {
+pub(crate) async fn scrub(page: &Page, seq: u64) -> Result<()> {
     page.js(
         "const r = document.querySelector('#replay-range'); r.value = String(arguments[0]); \
          r.dispatchEvent(new Event('input', {bubbles: true})); r.dispatchEvent(new Event('change', {bubbles: true}));",

@@ -6,6 +6,7 @@ mod api;
 mod bots;
 mod bounds;
 mod browser;
+mod browser_cycles;
 mod isolation;
 mod lobby;
 mod play;

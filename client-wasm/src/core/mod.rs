@@ -4,6 +4,7 @@
 //! next time it wants to be woken. The browser shell and the native tests drive the same code.
 
 mod backoff;
+mod steer;
 #[cfg(test)]
 mod tests;
 
@@ -19,6 +20,7 @@ use serde::Serialize;
 
 pub use backoff::Backoff;
 
+use crate::cycles::Steering;
 use crate::view::{MatchView, may_move, state_view};
 
 /// Moves one match may have in flight (sent, no verdict yet); past this, `send_move` refuses.
@@ -147,6 +149,9 @@ pub enum MoveError {
     /// Too many moves wait for their verdicts.
     #[error("{MAX_PENDING_MOVES} moves already wait for their verdicts")]
     TooManyPending,
+    /// Steering needs a light cycle of this client's seat, still riding, in a live match.
+    #[error("no light cycle of yours rides in this match")]
+    NoCycle,
 }
 
 /// One followed match.
@@ -166,6 +171,10 @@ struct Followed {
     desyncs: u32,
     resyncs: u32,
     rejoin_at_ms: Option<u64>,
+    /// Light cycles: the own cycle's turn in flight (see [`crate::cycles`]).
+    steering: Option<Steering>,
+    /// When the last event was reduced, ms: a prediction's lead counts from it.
+    last_event_ms: Option<u64>,
 }
 
 impl Followed {
@@ -182,6 +191,8 @@ impl Followed {
             desyncs: 0,
             resyncs: 0,
             rejoin_at_ms: None,
+            steering: None,
+            last_event_ms: None,
         }
     }
 
@@ -380,7 +391,7 @@ impl Core {
                 }
             }
             ServerMsg::Snapshot(s) => self.handle_snapshot(&s),
-            ServerMsg::Event(e) => self.handle_event(e),
+            ServerMsg::Event(e) => self.handle_event(now_ms, e),
             ServerMsg::CaughtUp(c) => self.handle_caught_up(&c.match_id, c.seq),
             ServerMsg::Verdict(v) => self.handle_verdict(v),
             ServerMsg::Error(e) => self.handle_error(now_ms, e),
@@ -480,7 +491,7 @@ impl Core {
         }
     }
 
-    fn handle_event(&mut self, event: Event) {
+    fn handle_event(&mut self, now_ms: u64, event: Event) {
         let Some(f) = self.matches.get_mut(&event.match_id) else { return };
         // Until the join in flight is answered, events are the old subscription's; and a
         // re-join can repeat events already held (live ones that raced it): skip them.
@@ -489,6 +500,8 @@ impl Core {
         }
         match f.replica.apply(&event) {
             Ok(()) => {
+                f.last_event_ms = Some(now_ms);
+                self.follow_steering(&event.match_id);
                 let settled = self.settle_from_event(&event);
                 self.updates.push_back(Update::Event { match_id: event.match_id.clone(), event });
                 self.updates.extend(settled);
@@ -582,6 +595,11 @@ impl Core {
         }
         if f.pending.remove(&v.move_id).is_none() {
             return; // Settled already, by its event.
+        }
+        if matches!(v.result, VerdictResult::Rejected(_))
+            && f.steering.is_some_and(|s| s.move_id == v.move_id)
+        {
+            f.steering = None;
         }
         self.updates.push_back(Update::Verdict {
             match_id: v.match_id,

@@ -8,7 +8,7 @@ use super::*;
 use crate::testlog::{Log, M, edge};
 
 /// A core authenticated and following `M` as seat 0, caught up with `log`.
-fn joined(log: &Log) -> Core {
+pub(super) fn joined(log: &Log) -> Core {
     let mut core = Core::new(builtin_games::games(), "t".into(), 1_000, 9);
     core.join(M, Role::Player);
     core.connect();
@@ -22,7 +22,7 @@ fn joined(log: &Log) -> Core {
 
 /// Answers the join the core sent with `joined`, the events from its cursor and `caught_up`;
 /// returns the cursor.
-fn serve_join(core: &mut Core, log: &Log, now: u64) -> u64 {
+pub(super) fn serve_join(core: &mut Core, log: &Log, now: u64) -> u64 {
     let from = sent(core)
         .into_iter()
         .find_map(|m| match m {
@@ -33,7 +33,7 @@ fn serve_join(core: &mut Core, log: &Log, now: u64) -> u64 {
     let head = log.events.len() as u64 - 1;
     let joined = Joined {
         match_id: M.into(),
-        game: "dots".into(),
+        game: log.state.game_id().into(),
         role: Role::Player,
         seat: Some(0),
         head_seq: head,
@@ -46,11 +46,11 @@ fn serve_join(core: &mut Core, log: &Log, now: u64) -> u64 {
     from
 }
 
-fn sent(core: &mut Core) -> Vec<ClientMsg> {
+pub(super) fn sent(core: &mut Core) -> Vec<ClientMsg> {
     std::iter::from_fn(|| core.poll_transmit()).collect()
 }
 
-fn updates(core: &mut Core) -> Vec<Update> {
+pub(super) fn updates(core: &mut Core) -> Vec<Update> {
     std::iter::from_fn(|| core.poll_update()).collect()
 }
 

@@ -148,6 +148,32 @@ impl Client {
         }
     }
 
+    /// Steers this client's light cycle towards `heading` (`"north"`, `"east"`, `"south"` or
+    /// `"west"`): returns the `move_id` of the turn sent, or `undefined` when no move is sent
+    /// (it heads that way already, would turn back, or the heading waits for the turn in
+    /// flight to be applied).
+    pub fn steer(
+        &self,
+        match_id: String,
+        #[wasm_bindgen(unchecked_param_type = "Heading")] heading: JsValue,
+    ) -> Result<Option<f64>, JsValue> {
+        let heading: lightcycles::Heading =
+            serde_wasm_bindgen::from_value(heading).map_err(|e| JsValue::from(e.to_string()))?;
+        let id = self.inner.borrow_mut().core.steer(&match_id, heading);
+        pump(&self.inner);
+        id.map(|id| id.map(|id| id as f64)).map_err(|e| JsValue::from(e.to_string()))
+    }
+
+    /// This client's light cycle drawn ahead of the server's last tick, now:
+    /// `{seat, tick, lead, heading, cells, blocked}`, or `undefined`.
+    #[wasm_bindgen(unchecked_return_type = "Prediction | undefined")]
+    pub fn prediction(&self, match_id: String) -> Result<JsValue, JsValue> {
+        match self.inner.borrow().core.prediction(&match_id, now_ms()) {
+            Some(prediction) => to_js(&prediction),
+            None => Ok(JsValue::UNDEFINED),
+        }
+    }
+
     /// The moves this client's seat may make now.
     #[wasm_bindgen(js_name = legalMoves, unchecked_return_type = "any[]")]
     pub fn legal_moves(&self, match_id: String) -> Result<JsValue, JsValue> {

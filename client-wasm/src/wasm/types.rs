@@ -91,6 +91,15 @@ export type Update =
   | { kind: "verdict"; match_id: string; move_id: number; result: VerdictResult }
   | { kind: "error"; code: string; message: string; match_id?: string }
   | { kind: "desync"; match_id: string; seq: number; local: string; server: string };
+/** A light cycle's heading. */
+export type Heading = "north" | "east" | "south" | "west";
+/** The own light cycle drawn `lead` ticks ahead of the server's `tick`: `cells` are the cells
+ * it is predicted to enter, the last being its head; `blocked` when the next one is a wall,
+ * a trail or a head. */
+export interface Prediction {
+  seat: number; tick: number; lead: number; heading: Heading; cells: [number, number][];
+  blocked: boolean;
+}
 /** How an HTTP helper rejects: an `Error` with the HTTP status (0: no answer) and a stable code. */
 export interface ApiError extends Error { status: number; code: string; }
 "#;
