@@ -67,7 +67,11 @@ impl Log {
         let encoded: Vec<(u8, Vec<u8>)> =
             inputs.iter().map(|(seat, mv)| (*seat, encode_value(mv))).collect();
         self.state.tick(&encoded).expect("a tick of a real-time game");
-        let inputs = inputs.iter().map(|(seat, mv)| TickInput { seat: *seat, mv: mv.clone() });
+        let inputs = inputs.iter().map(|(seat, mv)| TickInput {
+            seat: *seat,
+            mv: mv.clone(),
+            move_id: None,
+        });
         self.push(EventBody::Tick(Tick { inputs: inputs.collect() }))
     }
 

@@ -198,7 +198,7 @@ fn server_events_of_every_kind() {
         81a56576656e7485a86d617463685f6964a26d31a373657103aa73746174655f68617368b030313233343536373839616263646566a673746174757381a47475726e01a4626f647981a46d6f766583a47365617400a46d6f766583a3646972a168a17801a17902a76d6f76655f696403
     "#]],
     );
-    let tick = Tick { inputs: vec![TickInput { seat: 1, mv: edge() }] };
+    let tick = Tick { inputs: vec![TickInput { seat: 1, mv: edge(), move_id: None }] };
     let over = Status::Over(Outcome { scores: vec![3, 1], winners: vec![0] });
     check(
         event(4, EventBody::Tick(tick), over),
@@ -242,13 +242,15 @@ fn server_events_of_every_kind() {
     );
     // A light-cycles tick as the server sends it: one input per seat that steered.
     let turn = |to: &str| Value::Map(vec![("turn".into(), to.into())]);
-    let inputs =
-        vec![TickInput { seat: 0, mv: turn("left") }, TickInput { seat: 2, mv: turn("right") }];
+    let inputs = vec![
+        TickInput { seat: 0, mv: turn("left"), move_id: Some(7) },
+        TickInput { seat: 2, mv: turn("right"), move_id: Some(3) },
+    ];
     check(
         event(9, EventBody::Tick(Tick { inputs }), Status::Simultaneous),
         expect![[r#"
-            {"event":{"match_id":"m1","seq":9,"state_hash":"0123456789abcdef","status":"simultaneous","body":{"tick":{"inputs":[{"seat":0,"move":{"turn":"left"}},{"seat":2,"move":{"turn":"right"}}]}}}}
-            81a56576656e7485a86d617463685f6964a26d31a373657109aa73746174655f68617368b030313233343536373839616263646566a6737461747573ac73696d756c74616e656f7573a4626f647981a47469636b81a6696e707574739282a47365617400a46d6f766581a47475726ea46c65667482a47365617402a46d6f766581a47475726ea57269676874
+            {"event":{"match_id":"m1","seq":9,"state_hash":"0123456789abcdef","status":"simultaneous","body":{"tick":{"inputs":[{"seat":0,"move":{"turn":"left"},"move_id":7},{"seat":2,"move":{"turn":"right"},"move_id":3}]}}}}
+            81a56576656e7485a86d617463685f6964a26d31a373657109aa73746174655f68617368b030313233343536373839616263646566a6737461747573ac73696d756c74616e656f7573a4626f647981a47469636b81a6696e707574739283a47365617400a46d6f766581a47475726ea46c656674a76d6f76655f69640783a47365617402a46d6f766581a47475726ea57269676874a76d6f76655f696403
         "#]],
     );
     let hidden = Event {

@@ -317,6 +317,11 @@ pub struct TickInput {
     #[serde(rename = "move")]
     #[cfg_attr(feature = "openapi", schema(value_type = Value))]
     pub mv: Value,
+    /// The id its player gave it, so a client matches the tick to its verdict (absent in
+    /// ticks logged before ids were recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<u64>))]
+    pub move_id: Option<MoveId>,
 }
 
 /// Every event up to `seq` has been sent.

@@ -128,7 +128,10 @@ fn records(games: &Games) -> Vec<Vec<u8>> {
             .expect("encodes");
         let action = m.play(seat, &mv).expect("legal");
         let state_hash = Some(m.state_hash().0);
-        all.push(Record::Action { action, move_id: Some(n), at_ms: Some(n), state_hash }.encode());
+        let input_ids = Vec::new();
+        let record =
+            Record::Action { action, move_id: Some(n), at_ms: Some(n), state_hash, input_ids };
+        all.push(record.encode());
     }
     all
 }

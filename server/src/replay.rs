@@ -185,11 +185,11 @@ impl MatchState {
                     name: name.clone(),
                 })
             }
-            Record::Action { action, move_id, .. } => {
+            Record::Action { action, move_id, input_ids, .. } => {
                 let rules =
                     |e: game_rules::RuleError| ReplayError::Rules { seq, reason: e.to_string() };
                 self.state.apply_action(action).map_err(rules)?;
-                wire_action(action, *move_id)
+                wire_action(action, *move_id, input_ids)
             }
             Record::Left { seat } => {
                 let slot = self.seats.get_mut(usize::from(*seat));
@@ -311,13 +311,15 @@ pub fn view_hash(view: &[u8]) -> StateHash {
 }
 
 /// The wire body of an encoded `game_rules::Action`.
-pub fn wire_action(action: &[u8], move_id: Option<u64>) -> EventBody {
+pub fn wire_action(action: &[u8], move_id: Option<u64>, input_ids: &[u64]) -> EventBody {
     match rmp_serde::from_slice::<Action<Value>>(action) {
         Ok(Action::Move { seat, mv }) => {
             EventBody::Move(MoveEvent { seat, mv, move_id: move_id.unwrap_or(0) })
         }
         Ok(Action::Tick { inputs }) => EventBody::Tick(Tick {
-            inputs: inputs.into_iter().map(|(seat, mv)| TickInput { seat, mv }).collect(),
+            inputs: (inputs.into_iter().enumerate())
+                .map(|(i, (seat, mv))| TickInput { seat, mv, move_id: input_ids.get(i).copied() })
+                .collect(),
         }),
         // `apply_action` decoded these bytes already, so this is unreachable in practice.
         Err(_) => EventBody::Tick(Tick { inputs: Vec::new() }),

@@ -240,6 +240,7 @@ mod tests {
                 move_id: Some(records.len() as u64),
                 at_ms: None,
                 state_hash,
+                input_ids: Vec::new(),
             });
         }
         records

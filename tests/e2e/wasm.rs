@@ -34,8 +34,11 @@ fn native_match(players: u8, size: u8, seed: u64) -> Result<Vec<Event>> {
             })
             .collect();
         m.tick(&inputs)?;
-        let inputs =
-            inputs.iter().map(|(seat, mv)| TickInput { seat: *seat, mv: decode_value(mv) });
+        let inputs = inputs.iter().map(|(seat, mv)| TickInput {
+            seat: *seat,
+            mv: decode_value(mv),
+            move_id: None,
+        });
         let body = EventBody::Tick(Tick { inputs: inputs.collect() });
         events.push(event(events.len() as u64, m.as_ref(), body));
     }

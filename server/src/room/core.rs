@@ -883,11 +883,13 @@ impl Room {
         self.clock_since_ms = self.now_ms;
         let at_ms = self.wall_ms();
         self.m.note_time(at_ms, Some(seat));
-        let body = crate::replay::wire_action(&action, Some(move_id));
+        let body = crate::replay::wire_action(&action, Some(move_id), &[]);
         let event = self.event(seq, body);
         let state_hash = self.recorded_hash(&event);
         let at_ms = Some(at_ms);
-        let record = Record::Action { action, move_id: Some(move_id), at_ms, state_hash };
+        let input_ids = Vec::new();
+        let record =
+            Record::Action { action, move_id: Some(move_id), at_ms, state_hash, input_ids };
         self.push_append(
             seq,
             vec![record.encode()],
@@ -944,11 +946,13 @@ impl Room {
         self.clock_since_ms = self.now_ms;
         let at_ms = self.wall_ms();
         self.m.note_time(at_ms, mover);
-        let event = self.event(seq, crate::replay::wire_action(&action, None));
+        let input_ids: Vec<MoveId> = gathered.iter().map(|g| g.3).collect();
+        let event = self.event(seq, crate::replay::wire_action(&action, None, &input_ids));
         let state_hash = self.recorded_hash(&event);
         let verdicts =
             gathered.into_iter().map(|(seat, _, from, id)| (from, seat, id, seq)).collect();
-        let record = Record::Action { action, move_id: None, at_ms: Some(at_ms), state_hash };
+        let at_ms = Some(at_ms);
+        let record = Record::Action { action, move_id: None, at_ms, state_hash, input_ids };
         self.push_append(seq, vec![record.encode()], vec![event], verdicts, Vec::new());
     }
 

@@ -21,11 +21,15 @@ impl Accepted {
     /// Notes a record applied without the rules (before a snapshot).
     fn note(&mut self, seq: u64, record: &Record) {
         match record {
-            Record::Action { action, move_id: Some(id), .. } => {
-                // The seat is the only field needed: the move itself is skipped unread.
-                let decoded = rmp_serde::from_slice::<Action<IgnoredAny>>(action);
-                if let Ok(Action::Move { seat, .. }) = decoded {
-                    self.0.push((seat, *id, seq));
+            Record::Action { action, move_id, input_ids, .. } => {
+                // Seats are the only fields needed: the moves themselves are skipped unread.
+                match (rmp_serde::from_slice::<Action<IgnoredAny>>(action), move_id) {
+                    (Ok(Action::Move { seat, .. }), Some(id)) => self.0.push((seat, *id, seq)),
+                    (Ok(Action::Tick { inputs }), _) => {
+                        let seats = inputs.iter().map(|(seat, _)| *seat);
+                        self.0.extend(seats.zip(input_ids).map(|(seat, id)| (seat, *id, seq)));
+                    }
+                    _ => {}
                 }
             }
             Record::Left { seat } => self.forget(*seat),
@@ -37,6 +41,10 @@ impl Accepted {
     fn note_body(&mut self, seq: u64, body: &EventBody) {
         match body {
             EventBody::Move(mv) => self.0.push((mv.seat, mv.move_id, seq)),
+            EventBody::Tick(tick) => {
+                let ids = tick.inputs.iter().filter_map(|i| Some((i.seat, i.move_id?, seq)));
+                self.0.extend(ids);
+            }
             EventBody::Left(left) => self.forget(left.seat),
             _ => {}
         }

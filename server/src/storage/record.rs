@@ -61,6 +61,10 @@ pub enum Record {
         /// in records of older releases.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         state_hash: Option<u64>,
+        /// For a tick, the move id of each input, in the inputs' order, so a retried input
+        /// gets its verdict after any reload. Absent in records of older releases.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        input_ids: Vec<u64>,
     },
     /// A seat ran out of time under a match timer whose policy is `forfeit`: the match is
     /// over, every other seat winning.
@@ -215,12 +219,19 @@ mod tests {
                 bot: None,
                 at_ms: None,
             },
-            Record::Action { action: vec![0xc0], move_id: Some(9), at_ms: None, state_hash: None },
+            Record::Action {
+                action: vec![0xc0],
+                move_id: Some(9),
+                at_ms: None,
+                state_hash: None,
+                input_ids: Vec::new(),
+            },
             Record::Action {
                 action: vec![0xc0],
                 move_id: None,
                 at_ms: Some(1500),
                 state_hash: Some(0xfeed),
+                input_ids: vec![4, 5],
             },
             Record::Forfeited { seat: 1, at_ms: Some(2000) },
             Record::Left { seat: 1 },
@@ -236,7 +247,7 @@ mod tests {
             81a76372656174656488a467616d65a4646f7473ad72756c65735f76657273696f6e01a6636f6e666967c40180a47365656407a5736561747302ad637265617465645f61745f6d73cd03e8a56c6f62627983a763726561746f72a27031a4636f6465a64b3751324d58a66f726967696e82a86d617463685f6964a26d30a373657104a574696d657283a76d6f76655f6d73cd7530a8746f74616c5f6d73ce000927c0a96f6e5f657870697279a7666f7266656974
             81a673656174656483a47365617401a9706c617965725f6964a27031a46e616d65a3416461
             81a6616374696f6e82a6616374696f6ec401c0a76d6f76655f696409
-            81a6616374696f6e84a6616374696f6ec401c0a76d6f76655f6964c0a561745f6d73cd05dcaa73746174655f68617368cdfeed
+            81a6616374696f6e85a6616374696f6ec401c0a76d6f76655f6964c0a561745f6d73cd05dcaa73746174655f68617368cdfeeda9696e7075745f696473920405
             81a9666f7266656974656482a47365617401a561745f6d73cd07d0
             81a46c65667481a47365617401
             81a872657369676e656481a47365617400

@@ -958,3 +958,38 @@ fn a_reloaded_real_time_match_replays_every_tick_to_the_same_hash() {
     h.reload();
     assert_eq!((h.room.m.head, h.room.m.state.state_hash()), before);
 }
+
+#[test]
+fn a_tick_carries_its_inputs_move_ids_and_a_retry_after_a_reload_gets_its_verdict() {
+    let mut h = realtime(20);
+    h.play(1, "a", 41, turn("left"));
+    h.play(2, "b", 42, turn("right"));
+    h.now = 60;
+    h.input(Input::Timer);
+    let msgs = h.take(1);
+    let ids: Vec<Option<u64>> = msgs
+        .iter()
+        .filter_map(|m| match m {
+            ServerMsg::Event(e) => match &e.body {
+                Some(EventBody::Tick(t)) => {
+                    Some(t.inputs.iter().map(|i| i.move_id).collect::<Vec<_>>())
+                }
+                _ => None,
+            },
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(ids, [Some(41), Some(42)], "each input names its move id");
+    let [(_, VerdictResult::Accepted { seq })] = verdicts(&msgs)[..] else {
+        panic!("a's input is accepted at the tick");
+    };
+    let head = h.room.m.head;
+    h.reload();
+    h.play(1, "a", 41, turn("left"));
+    assert_eq!(verdicts(&h.take(1)), [(41, VerdictResult::Accepted { seq })]);
+    h.now = 120;
+    h.input(Input::Timer);
+    assert_eq!(ticks(&h.take(1)).pop().map(|t| t.1.len()), Some(0), "not gathered again");
+    assert_eq!(h.room.m.head, head + 1);
+}
