@@ -22,7 +22,7 @@ use crate::auth::Claims;
 use crate::error::{ApiError, ErrorResponse};
 use crate::extract::{Body, MatchPath, MaybePlayer, Params, Player};
 use crate::openapi::{self, ApiDoc, Document};
-use crate::replay::{MatchState, replay, to_value};
+use crate::replay::{MatchState, replay, replay_from, to_value};
 use crate::room::task::RoomMsg;
 use crate::room::{Client, Input, PlayerRef, Reply};
 use crate::storage::{MatchSummary, StoredRecord, read_all};
@@ -584,7 +584,13 @@ async fn match_state(
             format!("at {at} is past the head {head}"),
         ));
     }
-    let m = replay(&app.config.games, &records[..=at as usize], |_, _, _| {})?;
+    let (log, match_id) = (app.log.clone(), id.clone());
+    // A snapshot is a shortcut only: one that cannot be read leaves a replay from record 0.
+    let snapshot = blocking(move || log.snapshot(&match_id)).await?.ok().flatten();
+    let snapshot = snapshot.filter(|s| s.seq <= at);
+    let records = &records[..=at as usize];
+    let (m, _) =
+        replay_from(&app.config.games, records, snapshot.as_ref(), |_, _| {}, |_, _, _| {})?;
     let viewer = viewer_in(&m, who.as_ref());
     Ok(Json(Snapshot {
         match_id: id,

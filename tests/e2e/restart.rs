@@ -45,6 +45,8 @@ async fn serve(
         .args(["serve", "--data-dir"])
         .arg(data_dir)
         .args(["--http", &format!("127.0.0.1:{port}")])
+        // Snapshots every two events, so the reload after the kill starts from one.
+        .args(["--snapshot-every", "2"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
@@ -120,6 +122,12 @@ async fn sigkill_mid_match_loses_no_acknowledged_move() -> Result<()> {
     assert_eq!(state["state_hash"], last_hash.to_string());
     players[0].join(&id, Role::Player, Some(0)).await?;
     players[1].join(&id, Role::Player, Some(0)).await?;
+    let metrics = reqwest::get(format!("{}/metrics", http.base)).await?.text().await?;
+    assert!(
+        metrics.contains("arbiter_room_load_seconds_count{from=\"snapshot\"} 1"),
+        "the room reloaded from a snapshot:\n{}",
+        metrics.lines().filter(|l| l.contains("room_load")).collect::<Vec<_>>().join("\n")
+    );
     while next < edges.len() {
         let Some(game_rules::Status::Turn(seat)) =
             players[0].events.last().map(|e| e.status.clone())
