@@ -553,7 +553,7 @@ impl Room {
             Input::Summary { request } => self.handle_summary(request),
             Input::Close { request } => self.handle_close(request),
         }
-        if self.watched() || !self.pending.is_empty() {
+        if self.watched() || self.busy() {
             self.idle_since_ms = self.now_ms;
         }
     }
@@ -561,7 +561,13 @@ impl Room {
     /// Whether nothing keeps the room loaded: no person subscribed and no append in flight.
     /// An idle room unloads after `idle_unload_ms`, or sooner when its place is needed.
     pub fn is_idle(&self) -> bool {
-        !self.poisoned && !self.watched() && self.pending.is_empty()
+        !self.poisoned && !self.watched() && !self.busy()
+    }
+
+    /// Whether work keeps the room loaded although no person watches: an append in flight, or
+    /// a move sent over HTTP waiting for its tick.
+    fn busy(&self) -> bool {
+        !self.pending.is_empty() || self.http_input_waiting()
     }
 
     /// The next thing to do, if any.
@@ -575,7 +581,7 @@ impl Room {
             return None;
         }
         let mut deadline = None;
-        if !self.watched() && self.pending.is_empty() {
+        if !self.watched() && !self.busy() {
             deadline = Some(self.idle_since_ms + self.settings.idle_unload_ms);
         }
         if let Some(clock) = self.clock_deadline() {
@@ -593,7 +599,7 @@ impl Room {
         if self.has_match_timer() {
             return self.match_deadline();
         }
-        let unwatched = !self.watched();
+        let unwatched = !self.watched() && !self.http_input_waiting();
         if unwatched || self.m.status().is_over() || self.m.seats.iter().any(Option::is_none) {
             return None;
         }
@@ -920,7 +926,7 @@ impl Room {
                 }
             }
         }
-        let idle = !self.watched() && self.pending.is_empty();
+        let idle = !self.watched() && !self.busy();
         if idle && self.now_ms >= self.idle_since_ms + self.settings.idle_unload_ms {
             self.outputs.push_back(Output::Stop { reason: "idle" });
         }

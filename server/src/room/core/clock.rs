@@ -41,7 +41,13 @@ impl Room {
     /// input waiting, so the gathered inputs are bounded by the seat count: a later input
     /// replaces the earlier one, which is answered `superseded`; a retry of the waiting input
     /// (same move id) is answered on the connection that retried, when the tick is durable.
+    ///
+    /// The clock runs while a person watches; a move sent over HTTP to a match nobody watches
+    /// starts it too, and keeps it running (and the room loaded) until its tick.
     pub(super) fn gather(&mut self, from: Client, seat: Seat, move_id: MoveId, canonical: Vec<u8>) {
+        if matches!(from, Client::Request(_)) && !self.watched() && !self.http_input_waiting() {
+            self.restart_clock();
+        }
         let Some(i) = self.gathered.iter().position(|g| g.0 == seat) else {
             self.gathered.push((seat, canonical, from, move_id));
             return;
@@ -54,6 +60,11 @@ impl Room {
         let message = "a later input of this seat replaced it before the next tick".to_string();
         self.reject(earlier, seat, earlier_id, SUPERSEDED, message);
         self.gathered.push((seat, canonical, from, move_id));
+    }
+
+    /// Whether a move sent over HTTP waits for the next tick.
+    pub(super) fn http_input_waiting(&self) -> bool {
+        self.gathered.iter().any(|g| matches!(g.2, Client::Request(_)))
     }
 
     /// Takes the gathered inputs that still validate against the state, in arrival order; one

@@ -993,3 +993,26 @@ fn a_tick_carries_its_inputs_move_ids_and_a_retry_after_a_reload_gets_its_verdic
     assert_eq!(ticks(&h.take(1)).pop().map(|t| t.1.len()), Some(0), "not gathered again");
     assert_eq!(h.room.m.head, head + 1);
 }
+
+#[test]
+fn a_move_over_http_to_a_real_time_match_nobody_watches_ticks_and_is_answered() {
+    let mut h = realtime(20);
+    for conn in [1, 2] {
+        h.input(Input::Leave { conn });
+    }
+    h.now = 5_000;
+    assert_eq!(h.room.poll_timeout(), Some(10 + 60_000), "unwatched: no clock, only unloading");
+    let from = Client::Request(77);
+    h.input(Input::Move { from, player_id: "a".into(), move_id: 1, mv: turn("left") });
+    assert!(!h.room.is_idle(), "a waiting move keeps the room loaded");
+    assert_eq!(h.room.poll_timeout(), Some(5_050), "the clock starts for it");
+    h.now = 5_050;
+    h.input(Input::Timer);
+    let head = h.room.m.head;
+    assert_eq!(
+        h.replies.get(&77),
+        Some(&vec![Reply::Verdict(VerdictResult::Accepted { seq: head })])
+    );
+    assert!(h.room.is_idle(), "answered: nothing keeps it loaded");
+    assert_eq!(h.room.poll_timeout(), Some(5_050 + 60_000), "and the clock stops again");
+}
