@@ -264,6 +264,11 @@ impl Server {
         Ok(std::fs::read_to_string(format!("/proc/{}/{name}", self.child.id()))?)
     }
 
+    /// The server's process id.
+    pub(crate) fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// User + system CPU time, µs.
     pub(crate) fn cpu_us(&self) -> Result<u64> {
         process_cpu_us(self.child.id())
@@ -300,6 +305,17 @@ pub(crate) fn process_cpu_us(pid: u32) -> Result<u64> {
         .parse()
         .unwrap_or(100);
     Ok(ticks * 1_000_000 / hz)
+}
+
+/// Time the threads of process `pid` have spent runnable but waiting for a CPU, µs, from
+/// each thread's `/proc/<pid>/task/<tid>/schedstat` (threads that have ended are not counted).
+pub(crate) fn process_wait_us(pid: u32) -> Result<u64> {
+    let mut wait_ns = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let Ok(stat) = std::fs::read_to_string(task?.path().join("schedstat")) else { continue };
+        wait_ns += stat.split_whitespace().nth(1).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
+    }
+    Ok(wait_ns / 1000)
 }
 
 fn healthy(addr: &str) -> bool {
