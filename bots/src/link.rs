@@ -51,6 +51,20 @@ pub struct QuicTarget {
     pub cert_sha256: String,
 }
 
+/// The length prefix of a QUIC message (docs/PROTOCOL.md §1).
+const QUIC_PREFIX_BYTES: usize = 4;
+
+/// The bytes of an unmasked WebSocket frame (a server's, RFC 6455 §5.2) carrying `payload`
+/// bytes in one frame: a 2-byte header, and a 2- or 8-byte extended length past 125 and 65,535.
+fn ws_frame_bytes(payload: usize) -> usize {
+    let extended = match payload {
+        0..=125 => 0,
+        126..=65_535 => 2,
+        _ => 8,
+    };
+    2 + extended + payload
+}
+
 /// A small read buffer: tungstenite zero-fills it before every read attempt (see the
 /// server's ws.rs); 1 KiB holds the usual event and verdict, larger frames take more reads.
 fn socket_config() -> WebSocketConfig {
@@ -114,29 +128,44 @@ impl Link {
 
     /// The next message or the close; WebSocket control frames are skipped.
     pub async fn recv(&mut self) -> Result<Received> {
+        Ok(self.recv_sized().await?.0)
+    }
+
+    /// The next message or the close, with the bytes its frame took on the stream: the
+    /// WebSocket frame (header and payload) or the QUIC message (length prefix and payload).
+    /// A close counts 0.
+    pub async fn recv_sized(&mut self) -> Result<(Received, usize)> {
         match self {
             Link::Ws(ws) => loop {
-                let msg = match ws.next().await {
-                    None => return Ok(Received::Closed(1006, String::new())),
+                let (msg, payload) = match ws.next().await {
+                    None => return Ok((Received::Closed(1006, String::new()), 0)),
                     Some(Err(e)) => bail!("socket error: {e}"),
-                    Some(Ok(Message::Binary(b))) => protocol::decode(&b, Encoding::MsgPack)?,
-                    Some(Ok(Message::Text(t))) => protocol::decode(t.as_bytes(), Encoding::Json)?,
+                    Some(Ok(Message::Binary(b))) => {
+                        (protocol::decode(&b, Encoding::MsgPack)?, b.len())
+                    }
+                    Some(Ok(Message::Text(t))) => {
+                        (protocol::decode(t.as_bytes(), Encoding::Json)?, t.len())
+                    }
                     Some(Ok(Message::Close(Some(frame)))) => {
-                        return Ok(Received::Closed(frame.code.into(), frame.reason.to_string()));
+                        let closed = Received::Closed(frame.code.into(), frame.reason.to_string());
+                        return Ok((closed, 0));
                     }
                     Some(Ok(Message::Close(None))) => {
-                        return Ok(Received::Closed(1005, String::new()));
+                        return Ok((Received::Closed(1005, String::new()), 0));
                     }
                     Some(Ok(_)) => continue,
                 };
-                return Ok(Received::Msg(msg));
+                return Ok((Received::Msg(msg), ws_frame_bytes(payload)));
             },
             Link::Quic(quic) => match quic.recv().await {
-                Some(Ok(bytes)) => Ok(Received::Msg(protocol::decode(&bytes, Encoding::MsgPack)?)),
+                Some(Ok(bytes)) => {
+                    let msg = protocol::decode(&bytes, Encoding::MsgPack)?;
+                    Ok((Received::Msg(msg), QUIC_PREFIX_BYTES + bytes.len()))
+                }
                 // The stream ends just before the close: wait for the close's code.
                 Some(Err(_)) | None => {
                     let (code, reason) = quic.closed().await.unwrap_or((1006, String::new()));
-                    Ok(Received::Closed(code, reason))
+                    Ok((Received::Closed(code, reason), 0))
                 }
             },
         }
@@ -150,5 +179,19 @@ impl Link {
             }
             Link::Quic(quic) => quic.close(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_frame_counts_its_header_by_payload_length() {
+        assert_eq!(ws_frame_bytes(0), 2);
+        assert_eq!(ws_frame_bytes(125), 127);
+        assert_eq!(ws_frame_bytes(126), 130);
+        assert_eq!(ws_frame_bytes(65_535), 65_539);
+        assert_eq!(ws_frame_bytes(65_536), 65_546);
     }
 }

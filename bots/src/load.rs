@@ -1,6 +1,8 @@
 //! The load tool: keeps N matches of bots running against a server over real WebSocket or QUIC
 //! connections, measures each move's latency from send to the broadcast that carries it,
-//! reduces every event locally and counts state-hash mismatches as desyncs.
+//! reduces every event locally and counts state-hash mismatches as desyncs. In real-time
+//! matches it also counts the bytes of each live tick event a connection receives and the time
+//! between a connection's consecutive ticks.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -89,6 +91,20 @@ pub struct Report {
     pub elapsed_s: f64,
     /// `(percentile, µs)` points of the latency distribution, for plotting.
     pub latency_percentiles: Vec<(f64, u64)>,
+    /// Live tick events received, summed over connections (one per tick per viewer; those of
+    /// a catch-up are not counted).
+    pub tick_events: u64,
+    /// The bytes those events took on their connections (frame headers included).
+    pub tick_bytes: u64,
+    /// Time between two consecutive live ticks of a match on one connection, µs: the 1st
+    /// percentile.
+    pub tick_interval_us_p1: u64,
+    /// Median.
+    pub tick_interval_us_p50: u64,
+    /// 99th percentile.
+    pub tick_interval_us_p99: u64,
+    /// Longest.
+    pub tick_interval_us_max: u64,
 }
 
 /// The percentiles a report lists.
@@ -111,6 +127,10 @@ pub struct Counters {
     pub rate_limited: AtomicU64,
     /// Connections.
     pub connections: AtomicU64,
+    /// Live tick events received (one per tick per viewer).
+    pub tick_events: AtomicU64,
+    /// Their bytes on the wire.
+    pub tick_bytes: AtomicU64,
 }
 
 /// Runs the load; `progress` is called about once a second with the counters.
@@ -120,6 +140,7 @@ pub async fn run(
 ) -> Result<Report> {
     let counters = Arc::new(Counters::default());
     let latency = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?));
+    let tick_intervals = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?));
     let started = Instant::now();
     let deadline = started + config.duration;
     let http = reqwest::Client::new();
@@ -135,6 +156,7 @@ pub async fn run(
             http: http.clone(),
             counters: counters.clone(),
             latency: latency.clone(),
+            tick_intervals: tick_intervals.clone(),
             n,
         };
         tasks.push(tokio::spawn(async move { driver.run(deadline).await }));
@@ -158,6 +180,7 @@ pub async fn run(
     let elapsed = started.elapsed().as_secs_f64();
     let h = latency.lock().unwrap_or_else(|p| p.into_inner());
     let moves = counters.moves.load(Ordering::Relaxed);
+    let intervals = tick_intervals.lock().unwrap_or_else(|p| p.into_inner());
     Ok(Report {
         matches_completed: counters.matches.load(Ordering::Relaxed),
         moves,
@@ -173,6 +196,12 @@ pub async fn run(
         connections: counters.connections.load(Ordering::Relaxed),
         elapsed_s: elapsed,
         latency_percentiles: PERCENTILES.iter().map(|&p| (p, h.value_at_percentile(p))).collect(),
+        tick_events: counters.tick_events.load(Ordering::Relaxed),
+        tick_bytes: counters.tick_bytes.load(Ordering::Relaxed),
+        tick_interval_us_p1: intervals.value_at_quantile(0.01),
+        tick_interval_us_p50: intervals.value_at_quantile(0.5),
+        tick_interval_us_p99: intervals.value_at_quantile(0.99),
+        tick_interval_us_max: intervals.max(),
     })
 }
 
@@ -244,6 +273,8 @@ struct Driver {
     http: reqwest::Client,
     counters: Arc<Counters>,
     latency: Arc<Mutex<Histogram<u64>>>,
+    /// Time between consecutive live ticks on a connection, µs.
+    tick_intervals: Arc<Mutex<Histogram<u64>>>,
     n: usize,
 }
 
@@ -266,6 +297,10 @@ struct Bot {
     /// Move id → when it was sent.
     sent: HashMap<u64, Instant>,
     next_move_id: u64,
+    /// Whether the current match's catch-up is over (its events now arrive as they happen).
+    live: bool,
+    /// When the current match's last live tick arrived.
+    last_tick: Option<Instant>,
 }
 
 impl Driver {
@@ -327,6 +362,8 @@ impl Driver {
             strategy,
             sent: HashMap::new(),
             next_move_id: 1,
+            live: false,
+            last_tick: None,
         })
     }
 
@@ -366,6 +403,7 @@ impl Driver {
             bot.replica = protocol::Replica::new(builtin_games::games());
             bot.events.clear();
             bot.sent.clear();
+            (bot.live, bot.last_tick) = (false, None);
             let role = if player { Role::Player } else { Role::Spectator };
             let join = Join { match_id: match_id.into(), role, from_seq: Some(0) };
             bot.socket.send(&ClientMsg::Join(join)).await?;
@@ -384,7 +422,7 @@ impl Driver {
                     None => std::future::pending().await,
                 }
             };
-            let (i, msg) = tokio::select! {
+            let (i, msg, bytes) = tokio::select! {
                 biased;
                 read = next_message(bots) => read?,
                 () = think_over => {
@@ -396,6 +434,7 @@ impl Driver {
             let bot = &mut bots[i];
             match msg {
                 ServerMsg::Event(event) => {
+                    self.count_tick(bot, &event, bytes);
                     if self.observe(bot, event)? {
                         over[i] = true;
                     } else if self.my_tick(bot) {
@@ -406,6 +445,9 @@ impl Driver {
                         due = Some((i, tokio::time::Instant::now() + think));
                     }
                 }
+                // The verdict of a move sent as the bot's previous match ended (a real-time
+                // input refused `match_over`) can arrive after that match's last event.
+                ServerMsg::Verdict(v) if v.match_id != match_id => {}
                 ServerMsg::Verdict(v) => match v.result {
                     VerdictResult::Accepted { .. } => {}
                     // A real-time input overtaken by a tick (its cycle crashed, or the match
@@ -421,6 +463,7 @@ impl Driver {
                         bail!("move {} rejected: {} {}", v.move_id, body.code, body.message);
                     }
                 },
+                ServerMsg::CaughtUp(_) => bot.live = true,
                 ServerMsg::Error(e) => {
                     if e.code == "rate_limited" {
                         self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
@@ -431,6 +474,21 @@ impl Driver {
             }
         }
         Ok(true)
+    }
+
+    /// Counts a live tick event's bytes, and the time since the connection's previous one.
+    fn count_tick(&self, bot: &mut Bot, event: &Event, bytes: usize) {
+        if !bot.live || !matches!(event.body, Some(EventBody::Tick(_))) {
+            return;
+        }
+        self.counters.tick_events.fetch_add(1, Ordering::Relaxed);
+        self.counters.tick_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        let now = Instant::now();
+        if let Some(last) = bot.last_tick.replace(now) {
+            let us = now.duration_since(last).as_micros() as u64;
+            let mut h = self.tick_intervals.lock().unwrap_or_else(|p| p.into_inner());
+            let _ = h.record(us.max(1));
+        }
     }
 
     /// Reduces an event into the bot's replica; true when the match is over.
@@ -571,19 +629,19 @@ async fn open_link(server: &str, quic: Option<&QuicTarget>, token: &str) -> Resu
     }
 }
 
-/// The next message from any bot's connection.
-async fn next_message(bots: &mut [Bot]) -> Result<(usize, ServerMsg)> {
+/// The next message from any bot's connection, with the bytes it took on the wire.
+async fn next_message(bots: &mut [Bot]) -> Result<(usize, ServerMsg, usize)> {
     let reads = bots
         .iter_mut()
         .enumerate()
-        .map(|(i, bot)| Box::pin(async move { (i, bot.socket.recv().await) }));
+        .map(|(i, bot)| Box::pin(async move { (i, bot.socket.recv_sized().await) }));
     let ((i, frame), _, _) =
         tokio::time::timeout(Duration::from_secs(30), futures_util::future::select_all(reads))
             .await
             .context("no message for 30 s")?;
     match frame {
-        Ok(Received::Msg(msg)) => Ok((i, msg)),
-        Ok(Received::Closed(code, reason)) => bail!("connection {i} closed: {code} {reason}"),
+        Ok((Received::Msg(msg), bytes)) => Ok((i, msg, bytes)),
+        Ok((Received::Closed(code, reason), _)) => bail!("connection {i} closed: {code} {reason}"),
         Err(e) => bail!("connection {i}: {e}"),
     }
 }

@@ -76,6 +76,14 @@ fn latency_buckets() -> impl Iterator<Item = f64> {
     exponential_buckets(0.000_05, 2.0, 15)
 }
 
+/// Seconds, for a real-time tick's timing: 0.1 ms steps to 2 ms, where timer wake-ups fall,
+/// then coarser to 1 s, so a percentile read from the buckets is close to the exact one.
+const TICK_BUCKETS: [f64; 31] = [
+    0.000_025, 0.000_05, 0.000_1, 0.000_2, 0.000_3, 0.000_4, 0.000_5, 0.000_6, 0.000_7, 0.000_8,
+    0.000_9, 0.001, 0.001_2, 0.001_4, 0.001_6, 0.001_8, 0.002, 0.002_5, 0.003, 0.004, 0.005, 0.006,
+    0.008, 0.010, 0.015, 0.020, 0.030, 0.050, 0.100, 0.250, 1.0,
+];
+
 /// Every metric the server exports.
 pub struct Metrics {
     registry: Registry,
@@ -110,6 +118,13 @@ pub struct Metrics {
     /// behind the commit in flight, the commit, and the wake-up. Every move waits this long
     /// before anyone hears of it.
     pub append_wait_seconds: Histogram,
+    /// From a real-time tick's deadline to its room's driver waking to run it.
+    pub tick_lateness_seconds: Histogram,
+    /// From a real-time tick's deadline to its event queued for every viewer (after its
+    /// append is durable).
+    pub tick_broadcast_seconds: Histogram,
+    /// Real-time ticks skipped by rooms that fell too far behind their clock.
+    pub ticks_skipped: Counter<u64, AtomicU64>,
     /// Appends the log refused or failed.
     pub append_failures: Counter<u64, AtomicU64>,
     /// Events sent in one catch-up.
@@ -178,6 +193,15 @@ impl Default for Metrics {
         let append_wait_seconds = Histogram::new(latency_buckets());
         let help = "Time from a room's append to its durability, as the room sees it";
         registry.register("append_wait_seconds", help, append_wait_seconds.clone());
+        let tick_lateness_seconds = Histogram::new(TICK_BUCKETS);
+        let help = "Time from a real-time tick's deadline to its room waking to run it";
+        registry.register("tick_lateness_seconds", help, tick_lateness_seconds.clone());
+        let tick_broadcast_seconds = Histogram::new(TICK_BUCKETS);
+        let help = "Time from a real-time tick's deadline to its event queued for every viewer";
+        registry.register("tick_broadcast_seconds", help, tick_broadcast_seconds.clone());
+        let ticks_skipped = Counter::default();
+        let help = "Real-time ticks skipped by rooms more than their catch-up behind";
+        registry.register("ticks_skipped", help, ticks_skipped.clone());
         let append_failures = Counter::default();
         registry.register(
             "append_failures",
@@ -225,6 +249,9 @@ impl Default for Metrics {
             commit_seconds,
             commits: AtomicU64::new(0),
             append_wait_seconds,
+            tick_lateness_seconds,
+            tick_broadcast_seconds,
+            ticks_skipped,
             append_failures,
             catchup_events,
             slow_consumers,

@@ -173,6 +173,9 @@ async fn metrics_are_openmetrics_with_requests_connections_and_the_process() -> 
         "# TYPE process_cpu_seconds counter",
         "process_resident_memory_bytes ",
         "# TYPE arbiter_append_commit_seconds histogram",
+        "# TYPE arbiter_tick_lateness_seconds histogram",
+        "# TYPE arbiter_tick_broadcast_seconds histogram",
+        "# TYPE arbiter_ticks_skipped counter",
     ] {
         assert!(text.contains(series), "{series} is missing from:\n{text}");
     }

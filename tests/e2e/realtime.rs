@@ -98,6 +98,15 @@ async fn a_light_cycles_match_against_a_bot_ticks_to_its_end_and_replays_from_it
         |events: &[Event]| events.iter().map(|e| (e.seq, e.state_hash)).collect::<Vec<_>>();
     assert_eq!(hashes(&logged), hashes(&human.events), "the log holds what was broadcast");
     assert_eq!(protocol::first_desync(builtin_games::games(), &logged), None);
+
+    // Each tick was timed against its deadline, and again when its event went out.
+    let metrics = reqwest::get(format!("{}/metrics", instance.http.base)).await?.text().await?;
+    let count = |name: &str| -> Option<usize> {
+        metrics.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    };
+    let logged_ticks = logged.iter().filter(|e| matches!(e.body, Some(EventBody::Tick(_)))).count();
+    assert_eq!(count("arbiter_tick_lateness_seconds_count"), Some(logged_ticks), "{metrics}");
+    assert_eq!(count("arbiter_tick_broadcast_seconds_count"), Some(logged_ticks), "{metrics}");
     instance.server.shutdown().await;
     Ok(())
 }

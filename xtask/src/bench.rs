@@ -28,18 +28,13 @@ const END: &str = "<!-- bench:end -->";
 pub fn bench(args: &[String]) -> Result<()> {
     let quick = args.iter().any(|a| a == "--quick");
     let update_docs = args.iter().any(|a| a == "--update-docs");
+    if args.iter().any(|a| a == "--realtime") {
+        return crate::bench_ticks::bench(quick, update_docs);
+    }
     let secs = if quick { "5s" } else { "20s" };
     let idle_conns = if quick { "1000" } else { "10000" };
-    sh("cargo", &["build", "--release", "--package", "server", "--package", "bots"])?;
-    let root = std::env::current_dir()?;
-    let release = root.join("target/release");
-    let pin = two_cores();
-    let data = std::env::temp_dir().join(format!("arbiter-bench-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&data);
-    eprintln!("== this machine's floor");
-    let floor = floor::measure(&data, pin)?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let addr = format!("127.0.0.1:{port}");
+    let Setup { root, release, pin, data, floor } = Setup::prepare("arbiter-bench")?;
+    let addr = free_addr()?;
     let server = Server::start(&release.join("arbiter"), "disk", &data, &addr, pin)?;
     let url = format!("http://{addr}");
     let bots = release.join("bots");
@@ -95,11 +90,43 @@ pub fn bench(args: &[String]) -> Result<()> {
     std::fs::write(out.join("latency.svg"), plot(&rows))?;
     eprintln!("wrote target/bench/table.md and target/bench/latency.svg");
     if update_docs {
-        write_section(&root.join("docs/PERFORMANCE.md"), &table)?;
+        let markers = (START, END);
+        write_section(&root.join("docs/PERFORMANCE.md"), &table, markers, "Load benchmark")?;
         std::fs::write(root.join("docs/latency.svg"), plot(&rows))?;
         eprintln!("wrote docs/PERFORMANCE.md and docs/latency.svg");
     }
     Ok(())
+}
+
+/// What every load benchmark starts from: the release binaries built, where they are, whether
+/// the server and the load tool get a core each, a fresh data directory, and the floor.
+pub(crate) struct Setup {
+    pub(crate) root: PathBuf,
+    pub(crate) release: PathBuf,
+    pub(crate) pin: bool,
+    pub(crate) data: PathBuf,
+    pub(crate) floor: Floor,
+}
+
+impl Setup {
+    /// Builds, and measures the floor with files in a temp directory named after `name`.
+    pub(crate) fn prepare(name: &str) -> Result<Setup> {
+        sh("cargo", &["build", "--release", "--package", "server", "--package", "bots"])?;
+        let root = std::env::current_dir()?;
+        let release = root.join("target/release");
+        let pin = two_cores();
+        let data = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&data);
+        eprintln!("== this machine's floor");
+        let floor = floor::measure(&data, pin)?;
+        Ok(Setup { root, release, pin, data, floor })
+    }
+}
+
+/// A loopback address with a free port.
+pub(crate) fn free_addr() -> Result<String> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    Ok(format!("127.0.0.1:{port}"))
 }
 
 struct Row {
@@ -117,7 +144,7 @@ struct Row {
 /// The server's own view of its log, from `/metrics`: how many group commits, how many
 /// appends they carried, and how long rooms waited for durability.
 #[derive(Debug, Default, Clone, Copy)]
-struct LogFigures {
+pub(crate) struct LogFigures {
     commits: f64,
     appends: f64,
     wait_s: f64,
@@ -125,26 +152,26 @@ struct LogFigures {
 }
 
 impl LogFigures {
-    fn scrape(addr: &str) -> Result<LogFigures> {
-        let mut stream = TcpStream::connect(addr)?;
-        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-        stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
-        let mut text = String::new();
-        stream.read_to_string(&mut text)?;
+    pub(crate) fn scrape(addr: &str) -> Result<LogFigures> {
+        Ok(LogFigures::read(&metrics_text(addr)?))
+    }
+
+    /// The figures in a `/metrics` exposition.
+    pub(crate) fn read(text: &str) -> LogFigures {
         let value = |name: &str| -> f64 {
             text.lines()
                 .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
                 .unwrap_or(0.0)
         };
-        Ok(LogFigures {
+        LogFigures {
             commits: value("arbiter_append_batch_appends_count"),
             appends: value("arbiter_append_batch_appends_sum"),
             wait_s: value("arbiter_append_wait_seconds_sum"),
             waits: value("arbiter_append_wait_seconds_count"),
-        })
+        }
     }
 
-    fn since(&self, before: &LogFigures) -> LogFigures {
+    pub(crate) fn since(&self, before: &LogFigures) -> LogFigures {
         LogFigures {
             commits: self.commits - before.commits,
             appends: self.appends - before.appends,
@@ -153,22 +180,32 @@ impl LogFigures {
         }
     }
 
-    fn appends_per_commit(&self) -> f64 {
+    pub(crate) fn appends_per_commit(&self) -> f64 {
         self.appends / self.commits.max(1.0)
     }
 
-    fn mean_wait_us(&self) -> f64 {
+    pub(crate) fn mean_wait_us(&self) -> f64 {
         self.wait_s * 1e6 / self.waits.max(1.0)
     }
 }
 
-fn two_cores() -> bool {
+/// The server's `/metrics` exposition, read over a plain HTTP/1.1 request.
+pub(crate) fn metrics_text(addr: &str) -> Result<String> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text)?;
+    Ok(text)
+}
+
+pub(crate) fn two_cores() -> bool {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     cores >= 2
         && Command::new("taskset").arg("--version").output().is_ok_and(|o| o.status.success())
 }
 
-fn pinned(core: &str, pin: bool, program: &Path) -> Command {
+pub(crate) fn pinned(core: &str, pin: bool, program: &Path) -> Command {
     if pin {
         let mut c = Command::new("taskset");
         c.args(["-c", core]).arg(program);
@@ -178,12 +215,18 @@ fn pinned(core: &str, pin: bool, program: &Path) -> Command {
     }
 }
 
-struct Server {
+pub(crate) struct Server {
     child: Child,
 }
 
 impl Server {
-    fn start(exe: &Path, store: &str, data: &Path, addr: &str, pin: bool) -> Result<Server> {
+    pub(crate) fn start(
+        exe: &Path,
+        store: &str,
+        data: &Path,
+        addr: &str,
+        pin: bool,
+    ) -> Result<Server> {
         let child = pinned("0", pin, exe)
             .args(["serve", "--store", store, "--durability", "full", "--data-dir"])
             .arg(data)
@@ -221,31 +264,24 @@ impl Server {
         Ok(std::fs::read_to_string(format!("/proc/{}/{name}", self.child.id()))?)
     }
 
-    /// User + system CPU time, µs.
-    fn cpu_us(&self) -> Result<u64> {
-        let stat = self.proc_file("stat")?;
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .ok_or_else(|| anyhow!("odd stat"))?
-            .1
-            .split_whitespace()
-            .collect();
-        let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
-        let hz: u64 = String::from_utf8(Command::new("getconf").arg("CLK_TCK").output()?.stdout)?
-            .trim()
-            .parse()
-            .unwrap_or(100);
-        Ok(ticks * 1_000_000 / hz)
+    /// The server's process id.
+    pub(crate) fn id(&self) -> u32 {
+        self.child.id()
     }
 
-    fn rss_kib(&self) -> Result<u64> {
+    /// User + system CPU time, µs.
+    pub(crate) fn cpu_us(&self) -> Result<u64> {
+        process_cpu_us(self.child.id())
+    }
+
+    pub(crate) fn rss_kib(&self) -> Result<u64> {
         let status = self.proc_file("status")?;
         let line =
             status.lines().find(|l| l.starts_with("VmRSS:")).ok_or_else(|| anyhow!("no VmRSS"))?;
         Ok(line.split_whitespace().nth(1).ok_or_else(|| anyhow!("odd VmRSS"))?.parse()?)
     }
 
-    fn stop(mut self) -> Result<()> {
+    pub(crate) fn stop(mut self) -> Result<()> {
         sh("kill", &["-TERM", &self.child.id().to_string()])?;
         let status = self.child.wait()?;
         if !status.success() {
@@ -253,6 +289,33 @@ impl Server {
         }
         Ok(())
     }
+}
+
+/// User + system CPU time of process `pid`, µs, from `/proc/<pid>/stat`.
+pub(crate) fn process_cpu_us(pid: u32) -> Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').ok_or_else(|| anyhow!("odd stat"))?.1.split_whitespace().collect();
+    let field = |i: usize| -> Result<u64> {
+        Ok(fields.get(i).ok_or_else(|| anyhow!("short stat"))?.parse::<u64>()?)
+    };
+    let ticks = field(11)? + field(12)?;
+    let hz: u64 = String::from_utf8(Command::new("getconf").arg("CLK_TCK").output()?.stdout)?
+        .trim()
+        .parse()
+        .unwrap_or(100);
+    Ok(ticks * 1_000_000 / hz)
+}
+
+/// Time the threads of process `pid` have spent runnable but waiting for a CPU, µs, from
+/// each thread's `/proc/<pid>/task/<tid>/schedstat` (threads that have ended are not counted).
+pub(crate) fn process_wait_us(pid: u32) -> Result<u64> {
+    let mut wait_ns = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let Ok(stat) = std::fs::read_to_string(task?.path().join("schedstat")) else { continue };
+        wait_ns += stat.split_whitespace().nth(1).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
+    }
+    Ok(wait_ns / 1000)
 }
 
 fn healthy(addr: &str) -> bool {
@@ -375,8 +438,7 @@ fn render(
 /// The fixed lockstep load on a memory-store server.
 fn memory_row(release: &Path, data: &Path, pin: bool, secs: &str) -> Result<Row> {
     eprintln!("== fixed ~2,000 moves/s, lockstep, memory store");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let addr = format!("127.0.0.1:{port}");
+    let addr = free_addr()?;
     let server = Server::start(&release.join("arbiter"), "memory", data, &addr, pin)?;
     let cpu_before = server.cpu_us()?;
     let url = format!("http://{addr}");
@@ -454,12 +516,20 @@ fn side_by_side(rows: &[Row], peers: &[peer::PeerRun]) -> String {
     t
 }
 
-fn write_section(path: &PathBuf, table: &str) -> Result<()> {
+/// Replaces what lies between the `markers` (start, end) in the page at `path` with `table`;
+/// without them, appends a section under `heading` that holds it between them.
+pub(crate) fn write_section(
+    path: &Path,
+    table: &str,
+    markers: (&str, &str),
+    heading: &str,
+) -> Result<()> {
+    let (start, end) = markers;
     let doc = std::fs::read_to_string(path).unwrap_or_default();
-    let section = format!("{START}\n{table}{END}");
-    let updated = match (doc.find(START), doc.find(END)) {
-        (Some(a), Some(b)) if a < b => format!("{}{section}{}", &doc[..a], &doc[b + END.len()..]),
-        _ => format!("{doc}\n## Load benchmark\n\n{section}\n"),
+    let section = format!("{start}\n{table}{end}");
+    let updated = match (doc.find(start), doc.find(end)) {
+        (Some(a), Some(b)) if a < b => format!("{}{section}{}", &doc[..a], &doc[b + end.len()..]),
+        _ => format!("{doc}\n## {heading}\n\n{section}\n"),
     };
     std::fs::write(path, updated)?;
     Ok(())

@@ -1,5 +1,5 @@
 //! Project automation, run locally exactly as CI runs it:
-//! `cargo xtask run | test | web | contract | bench`.
+//! `cargo xtask run | test | web | contract | bench [--realtime]`.
 //!
 //! Each command installs what it needs first (the wasm target, the wasm-bindgen CLI, Chromium
 //! for the browser tests, schemathesis from PyPI for the API contract), so a fresh machine
@@ -13,13 +13,28 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 mod bench;
+mod bench_ticks;
 mod contract;
 mod floor;
+mod histogram;
 mod peer;
 mod portable;
 mod web;
 
-const USAGE: &str = "usage: cargo xtask <run [serve flags] | test | web | contract | bench [--quick] [--update-docs]>";
+const USAGE: &str = "usage: cargo xtask <run [serve flags] | test | web | contract | bench [--realtime] [--quick] [--update-docs]>";
+
+const HELP: &str = "commands:
+  run [serve flags]  build the web client and serve it with `arbiter serve`
+  test               every check CI makes
+  web                build the web client into target/web/
+  contract           fuzz the HTTP API against its OpenAPI document
+  bench              the load benchmark: Dots and Boxes moves over WebSocket and QUIC, the
+                     memory store, the Colyseus peer (table and plot under target/bench/)
+  bench --realtime   the real-time tick benchmark: 200 light cycles matches of 4 bots at
+                     20 Hz; ticks/s, tick lateness, deadline to broadcast, CPU and bytes per
+                     tick (target/bench/ticks.md)
+    --quick          short runs, to try a bench out (about a minute for --realtime)
+    --update-docs    also write the figures into docs/PERFORMANCE.md";
 
 /// Crates that must build for the browser: they do no IO, so they must not need a platform.
 const WASM_CRATES: [&str; 4] = ["game-rules", "protocol", "lightcycles", "builtin-games"];
@@ -37,6 +52,10 @@ fn main() -> Result<()> {
         // The bench's floor measurement and its answering peer, run pinned by the bench.
         Some("floor") => floor::run(&args.collect::<Vec<_>>()),
         Some("floor-peer") => floor::peer(&args.collect::<Vec<_>>()),
+        Some("help" | "--help" | "-h") => {
+            println!("{USAGE}\n\n{HELP}");
+            Ok(())
+        }
         _ => {
             eprintln!("{USAGE}");
             std::process::exit(2);

@@ -263,6 +263,17 @@ fn load(args: LoadArgs) -> Result<()> {
             report.latency_us_p999,
             report.latency_us_max
         );
+        if report.tick_events > 0 {
+            println!(
+                "ticks received     {} ({:.0} bytes each)  interval µs p1 {}  p50 {}  p99 {}  max {}",
+                report.tick_events,
+                report.tick_bytes as f64 / report.tick_events as f64,
+                report.tick_interval_us_p1,
+                report.tick_interval_us_p50,
+                report.tick_interval_us_p99,
+                report.tick_interval_us_max
+            );
+        }
         println!(
             "rejects {}  errors {}  desyncs {}  rate-limited {}  connections {}",
             report.rejects, report.errors, report.desyncs, report.rate_limited, report.connections

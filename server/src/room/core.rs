@@ -17,6 +17,7 @@ use protocol::v1::{
     VerdictResult,
 };
 
+pub use self::clock::NextTick;
 pub use self::inspect::{RoomSummary, SeatSummary};
 pub use self::lobby::LobbyAct;
 use crate::replay::MatchState;

@@ -4,6 +4,7 @@
 pub mod core;
 mod load;
 pub mod task;
+mod ticks;
 
 pub use self::core::{
     Client, ConnId, Input, LobbyAct, Output, PlayerRef, Reply, RequestId, Room, RoomError,

@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{Instrument, info_span, warn};
 
 use super::core::{Client, ConnId, Input, Output, Reply, RequestId, Room};
+use super::ticks::TickTimes;
 use crate::metrics::LoadLabels;
 use crate::replay::{Origin, replay_from};
 use crate::rooms::{Idleness, RoomContext, Slot};
@@ -156,6 +157,7 @@ struct Driver {
     next_request: RequestId,
     appends: FuturesOrdered<AppendWait>,
     idle: Arc<Idleness>,
+    ticks: TickTimes,
 }
 
 type AppendWait =
@@ -197,15 +199,17 @@ pub async fn run(
     let span = info_span!("room", match_id = %match_id);
     async move {
         ctx.metrics.rooms_live.inc();
+        let started = Instant::now();
         let mut driver = Driver {
             ctx: ctx.clone(),
             match_id: match_id.clone(),
-            started: Instant::now(),
+            started,
             conns: HashMap::new(),
             requests: HashMap::new(),
             next_request: 1,
             appends: FuturesOrdered::new(),
             idle: held.idle,
+            ticks: TickTimes::new(started),
         };
         let room = match start {
             Start::Create(room, reply) => {
@@ -235,7 +239,21 @@ pub async fn run(
 
 impl Driver {
     fn now_ms(&self) -> u64 {
-        self.started.elapsed().as_millis() as u64
+        self.ms_at(Instant::now())
+    }
+
+    /// The room's clock at `at`.
+    fn ms_at(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.started).as_millis() as u64
+    }
+
+    /// After a timer: counts the real-time tick it fired, if any, in `/metrics`.
+    fn note_tick(&mut self, room: &Room, woke: Instant, head_before: u64) {
+        let (head, next) = (room.state().head, room.next_tick());
+        let Some(fired) = self.ticks.fired(woke, head_before, head, next) else { return };
+        let metrics = &self.ctx.metrics;
+        metrics.tick_lateness_seconds.observe(fired.lateness.as_secs_f64());
+        metrics.ticks_skipped.inc_by(fired.skipped);
     }
 
     /// Rebuilds the room from the log; `None` if the match does not exist or does not replay.
@@ -325,6 +343,7 @@ impl Driver {
             }
             self.idle.mark(room.is_idle(), self.ctx.rooms.now_ms());
             let deadline = room.poll_timeout().map(|ms| self.started + Duration::from_millis(ms));
+            self.ticks.arm(room.next_tick());
             let input = tokio::select! {
                 msg = inbox.recv() => match msg {
                                         Some(msg) => match self.accept(msg) {
@@ -336,7 +355,9 @@ impl Driver {
                 Some((first_seq, result)) = self.appends.next() => Input::AppendDone { first_seq, result },
                 () = sleep_until(deadline) => Input::Timer,
             };
-            let now = self.now_ms();
+            let woke = Instant::now();
+            let (now, timer, head) =
+                (self.ms_at(woke), matches!(input, Input::Timer), room.state().head);
             let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| room.handle(now, input)));
             if outcome.is_err() {
                 self.ctx.metrics.room_panics.inc();
@@ -345,6 +366,9 @@ impl Driver {
                 self.ctx.journal.note("room_panicked", message);
                 self.fail_everyone("room_failed", "the room failed; rejoin from your last seq");
                 break;
+            }
+            if timer {
+                self.note_tick(&room, woke, head);
             }
         }
         // Let appends in flight land before anyone else loads this match from the log, so
@@ -408,7 +432,14 @@ impl Driver {
                         sink.kick.close(CloseReason::Admin);
                     }
                 }
-                Output::Broadcast { conns, msg } => self.broadcast(&conns, &msg, room),
+                Output::Broadcast { conns, msg } => {
+                    self.broadcast(&conns, &msg, room);
+                    if let ServerMsg::Event(event) = &msg
+                        && let Some(wait) = self.ticks.broadcast(event.seq, Instant::now())
+                    {
+                        self.ctx.metrics.tick_broadcast_seconds.observe(wait.as_secs_f64());
+                    }
+                }
                 Output::Decided { result } => self.ctx.metrics.count_move(&result),
                 Output::Reply { request, reply } => {
                     if let Some(tx) = self.requests.remove(&request) {

@@ -3,7 +3,7 @@
 //! tick, so late wake-ups never make ticks drift; and the inputs gathered for the next tick,
 //! at most one per seat (the last wins, the one it replaces is answered `superseded`).
 
-use game_rules::Seat;
+use game_rules::{Mode, Seat};
 use protocol::v1::MoveId;
 
 use super::{Client, Room};
@@ -15,12 +15,33 @@ pub const MAX_CATCH_UP_TICKS: u64 = 4;
 /// The code of an input replaced by a later one of its seat before the tick it waited for.
 pub const SUPERSEDED: &str = "superseded";
 
+/// The next tick of a room's real-time clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NextTick {
+    /// Its number in the current run of the clock (the run's first tick is 1).
+    pub n: u64,
+    /// When it is due, in ms on the room's clock: `origin + n × 1000 / tick_hz`.
+    pub due_ms: u64,
+}
+
 impl Room {
     /// Starts a new clock run now: the next tick is due one period from now.
     pub(super) fn restart_clock(&mut self) {
         self.clock_since_ms = self.now_ms;
         self.tick_origin_ms = self.now_ms;
         self.ticks_run = 0;
+    }
+
+    /// The real-time clock's next tick while it runs: its number in the current run and when
+    /// it is due (the same clock as `handle`). The driver reads it to measure how late each
+    /// tick fires; `None` for turn-based matches and while the clock is stopped.
+    pub fn next_tick(&self) -> Option<NextTick> {
+        let Mode::RealTime { .. } = self.m.state.mode() else { return None };
+        if self.has_match_timer() {
+            return None;
+        }
+        let due_ms = self.clock_deadline()?;
+        Some(NextTick { n: self.ticks_run + 1, due_ms })
     }
 
     /// When tick `n` of the current run is due, at `tick_hz` ticks per second.

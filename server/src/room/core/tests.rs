@@ -905,6 +905,19 @@ fn real_time_ticks_fall_due_from_the_clock_start_and_never_drift() {
 }
 
 #[test]
+fn the_next_tick_says_its_number_and_deadline_and_follows_a_skip() {
+    let mut h = realtime(30);
+    assert_eq!(h.room.next_tick(), Some(NextTick { n: 1, due_ms: 44 }));
+    h.now = 50;
+    h.input(Input::Timer);
+    assert_eq!(h.room.next_tick(), Some(NextTick { n: 2, due_ms: 77 }));
+    h.now = 1010; // tick 2 runs a second late; the clock then jumps past the ticks missed
+    h.input(Input::Timer);
+    assert_eq!(h.room.next_tick(), Some(NextTick { n: 31, due_ms: 1044 }));
+    assert_eq!(Harness::seated().room.next_tick(), None, "a turn-based match has no ticks");
+}
+
+#[test]
 fn a_seats_last_input_before_a_tick_wins_and_the_earlier_is_answered_superseded() {
     let mut h = realtime(20);
     h.play(1, "a", 1, turn("left"));
