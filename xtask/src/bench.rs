@@ -65,6 +65,7 @@ pub fn bench(args: &[String]) -> Result<()> {
             matches,
             think,
             cpu_per_move_us: cpu as f64 / moves as f64,
+            load_cpu_per_move_us: load_cpu_per_move(&report),
             rss_mib: server.rss_kib()? as f64 / 1024.0,
             log,
             report,
@@ -136,6 +137,8 @@ struct Row {
     matches: &'static str,
     think: &'static str,
     cpu_per_move_us: f64,
+    /// The load tool's own CPU per move (it plays, and replays and hash-checks every event).
+    load_cpu_per_move_us: f64,
     rss_mib: f64,
     log: LogFigures,
     report: Value,
@@ -293,18 +296,36 @@ impl Server {
 
 /// User + system CPU time of process `pid`, µs, from `/proc/<pid>/stat`.
 pub(crate) fn process_cpu_us(pid: u32) -> Result<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    stat_cpu_us(&format!("/proc/{pid}/stat"), 11)
+}
+
+/// User + system CPU of this process's children that have exited and been waited for, µs
+/// (`cutime` + `cstime` of `/proc/self/stat`): read around a child's run, its own CPU.
+fn children_cpu_us() -> Result<u64> {
+    stat_cpu_us("/proc/self/stat", 13)
+}
+
+/// Two adjacent clock-tick fields of a `stat` file, from field `first` after the command
+/// name, in µs.
+fn stat_cpu_us(path: &str, first: usize) -> Result<u64> {
+    let stat = std::fs::read_to_string(path)?;
     let fields: Vec<&str> =
         stat.rsplit_once(')').ok_or_else(|| anyhow!("odd stat"))?.1.split_whitespace().collect();
     let field = |i: usize| -> Result<u64> {
         Ok(fields.get(i).ok_or_else(|| anyhow!("short stat"))?.parse::<u64>()?)
     };
-    let ticks = field(11)? + field(12)?;
-    let hz: u64 = String::from_utf8(Command::new("getconf").arg("CLK_TCK").output()?.stdout)?
-        .trim()
-        .parse()
-        .unwrap_or(100);
-    Ok(ticks * 1_000_000 / hz)
+    Ok((field(first)? + field(first + 1)?) * 1_000_000 / clock_ticks_per_s())
+}
+
+/// The kernel's clock ticks per second (`getconf CLK_TCK`, asked once: asking spawns a
+/// child, which would count in [`children_cpu_us`]).
+fn clock_ticks_per_s() -> u64 {
+    static HZ: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *HZ.get_or_init(|| {
+        let out = Command::new("getconf").arg("CLK_TCK").output().ok();
+        let text = out.and_then(|o| String::from_utf8(o.stdout).ok()).unwrap_or_default();
+        text.trim().parse().unwrap_or(100)
+    })
 }
 
 /// Time the threads of process `pid` have spent runnable but waiting for a CPU, µs, from
@@ -332,6 +353,7 @@ fn healthy(addr: &str) -> bool {
 /// Runs the load tool over `transport` with `[matches, think ms, spread, duration]`.
 fn run_load(bots: &Path, url: &str, transport: &str, load: [&str; 4], pin: bool) -> Result<Value> {
     let [matches, think, spread, secs] = load;
+    let children_before = children_cpu_us()?;
     let out = pinned("1", pin, bots)
         .args([
             "load",
@@ -352,13 +374,21 @@ fn run_load(bots: &Path, url: &str, transport: &str, load: [&str; 4], pin: bool)
         .stderr(Stdio::inherit())
         .output()
         .context("running bots load")?;
+    let load_cpu_us = children_cpu_us()? - children_before;
     let text = String::from_utf8(out.stdout)?;
-    let report: Value =
+    let mut report: Value =
         serde_json::from_str(text.trim()).with_context(|| format!("bots load printed {text:?}"))?;
+    report["load_cpu_us"] = load_cpu_us.into();
     if report["errors"] != 0 || report["desyncs"] != 0 {
         bail!("the load run had errors or desyncs: {report}");
     }
     Ok(report)
+}
+
+/// The load tool's CPU per accepted move, from its run's report.
+fn load_cpu_per_move(report: &Value) -> f64 {
+    let moves = report["moves"].as_u64().unwrap_or(0).max(1);
+    report["load_cpu_us"].as_u64().unwrap_or(0) as f64 / moves as f64
 }
 
 /// Opens idle connections; returns how many, and a handle to wait for the tool's exit once
@@ -397,14 +427,14 @@ fn render(
     quick: bool,
 ) -> String {
     let mut t = String::new();
-    t.push_str("| scenario | store | transport | matches | think ms | moves/s | p50 µs | p99 µs | p99.9 µs | max µs | server CPU µs/move | floor µs/move | × floor | appends per commit | durability wait µs (mean) | server RSS MiB |\n");
-    t.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    t.push_str("| scenario | store | transport | matches | think ms | moves/s | p50 µs | p99 µs | p99.9 µs | max µs | server CPU µs/move | floor µs/move | × floor | load tool CPU µs/move | appends per commit | durability wait µs (mean) | server RSS MiB |\n");
+    t.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for r in rows {
         let q = &r.report;
         let per_commit = if r.store == "disk" { r.log.appends_per_commit() } else { f64::INFINITY };
         let floor_us = floor.per_move_us(per_commit);
         t.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} | {:.1} |\n",
+            "| {} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} | {:.1} |\n",
             r.name,
             r.store,
             r.transport,
@@ -418,6 +448,7 @@ fn render(
             r.cpu_per_move_us,
             floor_us,
             r.cpu_per_move_us / floor_us,
+            r.load_cpu_per_move_us,
             r.log.appends_per_commit(),
             r.log.mean_wait_us(),
             r.rss_mib
@@ -452,6 +483,7 @@ fn memory_row(release: &Path, data: &Path, pin: bool, secs: &str) -> Result<Row>
         matches: "100",
         think: "50",
         cpu_per_move_us: cpu as f64 / moves as f64,
+        load_cpu_per_move_us: load_cpu_per_move(&report),
         rss_mib: server.rss_kib()? as f64 / 1024.0,
         log: LogFigures::default(),
         report,
@@ -591,4 +623,19 @@ fn plot(rows: &[Row]) -> String {
     }
     svg.push_str("</svg>\n");
     svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_waited_for_childs_cpu_counts_in_the_children_cpu() {
+        let before = children_cpu_us().expect("reads /proc/self/stat");
+        let busy = "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done";
+        let status = Command::new("sh").args(["-c", busy]).status().expect("runs sh");
+        assert!(status.success());
+        let spent = children_cpu_us().expect("reads /proc/self/stat") - before;
+        assert!(spent >= 10_000, "a busy shell spent {spent} µs");
+    }
 }
