@@ -25,7 +25,9 @@
  * Lobby:    #create-form, #create-game (select), #create-width, #create-height,
  *           #create-players (number inputs), #bot-seat-N (checkbox: seat N, 0-based, is a bot),
  *           #bot-strategy-N (select greedy|random), #bot-think-N (number, ms), #create-config
- *           (JSON textarea, games other than dots), #create-submit, #create-error, #quick-bot.
+ *           (JSON textarea, games other than dots), #timer-on (checkbox), #timer-move-s,
+ *           #timer-total-min (number inputs), #timer-expiry (select pass|forfeit),
+ *           #create-submit, #create-error, #quick-bot.
  *           #open-matches, #live-matches, #finished-matches: <ul>s whose items are
  *           li[data-match-id], with buttons [data-action="join"|"watch"|"replay"].
  *           #lobby-updated ("updated N s ago"), #lobby-message.
@@ -39,7 +41,8 @@
  *           match is over), #take-seat, #toggle-view (Dots: board <-> raw view),
  *           #generic-view, #legal-moves (buttons with data-move = the move's JSON; a click sends
  *           it), #gv-status, #gv-view, #gv-events (li[data-seq]), #last-move, #join-link,
- *           #copy-link, #copy-invite, #role ("playing as …" | "watching"), #board-status
+ *           #copy-link, #copy-invite, #role ("playing as …" | "watching"), #timer-terms (the
+ *           match's own turn timer in words; hidden without one), #board-status
  *           (screen-reader text for the keyboard cursor).
  *           A click on the board draws the nearest free edge within half a cell of the pointer.
  * Cycles:   light cycles draw on canvas#cycles-board instead of #board (its hooks are listed
@@ -525,10 +528,11 @@ function createForm() {
   const finding = h("p", { id: "quick-status", class: "notice", role: "status", hidden: true }, "finding an opponent…");
   const privateBox = h("label", { class: "check", for: "create-private" },
     h("input", { id: "create-private", type: "checkbox" }), " Private: listed to nobody, joined by its code");
+  const timerBox = timerFields();
   const form = h("form", { id: "create-form", class: "card create-card", "aria-labelledby": "create-title", novalidate: true },
     h("h2", { id: "create-title" }, "New match"),
     h("div", { class: "field" }, h("label", { for: "create-game" }, "Game"), gameSel),
-    dotsFields, genericFields, seatsField, privateBox, err,
+    dotsFields, genericFields, seatsField, timerBox.el, privateBox, err,
     h("div", { class: "actions-col" }, submit, quick, findBtn, finding));
 
   let gameList = [];
@@ -678,7 +682,9 @@ function createForm() {
     }
     if (bots.length >= n) { err.textContent = "Leave at least one seat for a person."; return; }
     const visibility = $("#create-private", form).checked ? "private" : "public";
-    create({ game: g.id, config, bots, visibility }, submit);
+    const timer = timerBox.read();
+    if (timer === undefined) { err.textContent = timerBox.error; return; }
+    create({ game: g.id, config, bots, visibility, ...(timer ? { timer } : {}) }, submit);
   });
   findBtn.addEventListener("click", async () => {
     const g = currentGame();
@@ -702,6 +708,43 @@ function createForm() {
     game: "dots", config: { width: 5, height: 5, players: 2 }, bots: [{ seat: 1, strategy: "greedy", think_ms: 500 }],
   }, quick));
   return form;
+}
+
+// ── turn timer ───────────────────────────────────────────────────────────────────────────────
+
+/** The create form's turn timer: off, or seconds per move, an optional total in minutes, and
+ * what running out means. `read()` gives the API's `timer` (null when off), or undefined with
+ * `error` set when a field is out of range (PROTOCOL.md 9.6). */
+function timerFields() {
+  const on = h("input", { id: "timer-on", type: "checkbox" });
+  const moveS = h("input", { id: "timer-move-s", type: "number", min: "1", max: "86400", step: "1", value: "30", inputmode: "numeric" });
+  const totalMin = h("input", { id: "timer-total-min", type: "number", min: "0", max: "10080", step: "1", value: "0", inputmode: "numeric" });
+  const expiry = h("select", { id: "timer-expiry" },
+    h("option", { value: "pass" }, "the turn passes"), h("option", { value: "forfeit" }, "the seat loses"));
+  const opts = h("div", { class: "timer-opts three", hidden: true },
+    h("div", { class: "field" }, h("label", { for: "timer-move-s" }, "Seconds a move"), moveS),
+    h("div", { class: "field" }, h("label", { for: "timer-total-min" }, "Minutes in all (0: none)"), totalMin),
+    h("div", { class: "field" }, h("label", { for: "timer-expiry" }, "Out of time"), expiry));
+  on.addEventListener("change", () => { opts.hidden = !on.checked; });
+  const el = h("fieldset", { class: "timer" }, h("legend", {}, "Turn timer"),
+    h("label", { class: "check", for: "timer-on" }, on, " Time each turn"), opts);
+  const box = { el, error: "" };
+  box.read = () => {
+    if (!on.checked) return null;
+    const move = Number(moveS.value), total = Number(totalMin.value);
+    if (!Number.isInteger(move) || move < 1 || move > 86400) { box.error = "Seconds a move: a whole number from 1 to 86400."; return undefined; }
+    if (!Number.isInteger(total) || total < 0 || total > 10080) { box.error = "Minutes in all: a whole number from 0 to 10080."; return undefined; }
+    return { move_ms: move * 1000, ...(total ? { total_ms: total * 60000 } : {}), on_expiry: expiry.value };
+  };
+  return box;
+}
+
+/** A match's own turn timer in words: "30 s a move · 10 min in all · out of time loses". */
+function timerTerms(t) {
+  const parts = [`${t.move_ms / 1000} s a move`];
+  if (t.total_ms) parts.push(`${t.total_ms / 60000} min in all`);
+  parts.push(t.on_expiry === "forfeit" ? "out of time loses" : "out of time passes");
+  return parts.join(" · ");
 }
 
 // ── connection pill ──────────────────────────────────────────────────────────────────────────
@@ -810,6 +853,7 @@ function matchPage(app, id) {
   const title = h("h1", {}, "Match");
   const sub = h("p", { class: "muted sub" }, shortId(id));
   const role = h("span", { id: "role", class: "role-pill" }, "…");
+  const timerEl = h("span", { id: "timer-terms", class: "muted", hidden: true });
   const turn = h("div", { id: "turn", class: "turn", role: "status", "aria-live": "polite" }, "Connecting…");
   const lastMoveEl = h("p", { id: "last-move", class: "last-move muted" });
   const message = h("p", { id: "message", class: "toast", role: "status", "aria-live": "assertive" });
@@ -846,7 +890,7 @@ function matchPage(app, id) {
 
   app.append(h("div", { class: "match-page" },
     h("div", { class: "page-head" },
-      h("div", { class: "ph-left" }, title, h("div", { class: "ph-sub" }, sub, role)),
+      h("div", { class: "ph-left" }, title, h("div", { class: "ph-sub" }, sub, role, timerEl)),
       conn.el),
     h("div", { class: "match-grid" }, boardCard, h("div", { class: "side" }, playersCard, infoCard))));
 
@@ -1138,6 +1182,10 @@ function matchPage(app, id) {
     try {
       ui.summary = await fetchSummary(id);
       if (ui.summary.seats.some((s) => s && s.player_id === me.player_id)) role = "player";
+      if (ui.summary.timer) {
+        timerEl.textContent = `Turn timer: ${timerTerms(ui.summary.timer)}`;
+        timerEl.hidden = false;
+      }
     } catch (e) {
       if (codeOf(e) === "unknown_match") {
         if (!alive) return;

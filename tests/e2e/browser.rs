@@ -644,3 +644,31 @@ async fn a_fork_from_the_replay_view_is_played_to_the_end() -> Result<()> {
     ada.close().await?;
     bob.close().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_turn_timer_set_in_the_form_forfeits_a_player_who_lets_it_run_out() -> Result<()> {
+    let (arbiter, _browser, ada, bob) = ada_and_bob().await?;
+    bob.close().await?;
+    ada.wait_until("document.querySelectorAll('#create-game option').length > 1").await?;
+    ada.click("#timer-on").await?;
+    let fields = [
+        ("#create-width", "2".to_string()),
+        ("#create-height", "2".to_string()),
+        ("#create-players", "2".to_string()),
+        ("#timer-move-s", "2".to_string()),
+        ("#timer-total-min", "0".to_string()),
+        ("#timer-expiry", "forfeit".to_string()),
+    ];
+    let id = create_game(&ada, "dots", &fields, &[1]).await?;
+    let terms = ada.wait_until("!document.querySelector('#timer-terms').hidden && document.querySelector('#timer-terms').textContent").await?;
+    assert_eq!(terms, json!("Turn timer: 2 s a move · out of time loses"));
+    let summary = arbiter.http.ok("GET", &format!("/api/matches/{id}"), None, None).await?;
+    assert_eq!(summary["timer"], json!({"move_ms": 2000, "on_expiry": "forfeit"}));
+    // Ada, seat 0, moves first and does not: her two seconds run out.
+    ada.wait_until("!document.querySelector('#match-over').hidden").await?;
+    ada.screenshot("timer-forfeited").await?;
+    let summary = arbiter.http.ok("GET", &format!("/api/matches/{id}"), None, None).await?;
+    assert_eq!(summary["status"], "finished");
+    assert_eq!(summary["outcome"]["winners"], json!([1]), "the bot wins on time");
+    ada.close().await
+}
