@@ -1100,7 +1100,9 @@ function matchPage(app, id) {
     } else lastMoveEl.textContent = "";
 
     // Scores.
-    const sc = view.scores ?? ov?.scores ?? null; // a game's view may keep no scores
+    // Once over, the result's scores (a resignation or a timer decides them, not the board),
+    // as the banner shows; before, the view's (a game's view may keep none).
+    const sc = ov?.scores ?? view.scores ?? null;
     renderScores(scores, { seats, scores: sc, toMove: free ? null : toMove, mySeat: me_, over: ov });
 
     // Take a seat.
@@ -1374,7 +1376,7 @@ function replayPage(app, id) {
     }
     if (generic) generic.update({ status: s.status, view, events: r.events.slice(0, seq + 1) });
     if (cycles) cycles.update(view, { mySeat: -1, over: ov, names: seats.map((x) => x?.name ?? "") });
-    renderScores(scores, { seats, scores: view?.scores ?? ov?.scores ?? null, toMove, mySeat: -1, over: ov });
+    renderScores(scores, { seats, scores: ov?.scores ?? view?.scores ?? null, toMove, mySeat: -1, over: ov });
     turn.replaceChildren();
     if (ov) turn.append(h("strong", {}, "Match over"));
     else if (toMove != null && seats.length) turn.append(swatch(toMove), h("strong", { style: `color:${seatInk(toMove)}` }, seats[toMove]?.name ?? `Seat ${toMove + 1}`), " to move");

@@ -670,5 +670,6 @@ async fn a_turn_timer_set_in_the_form_forfeits_a_player_who_lets_it_run_out() ->
     let summary = arbiter.http.ok("GET", &format!("/api/matches/{id}"), None, None).await?;
     assert_eq!(summary["status"], "finished");
     assert_eq!(summary["outcome"]["winners"], json!([1]), "the bot wins on time");
+    assert_eq!(shown_scores(&ada).await?, summary["outcome"]["scores"], "the result's scores");
     ada.close().await
 }
