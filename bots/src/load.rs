@@ -532,7 +532,7 @@ impl Driver {
         let Some(pick) = bot.strategy.choose(replica.game_id(), seat, &view, &legal) else {
             return Ok(());
         };
-        let mv = rmpv::decode::read_value(&mut &legal[pick][..])?;
+        let mv = protocol::v1::RawValue::from_msgpack_unchecked(legal[pick].clone());
         let move_id = bot.next_move_id;
         bot.next_move_id += 1;
         bot.sent.insert(move_id, Instant::now());

@@ -77,6 +77,6 @@ impl Log {
 
     pub fn play(&mut self, seat: u8, mv: Value, move_id: u64) -> Event {
         self.state.play(seat, &encode_value(&mv)).expect("a legal move");
-        self.push(EventBody::Move(MoveEvent { seat, mv, move_id }))
+        self.push(EventBody::Move(MoveEvent { seat, mv: mv.into(), move_id }))
     }
 }

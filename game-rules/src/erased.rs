@@ -89,7 +89,11 @@ impl<G> Registered<G> {
 /// Encodes one of a game's own values. Our types are plain structs and enums with string
 /// keys, so failing here is a bug in a game's types, not bad input.
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    rmp_serde::to_vec_named(value).expect("game values always encode as MessagePack")
+    // Reserved so that a move or an action is written without regrowing the buffer.
+    let mut out = Vec::with_capacity(64);
+    rmp_serde::encode::write_named(&mut out, value)
+        .expect("game values always encode as MessagePack");
+    out
 }
 
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, rmp_serde::decode::Error> {

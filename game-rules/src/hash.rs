@@ -77,7 +77,14 @@ pub mod hex64 {
 
     /// Writes `value` as 16 lowercase hex digits.
     pub fn serialize<S: Serializer>(value: &u64, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&format_args!("{value:016x}"))
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        // Written on a stack buffer: formatting through `collect_str` allocates a String for
+        // every hash sent.
+        let mut hex = [0u8; 16];
+        for (i, digit) in hex.iter_mut().enumerate() {
+            *digit = DIGITS[((value >> (60 - 4 * i)) & 0xf) as usize];
+        }
+        serializer.serialize_str(std::str::from_utf8(&hex).unwrap_or_default())
     }
 
     /// Reads exactly 16 lowercase hex digits.

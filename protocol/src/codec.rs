@@ -4,6 +4,8 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::v1::ClientMsg;
+
 /// Largest frame (one message) either side accepts, in bytes.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 
@@ -94,12 +96,24 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], encoding: Encoding) -> Result<T
     }
 }
 
+/// Decodes a client's message like [`decode`], reading a MessagePack `move` directly (see
+/// [`crate::direct`]) and anything else through serde.
+pub fn decode_client(bytes: &[u8], encoding: Encoding) -> Result<ClientMsg, DecodeError> {
+    if encoding == Encoding::MsgPack
+        && bytes.len() <= MAX_FRAME_BYTES
+        && let Some(msg) = crate::direct::client_move(bytes)
+    {
+        return Ok(msg);
+    }
+    decode(bytes, encoding)
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::v1::{ClientMsg, Join, Leave, Move, Ping, Role, ServerMsg, Value};
+    use crate::v1::{Join, Leave, Move, Ping, Role, ServerMsg, Value};
 
     fn value() -> impl Strategy<Value = Value> {
         let leaf = prop_oneof![
@@ -129,7 +143,7 @@ mod tests {
             (id, any::<u64>(), value()).prop_map(|(m, move_id, mv)| ClientMsg::Move(Move {
                 match_id: m,
                 move_id,
-                mv
+                mv: mv.into()
             })),
             id.prop_map(|m| ClientMsg::Leave(Leave { match_id: m })),
             any::<u64>().prop_map(|nonce| ClientMsg::Ping(Ping { nonce })),
@@ -143,6 +157,7 @@ mod tests {
         fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
             for encoding in [Encoding::MsgPack, Encoding::Json] {
                 let _ = decode::<ClientMsg>(&bytes, encoding);
+                let _ = decode_client(&bytes, encoding);
                 let _ = decode::<ServerMsg>(&bytes, encoding);
             }
         }
@@ -152,6 +167,7 @@ mod tests {
             for encoding in [Encoding::MsgPack, Encoding::Json] {
                 let bytes = encode(&message, encoding);
                 prop_assert_eq!(decode::<ClientMsg>(&bytes, encoding), Ok(message.clone()));
+                prop_assert_eq!(decode_client(&bytes, encoding), Ok(message.clone()));
             }
         }
 

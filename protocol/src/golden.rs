@@ -81,7 +81,7 @@ fn client_join_with_and_without_cursor() {
 #[test]
 fn client_move_leave_ping() {
     check(
-        ClientMsg::Move(Move { match_id: "m1".into(), move_id: 3, mv: edge() }),
+        ClientMsg::Move(Move { match_id: "m1".into(), move_id: 3, mv: edge().into() }),
         expect![[r#"
         {"move":{"match_id":"m1","move_id":3,"move":{"dir":"h","x":1,"y":2}}}
         81a46d6f766583a86d617463685f6964a26d31a76d6f76655f696403a46d6f766583a3646972a168a17801a17902
@@ -190,7 +190,7 @@ fn server_events_of_every_kind() {
         81a56576656e7485a86d617463685f6964a26d31a373657101aa73746174655f68617368b030313233343536373839616263646566a673746174757381a47475726e00a4626f647981a673656174656483a47365617400a9706c617965725f6964a27031a46e616d65a3416461
     "#]],
     );
-    let mv = MoveEvent { seat: 0, mv: edge(), move_id: 3 };
+    let mv = MoveEvent { seat: 0, mv: edge().into(), move_id: 3 };
     check(
         event(3, EventBody::Move(mv), Status::Turn(1)),
         expect![[r#"

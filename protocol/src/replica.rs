@@ -195,9 +195,10 @@ impl Replica {
             }
             Some(EventBody::Move(m)) => {
                 if let Some(state) = self.state.as_mut() {
-                    state.play(m.seat, &encode_value(&m.mv)).map_err(refused)?;
+                    state.play(m.seat, m.mv.as_bytes()).map_err(refused)?;
                 }
-                self.last_move = Some(LastMove { seq: event.seq, seat: m.seat, mv: m.mv.clone() });
+                let mv = m.mv.to_value();
+                self.last_move = Some(LastMove { seq: event.seq, seat: m.seat, mv });
             }
             Some(EventBody::Tick(t)) => {
                 if let Some(state) = self.state.as_mut() {

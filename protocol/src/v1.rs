@@ -5,6 +5,8 @@
 use game_rules::{Seat, StateHash, Status, hex64};
 use serde::{Deserialize, Serialize};
 
+pub use crate::raw::RawValue;
+
 /// The protocol version these types speak, exchanged in `hello` and `welcome`.
 pub const VERSION: u16 = 1;
 
@@ -74,9 +76,10 @@ pub struct Move {
     pub match_id: MatchId,
     /// The client's id for this move.
     pub move_id: MoveId,
-    /// The game's move.
+    /// The game's move, kept as its MessagePack encoding: it goes to the game's decoder as it
+    /// came, with no generic value in between.
     #[serde(rename = "move")]
-    pub mv: Value,
+    pub mv: RawValue,
 }
 
 /// Unsubscribes from a match.
@@ -289,10 +292,10 @@ pub struct MoveEvent {
     /// Who moved.
     #[cfg_attr(feature = "openapi", schema(value_type = u8))]
     pub seat: Seat,
-    /// The move, in the game's canonical form.
+    /// The move, in the game's canonical form (its MessagePack encoding, as the log holds it).
     #[serde(rename = "move")]
     #[cfg_attr(feature = "openapi", schema(value_type = Value))]
-    pub mv: Value,
+    pub mv: RawValue,
     /// The client's id for it (lets a reconnecting client settle its pending moves).
     #[cfg_attr(feature = "openapi", schema(value_type = u64))]
     pub move_id: MoveId,

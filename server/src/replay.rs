@@ -3,8 +3,8 @@
 
 use game_rules::{Action, DynGame, DynMatch, Games, Outcome, Seat, StateHash, Status, Viewer};
 use protocol::v1::{
-    Cancelled, Created, Event, EventBody, Forfeited, Left, MoveEvent, Resigned, Seated, Tick,
-    TickInput, Value,
+    Cancelled, Created, Event, EventBody, Forfeited, Left, MoveEvent, RawValue, Resigned, Seated,
+    Tick, TickInput, Value,
 };
 
 use serde::{Deserialize, Serialize};
@@ -312,13 +312,20 @@ pub fn view_hash(view: &[u8]) -> StateHash {
 
 /// The wire body of an encoded `game_rules::Action`.
 pub fn wire_action(action: &[u8], move_id: Option<u64>, input_ids: &[u64]) -> EventBody {
-    match rmp_serde::from_slice::<Action<Value>>(action) {
+    if let Some((seat, mv)) = protocol::direct::move_action(action) {
+        return EventBody::Move(MoveEvent { seat, mv, move_id: move_id.unwrap_or(0) });
+    }
+    match rmp_serde::from_slice::<Action<RawValue>>(action) {
         Ok(Action::Move { seat, mv }) => {
             EventBody::Move(MoveEvent { seat, mv, move_id: move_id.unwrap_or(0) })
         }
         Ok(Action::Tick { inputs }) => EventBody::Tick(Tick {
             inputs: (inputs.into_iter().enumerate())
-                .map(|(i, (seat, mv))| TickInput { seat, mv, move_id: input_ids.get(i).copied() })
+                .map(|(i, (seat, mv))| TickInput {
+                    seat,
+                    mv: mv.to_value(),
+                    move_id: input_ids.get(i).copied(),
+                })
                 .collect(),
         }),
         // `apply_action` decoded these bytes already, so this is unreachable in practice.

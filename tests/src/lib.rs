@@ -10,7 +10,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use bots::link::{Link, QuicTarget, Received};
 use futures_util::SinkExt;
 use protocol::Encoding;
-use protocol::v1::{ClientMsg, Event, Hello, Join, Move, Role, ServerMsg, Value};
+use protocol::v1::{ClientMsg, Event, Hello, Join, Move, Role, ServerMsg};
 use serde_json::{Value as Json, json};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -323,7 +323,7 @@ impl WsClient {
 
     /// Sends a move given as JSON.
     pub async fn play(&mut self, match_id: &str, move_id: u64, mv: Json) -> Result<()> {
-        let mv: Value = serde_json::from_value(mv)?;
+        let mv = serde_json::from_value(mv)?;
         self.send(&ClientMsg::Move(Move { match_id: match_id.into(), move_id, mv })).await
     }
 

@@ -298,7 +298,7 @@ impl Core {
         followed.pending.insert(move_id, mv.clone());
         // Before the catch-up ends the move waits: `caught_up` sends every pending move.
         if followed.subscribed && followed.caught_up {
-            let msg = Move { match_id: match_id.to_string(), move_id, mv };
+            let msg = Move { match_id: match_id.to_string(), move_id, mv: mv.into() };
             self.transmit.push_back(ClientMsg::Move(msg));
         }
         Ok(move_id)
@@ -578,7 +578,7 @@ impl Core {
         f.caught_up = true;
         // Whatever is still pending was lost or never sent: the same id makes a retry safe.
         for (move_id, mv) in &f.pending {
-            let msg = Move { match_id: match_id.to_string(), move_id: *move_id, mv: mv.clone() };
+            let msg = Move { match_id: match_id.to_string(), move_id: *move_id, mv: mv.into() };
             self.transmit.push_back(ClientMsg::Move(msg));
         }
         self.updates.push_back(Update::CaughtUp { match_id: match_id.to_string(), seq });

@@ -8,22 +8,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_util::StreamExt;
-use futures_util::stream::FuturesOrdered;
 use protocol::Encoding;
 use protocol::v1::{ErrorMsg, ServerMsg};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{Instrument, info_span, warn};
 
+use super::appends::{Appends, Landed};
 use super::core::{Client, ConnId, Input, Output, Reply, RequestId, Room};
 use super::ticks::TickTimes;
 use crate::metrics::LoadLabels;
 use crate::replay::{Origin, replay_from};
 use crate::rooms::{Idleness, RoomContext, Slot};
 use crate::session::CloseReason;
-use crate::storage::{
-    AppendError, AppendTicket, ReadError, SharedLog, StateSnapshot, StoredRecord, read_all,
-};
+use crate::storage::{ReadError, SharedLog, StateSnapshot, StoredRecord, read_all};
 
 /// Frames for a connection's writer, already encoded.
 #[derive(Debug, Clone)]
@@ -155,37 +152,9 @@ struct Driver {
     conns: HashMap<ConnId, ConnSink>,
     requests: HashMap<RequestId, oneshot::Sender<Reply>>,
     next_request: RequestId,
-    appends: FuturesOrdered<AppendWait>,
+    appends: Appends,
     idle: Arc<Idleness>,
     ticks: TickTimes,
-}
-
-type AppendWait =
-    std::pin::Pin<Box<dyn std::future::Future<Output = (u64, Result<(), AppendError>)> + Send>>;
-
-fn wait_append(
-    first_seq: u64,
-    ticket: AppendTicket,
-    ctx: Arc<RoomContext>,
-    match_id: String,
-) -> AppendWait {
-    let asked = Instant::now();
-    Box::pin(async move {
-        let result = ticket.await.unwrap_or(Err(AppendError::Closed));
-        let metrics = &ctx.metrics;
-        metrics.append_wait_seconds.observe(asked.elapsed().as_secs_f64());
-        match &result {
-            Ok(()) => metrics.storage.succeeded(),
-            Err(error) => {
-                tracing::error!(%error, first_seq, "append failed");
-                metrics.append_failures.inc();
-                metrics.storage.failed(error);
-                let message = format!("match {match_id}, from seq {first_seq}: {error}");
-                ctx.journal.note("append_failed", message);
-            }
-        }
-        (first_seq, result)
-    })
 }
 
 /// Runs a room until it stops, is unloaded, or panics.
@@ -207,7 +176,7 @@ pub async fn run(
             conns: HashMap::new(),
             requests: HashMap::new(),
             next_request: 1,
-            appends: FuturesOrdered::new(),
+            appends: Appends::default(),
             idle: held.idle,
             ticks: TickTimes::new(started),
         };
@@ -352,7 +321,7 @@ impl Driver {
                     },
                     None => break,
                 },
-                Some((first_seq, result)) = self.appends.next() => Input::AppendDone { first_seq, result },
+                Some(landed) = self.appends.next() => self.landed(landed),
                 () = sleep_until(deadline) => Input::Timer,
             };
             let woke = Instant::now();
@@ -374,13 +343,33 @@ impl Driver {
         // Let appends in flight land before anyone else loads this match from the log, so
         // two rooms never run for one match. The inbox stays open meanwhile: what arrives is
         // handed to the successor in order.
-        while self.appends.next().await.is_some() {}
+        while let Some(landed) = self.appends.next().await {
+            self.landed(landed);
+        }
         // Requests whose answer waited on those appends (a room closed by an administrator
         // stops with them in flight) are told to retry: a retried move id gets its verdict.
         for (_, reply) in self.requests.drain() {
             let _ = reply.send(Reply::Unavailable { code: "room_restarting" });
         }
         inbox
+    }
+
+    /// Counts an append that landed, notes a failure, and hands the answer to the room.
+    fn landed(&self, landed: Landed) -> Input {
+        let Landed { first_seq, result, asked } = landed;
+        let metrics = &self.ctx.metrics;
+        metrics.append_wait_seconds.observe(asked.elapsed().as_secs_f64());
+        match &result {
+            Ok(()) => metrics.storage.succeeded(),
+            Err(error) => {
+                tracing::error!(%error, first_seq, "append failed");
+                metrics.append_failures.inc();
+                metrics.storage.failed(error);
+                let message = format!("match {}, from seq {first_seq}: {error}", self.match_id);
+                self.ctx.journal.note("append_failed", message);
+            }
+        }
+        Input::AppendDone { first_seq, result }
     }
 
     /// Turns an inbox message into an input, registering sinks and request ids; `None` when
@@ -449,8 +438,7 @@ impl Driver {
                 Output::Append(append) => {
                     let first_seq = append.first_seq;
                     let ticket = self.ctx.log.append(append);
-                    let (ctx, id) = (self.ctx.clone(), self.match_id.clone());
-                    self.appends.push_back(wait_append(first_seq, ticket, ctx, id));
+                    self.appends.push(first_seq, ticket);
                 }
                 Output::Snapshot(snapshot) => self.ctx.log.put_snapshot(snapshot),
                 Output::Backfill { conn, from_seq, to_seq } => {

@@ -45,7 +45,7 @@ pub(super) fn decode_limited(
     if bytes.len() > max {
         return Err(DecodeError::TooLarge { len: bytes.len(), max });
     }
-    protocol::decode(bytes, encoding)
+    protocol::decode_client(bytes, encoding)
 }
 
 impl Session {
@@ -55,7 +55,7 @@ impl Session {
             ClientMsg::Hello(hello) => self.handle_hello(&hello),
             ClientMsg::Ping(ping) => Ok(Some(ServerMsg::Pong(ping))),
             msg => {
-                let Some(claims) = self.claims.clone() else {
+                let Some(claims) = self.claims.as_ref() else {
                     self.app.metrics.count_refused("unauthenticated");
                     return Ok(Some(error(
                         "unauthenticated",
@@ -64,8 +64,14 @@ impl Session {
                     )));
                 };
                 Ok(match msg {
-                    ClientMsg::Join(join) => self.handle_join(join, &claims, encoding).await,
-                    ClientMsg::Move(mv) => self.handle_move(mv, claims, encoding).await,
+                    ClientMsg::Join(join) => {
+                        let claims = claims.clone();
+                        self.handle_join(join, &claims, encoding).await
+                    }
+                    ClientMsg::Move(mv) => {
+                        let player_id = claims.sub.clone();
+                        self.handle_move(mv, player_id, encoding).await
+                    }
                     ClientMsg::Leave(leave) => self.handle_leave(&leave.match_id).await,
                     ClientMsg::Hello(_) | ClientMsg::Ping(_) => None,
                 })
@@ -139,7 +145,7 @@ impl Session {
     async fn handle_move(
         &mut self,
         mv: Move,
-        claims: Claims,
+        player_id: String,
         encoding: Encoding,
     ) -> Option<ServerMsg> {
         if !self.joined.contains_key(&mv.match_id) {
@@ -155,14 +161,11 @@ impl Session {
             };
             return Some(ServerMsg::Verdict(verdict));
         }
-        let mut bytes = Vec::new();
-        // Writing a decoded value back to a Vec cannot fail.
-        let _ = rmpv::encode::write_value(&mut bytes, &mv.mv);
         let input = Input::Move {
             from: Client::Conn(self.conn),
-            player_id: claims.sub,
+            player_id,
             move_id: mv.move_id,
-            mv: bytes,
+            mv: mv.mv.into_bytes(),
         };
         let sink = self.sink(encoding, 0);
         self.to_room(&mv.match_id, RoomMsg::Move { input, sink }).await

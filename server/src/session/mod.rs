@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +22,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use protocol::Encoding;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, Interval};
+use tokio_util::sync::WaitForCancellationFutureOwned;
 use tracing::{debug, info};
 
 pub use close::{CloseReason, code};
@@ -131,10 +133,13 @@ pub struct Session {
     auth_deadline: Instant,
 }
 
-/// What the loop owns beside the session: the queue rooms fill and the keepalive timer.
+/// What the loop owns beside the session: the queue rooms fill, the keepalive timer, and the
+/// waits for shutdown and for a kick, made once rather than on every turn of the loop.
 struct Wait {
     outgoing: mpsc::Receiver<Outgoing>,
     keepalive: Interval,
+    shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
+    kicked: Pin<Box<WaitForCancellationFutureOwned>>,
 }
 
 /// Runs one connection until the client leaves, misbehaves, idles out or the server stops.
@@ -232,7 +237,9 @@ impl Session {
             last_heard: now,
             idle,
         };
-        (session, Wait { outgoing, keepalive })
+        let shutdown = Box::pin(session.app.shutdown.clone().cancelled_owned());
+        let kicked = Box::pin(session.kick.token.clone().cancelled_owned());
+        (session, Wait { outgoing, keepalive, shutdown, kicked })
     }
 
     /// The loop: one event at a time, until one ends the session.
@@ -254,13 +261,12 @@ impl Session {
         }
     }
 
-    /// Waits for the next event; it only selects.
+    /// Waits for the next event; it only selects. The loop ends on a shutdown or a kick, so
+    /// their waits are never polled again once they fire.
     async fn next_event<T: Transport>(&self, transport: &mut T, wait: &mut Wait) -> Event {
-        let shutdown = self.app.shutdown.clone();
-        let kick = self.kick.clone();
         tokio::select! {
-            () = shutdown.cancelled() => Event::Shutdown,
-            () = kick.token.cancelled() => Event::Kicked(kick.reason().cloned()),
+            () = &mut wait.shutdown => Event::Shutdown,
+            () = &mut wait.kicked => Event::Kicked(self.kick.reason().cloned()),
             Some(first) = wait.outgoing.recv() => Event::Outgoing(first),
             () = tokio::time::sleep_until(self.auth_deadline), if self.claims.is_none() => Event::AuthTimeout,
             _ = wait.keepalive.tick() => Event::Keepalive,

@@ -165,7 +165,10 @@ impl Record {
 
     /// Encodes the record.
     pub fn encode(&self) -> Vec<u8> {
-        rmp_serde::to_vec_named(self).expect("records always encode")
+        // A move's record fits: the buffer is not regrown field by field.
+        let mut out = Vec::with_capacity(128);
+        rmp_serde::encode::write_named(&mut out, self).expect("records always encode");
+        out
     }
 
     /// Decodes the record stored at `seq`.

@@ -31,7 +31,7 @@ fn moves(core: &mut Core) -> Vec<(u64, protocol::v1::Value)> {
     sent(core)
         .into_iter()
         .filter_map(|m| match m {
-            ClientMsg::Move(m) => Some((m.move_id, m.mv)),
+            ClientMsg::Move(m) => Some((m.move_id, m.mv.to_value())),
             _ => None,
         })
         .collect()
