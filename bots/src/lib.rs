@@ -7,6 +7,8 @@ pub mod strategy;
 pub mod tournament;
 
 #[cfg(feature = "tools")]
+pub mod arrivals;
+#[cfg(feature = "tools")]
 pub mod link;
 #[cfg(feature = "tools")]
 pub mod load;

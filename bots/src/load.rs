@@ -1,8 +1,9 @@
 //! The load tool: keeps N matches of bots running against a server over real WebSocket or QUIC
 //! connections, measures each move's latency from send to the broadcast that carries it,
 //! reduces every event locally and counts state-hash mismatches as desyncs. In real-time
-//! matches it also counts the bytes of each live tick event a connection receives and the time
-//! between a connection's consecutive ticks.
+//! matches it also counts the bytes of each live tick event a connection receives, the time
+//! between a connection's consecutive ticks, and each tick's delay against its match's schedule
+//! (`arrivals.rs`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -22,6 +23,7 @@ use std::sync::Mutex;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
+use crate::arrivals::TickArrivals;
 use crate::link::{Link, QuicTarget, Received, TransportKind, quic_target};
 use crate::strategy::{Strategy, StrategyKind};
 
@@ -105,6 +107,13 @@ pub struct Report {
     pub tick_interval_us_p99: u64,
     /// Longest.
     pub tick_interval_us_max: u64,
+    /// Each live tick's arrival on a connection after the time its match's schedule implies
+    /// (`TickArrivals`), µs: the median.
+    pub tick_delay_us_p50: u64,
+    /// 99th percentile.
+    pub tick_delay_us_p99: u64,
+    /// Longest.
+    pub tick_delay_us_max: u64,
 }
 
 /// The percentiles a report lists.
@@ -141,9 +150,10 @@ pub async fn run(
     let counters = Arc::new(Counters::default());
     let latency = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?));
     let tick_intervals = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?));
+    let tick_delays = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?));
     let started = Instant::now();
     let deadline = started + config.duration;
-    let http = reqwest::Client::new();
+    let http = http_client()?;
     let quic = match config.transport {
         TransportKind::Quic => Some(quic_target(&http, &config.server).await?),
         TransportKind::Ws => None,
@@ -157,6 +167,7 @@ pub async fn run(
             counters: counters.clone(),
             latency: latency.clone(),
             tick_intervals: tick_intervals.clone(),
+            tick_delays: tick_delays.clone(),
             n,
         };
         tasks.push(tokio::spawn(async move { driver.run(deadline).await }));
@@ -181,6 +192,7 @@ pub async fn run(
     let h = latency.lock().unwrap_or_else(|p| p.into_inner());
     let moves = counters.moves.load(Ordering::Relaxed);
     let intervals = tick_intervals.lock().unwrap_or_else(|p| p.into_inner());
+    let delays = tick_delays.lock().unwrap_or_else(|p| p.into_inner());
     Ok(Report {
         matches_completed: counters.matches.load(Ordering::Relaxed),
         moves,
@@ -202,6 +214,9 @@ pub async fn run(
         tick_interval_us_p50: intervals.value_at_quantile(0.5),
         tick_interval_us_p99: intervals.value_at_quantile(0.99),
         tick_interval_us_max: intervals.max(),
+        tick_delay_us_p50: delays.value_at_quantile(0.5),
+        tick_delay_us_p99: delays.value_at_quantile(0.99),
+        tick_delay_us_max: delays.max(),
     })
 }
 
@@ -275,6 +290,8 @@ struct Driver {
     latency: Arc<Mutex<Histogram<u64>>>,
     /// Time between consecutive live ticks on a connection, µs.
     tick_intervals: Arc<Mutex<Histogram<u64>>>,
+    /// Each live tick's delay against its match's schedule, µs.
+    tick_delays: Arc<Mutex<Histogram<u64>>>,
     n: usize,
 }
 
@@ -301,6 +318,8 @@ struct Bot {
     live: bool,
     /// When the current match's last live tick arrived.
     last_tick: Option<Instant>,
+    /// The current match's live ticks, to time against its schedule when it ends.
+    arrivals: TickArrivals,
 }
 
 impl Driver {
@@ -342,6 +361,7 @@ impl Driver {
             }
         }
         for bot in &mut bots {
+            self.time_arrivals(bot);
             bot.socket.close().await;
         }
         Ok(())
@@ -364,6 +384,7 @@ impl Driver {
             next_move_id: 1,
             live: false,
             last_tick: None,
+            arrivals: TickArrivals::new(tick_period(&self.config.config)),
         })
     }
 
@@ -403,6 +424,7 @@ impl Driver {
             bot.replica = protocol::Replica::new(builtin_games::games());
             bot.events.clear();
             bot.sent.clear();
+            self.time_arrivals(bot);
             (bot.live, bot.last_tick) = (false, None);
             let role = if player { Role::Player } else { Role::Spectator };
             let join = Join { match_id: match_id.into(), role, from_seq: Some(0) };
@@ -484,10 +506,20 @@ impl Driver {
         self.counters.tick_events.fetch_add(1, Ordering::Relaxed);
         self.counters.tick_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
         let now = Instant::now();
+        bot.arrivals.note(event.seq, now);
         if let Some(last) = bot.last_tick.replace(now) {
             let us = now.duration_since(last).as_micros() as u64;
             let mut h = self.tick_intervals.lock().unwrap_or_else(|p| p.into_inner());
             let _ = h.record(us.max(1));
+        }
+    }
+
+    /// Records the delays of the ticks the bot saw in its last match.
+    fn time_arrivals(&self, bot: &mut Bot) {
+        let delays = bot.arrivals.take_delays();
+        let mut h = self.tick_delays.lock().unwrap_or_else(|p| p.into_inner());
+        for delay in delays {
+            let _ = h.record((delay.as_micros() as u64).max(1));
         }
     }
 
@@ -551,6 +583,21 @@ impl Driver {
             Err(e) => eprintln!("could not save failed match {match_id}: {e}"),
         }
     }
+}
+
+/// Keep-alive connections idle past this are not reused: a server closes an idle one after
+/// its header timeout (10 s by default), and a request sent as it closes fails.
+const HTTP_IDLE: Duration = Duration::from_secs(4);
+
+/// The load's HTTP client: its pooled connections are dropped before a server drops them.
+fn http_client() -> Result<reqwest::Client> {
+    Ok(reqwest::Client::builder().pool_idle_timeout(HTTP_IDLE).build()?)
+}
+
+/// A real-time match's tick period: its config's `tick_hz`, or light cycles' default of 20.
+fn tick_period(config: &serde_json::Value) -> Duration {
+    let hz = config["tick_hz"].as_u64().filter(|&hz| hz > 0).unwrap_or(20);
+    Duration::from_nanos(1_000_000_000 / hz)
 }
 
 /// Whether the bot's match is real-time: its last event is a tick.

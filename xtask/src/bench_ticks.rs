@@ -200,7 +200,7 @@ fn ms(seconds: Option<f64>) -> String {
 
 fn render(runs: &[Run], floor: &Floor, pin: bool, timing: Timing) -> String {
     let mut t = String::new();
-    t.push_str("| store | load avg (1 min) | waiting for a CPU, server / load tool, ms/s | offered ticks/s | rooms ticking (mean) | ticks/s due on their clocks | achieved ticks/s | lateness p50 / p99 ms | lateness max ms (≤) | deadline → broadcast p50 / p99 ms | server CPU µs per tick per match | floor µs | load tool CPU µs per tick | bytes per tick per viewer | client tick interval p1 / p50 / p99 / max ms | matches ended | appends per commit | durability wait µs (mean) |\n");
+    t.push_str("| store | load avg (1 min) | waiting for a CPU, server / load tool, ms/s | offered ticks/s | rooms ticking (mean) | ticks/s due on their clocks | achieved ticks/s | lateness p50 / p99 ms | lateness max ms (≤) | deadline → broadcast p50 / p99 ms | server CPU µs per tick per match | floor µs | core busy, server / load tool, % | bytes per tick per viewer | client: tick delay after schedule p50 / p99 / max ms | matches ended | appends per commit | durability wait µs (mean) |\n");
     t.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for run in runs {
         t.push_str(&row(run, floor, timing));
@@ -215,15 +215,16 @@ fn row(run: &Run, floor: &Floor, timing: Timing) -> String {
     let window_s = timing.window.as_secs_f64();
     let ticks = w.lateness.count();
     let per_tick = |us: u64| us as f64 / ticks.max(1.0);
+    let busy = |us: u64| us as f64 / 1e4 / window_s;
     let q = &run.report;
     let tick_events = q["tick_events"].as_f64().unwrap_or(0.0);
     let viewer_bytes = q["tick_bytes"].as_f64().unwrap_or(0.0) / tick_events.max(1.0);
     let commit_us = if run.store == "disk" { floor.commit_cpu_us } else { 0.0 };
     let floor_us = f64::from(PLAYERS) * floor.exchange_cpu_us
         + commit_us / w.log.appends_per_commit().max(1.0);
-    let interval = |k: &str| q[k].as_f64().unwrap_or(0.0) / 1000.0;
+    let client_ms = |k: &str| q[k].as_f64().unwrap_or(0.0) / 1000.0;
     format!(
-        "| {} | {} | {:.0} / {:.0} | {} | {:.0} | {:.0} | {:.0} | {} / {} | {} | {} / {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} / {:.1} / {:.1} / {:.1} | {} | {:.1} | {:.0} |\n",
+        "| {} | {} | {:.0} / {:.0} | {} | {:.0} | {:.0} | {:.0} | {} / {} | {} | {} / {} | {:.1} | {:.1} | {:.0} / {:.0} | {:.1} | {:.1} / {:.1} / {:.1} | {} | {:.1} | {:.0} |\n",
         run.store,
         run.loadavg.split_whitespace().next().unwrap_or("?"),
         w.server_wait_us as f64 / 1000.0 / window_s,
@@ -239,12 +240,12 @@ fn row(run: &Run, floor: &Floor, timing: Timing) -> String {
         ms(w.broadcast.quantile(0.99)),
         per_tick(w.server_cpu_us),
         floor_us,
-        per_tick(w.load_cpu_us),
+        busy(w.server_cpu_us),
+        busy(w.load_cpu_us),
         viewer_bytes,
-        interval("tick_interval_us_p1"),
-        interval("tick_interval_us_p50"),
-        interval("tick_interval_us_p99"),
-        interval("tick_interval_us_max"),
+        client_ms("tick_delay_us_p50"),
+        client_ms("tick_delay_us_p99"),
+        client_ms("tick_delay_us_max"),
         q["matches_completed"],
         w.log.appends_per_commit(),
         w.log.mean_wait_us(),
@@ -253,7 +254,7 @@ fn row(run: &Run, floor: &Floor, timing: Timing) -> String {
 
 fn notes(floor: &Floor, pin: bool, timing: Timing) -> String {
     format!(
-        "\nRun with `cargo xtask bench --realtime`: {MATCHES} light cycles matches of {PLAYERS} bots at {TICK_HZ} Hz on a {ARENA}×{ARENA} arena, a new match for each that ends; server pinned to core 0 and load tool to core 1: {}; the durable disk log, then the memory store; {} s warm-up, then a {} s window (server figures and both processes' CPU from the window; bytes, the client's tick intervals and the matches ended from the whole run).\n\nFloor measured in the same run, on the server's core: one durable commit {:.1} µs CPU; one loopback exchange (a 100-byte frame written, a 1-byte answer read from a peer on the other core) {:.1} µs. Floor per tick per match = {PLAYERS} exchanges (the tick's event written to each bot, their inputs read) + one commit ÷ appends per commit (none on the memory store).\n",
+        "\nRun with `cargo xtask bench --realtime`: {MATCHES} light cycles matches of {PLAYERS} bots at {TICK_HZ} Hz on a {ARENA}×{ARENA} arena, a new match for each that ends; server pinned to core 0 and load tool to core 1: {}; the durable disk log, then the memory store; {} s warm-up, then a {} s window (server figures and both processes' CPU from the window; bytes, the client's tick delays and the matches ended from the whole run).\n\nFloor measured in the same run, on the server's core: one durable commit {:.1} µs CPU; one loopback exchange (a 100-byte frame written, a 1-byte answer read from a peer on the other core) {:.1} µs. Floor per tick per match = {PLAYERS} exchanges (the tick's event written to each bot, their inputs read) + one commit ÷ appends per commit (none on the memory store).\n",
         if pin { "yes" } else { "no (fewer than two cores)" },
         timing.warm_up.as_secs(),
         timing.window.as_secs(),

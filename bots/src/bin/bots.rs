@@ -273,6 +273,10 @@ fn load(args: LoadArgs) -> Result<()> {
                 report.tick_interval_us_p99,
                 report.tick_interval_us_max
             );
+            println!(
+                "tick delay µs      p50 {}  p99 {}  max {} (after each match's schedule)",
+                report.tick_delay_us_p50, report.tick_delay_us_p99, report.tick_delay_us_max
+            );
         }
         println!(
             "rejects {}  errors {}  desyncs {}  rate-limited {}  connections {}",
