@@ -26,7 +26,9 @@ use crate::storage::{Append, AppendError, BotSpec, MatchSummary, Record, StateSn
 mod clock;
 mod fork;
 mod inspect;
+mod join;
 mod lobby;
+mod moves;
 mod snapshot;
 mod turn_timer;
 
@@ -639,129 +641,6 @@ impl Room {
         }
     }
 
-    // ----- joining and catch-up -----
-
-    fn handle_join(&mut self, conn: ConnId, player: PlayerRef, role: Role, from_seq: Option<u64>) {
-        let seat = self.m.seat_of(&player.player_id);
-        if role == Role::Player && seat.is_none() {
-            self.refuse_join(conn, &JoinRefusal::NotSeated);
-            return;
-        }
-        let max = self.settings.max_subscribers;
-        if role == Role::Spectator
-            && !self.subscribers.contains_key(&conn)
-            && self.subscribers.len() >= max
-        {
-            self.refuse_join(conn, &JoinRefusal::TooManySubscribers { max });
-            return;
-        }
-        let seat_in_flight =
-            seat.is_some_and(|s| self.pending.iter().any(|p| p.seated.contains(&s)));
-        let Some(head) = self.durable.filter(|_| !seat_in_flight) else {
-            // The creation or this player's seat is still in flight: answer once it is durable.
-            self.deferred_joins.push((conn, player, role, from_seq));
-            return;
-        };
-        let viewer = match (role, seat) {
-            (Role::Player, Some(seat)) => Viewer::Seat(seat),
-            _ => Viewer::Spectator,
-        };
-        let joined = Joined {
-            match_id: self.match_id.clone(),
-            game: self.m.created.game.clone(),
-            role,
-            seat: if role == Role::Player { seat } else { None },
-            head_seq: head,
-        };
-        // Hidden-information games cannot replay history to a viewer without leaking it, so
-        // they always catch up by snapshot.
-        let from_seq = from_seq.filter(|_| self.m.state.is_public());
-        match from_seq {
-            Some(from) if from <= head + 1 => {
-                self.outputs.push_back(Output::Send { conn, msg: ServerMsg::Joined(joined) });
-                self.subscribe(conn, viewer, &player.player_id);
-                self.catch_up(conn, from, head);
-                return;
-            }
-            Some(from) => {
-                self.refuse_join(conn, &JoinRefusal::BadCursor { from, head });
-                return;
-            }
-            None if !self.pending.is_empty() => {
-                self.deferred_joins.push((conn, player, role, None));
-                return;
-            }
-            None => {
-                self.outputs.push_back(Output::Send { conn, msg: ServerMsg::Joined(joined) });
-                self.send_snapshot(conn, viewer, head);
-            }
-        }
-        self.subscribe(conn, viewer, &player.player_id);
-        let caught_up = CaughtUp { match_id: self.match_id.clone(), seq: head };
-        self.outputs.push_back(Output::Send { conn, msg: ServerMsg::CaughtUp(caught_up) });
-    }
-
-    /// Sends `from..=head` and `caught_up`: what is older than the history from the log, the
-    /// rest from memory as one batch (one outbox slot, however long the catch-up).
-    fn catch_up(&mut self, conn: ConnId, from: u64, head: u64) {
-        let oldest = self.history.front().map_or(head + 1, |e| e.seq);
-        if from < oldest {
-            self.outputs.push_back(Output::Backfill { conn, from_seq: from, to_seq: oldest - 1 });
-        }
-        let mut msgs: Vec<ServerMsg> = self
-            .history
-            .iter()
-            .filter(|e| e.seq >= from)
-            .map(|e| ServerMsg::Event(e.clone()))
-            .collect();
-        msgs.push(ServerMsg::CaughtUp(CaughtUp { match_id: self.match_id.clone(), seq: head }));
-        self.outputs.push_back(Output::SendBatch { conn, msgs });
-    }
-
-    /// Whether a person is connected.
-    fn watched(&self) -> bool {
-        self.subscribers.values().any(|s| s.human)
-    }
-
-    /// Subscribes a connection; the first person to arrive restarts the game clock, which does
-    /// not run while nobody watches.
-    fn subscribe(&mut self, conn: ConnId, viewer: Viewer, player_id: &str) {
-        let bot =
-            self.m.seats.iter().flatten().any(|h| h.player_id == player_id && h.bot.is_some());
-        if !bot && !self.watched() {
-            self.restart_clock();
-        }
-        self.subscribers.insert(conn, Subscriber { viewer, human: !bot });
-    }
-
-    /// Refuses a join: the error, then detach (the session must not count it as joined).
-    fn refuse_join(&mut self, conn: ConnId, refusal: &JoinRefusal) {
-        self.send_error(conn, refusal.code(), &refusal.to_string());
-        self.subscribers.remove(&conn);
-        self.outputs.push_back(Output::Detach { conn });
-    }
-
-    fn send_snapshot(&mut self, conn: ConnId, viewer: Viewer, seq: u64) {
-        let snapshot = Snapshot {
-            match_id: self.match_id.clone(),
-            seq,
-            state_hash: self.m.hash_for(viewer),
-            status: self.m.status(),
-            view: crate::replay::to_value(&self.m.state.view(viewer)),
-            created: self.m.created.clone(),
-        };
-        self.outputs.push_back(Output::Send { conn, msg: ServerMsg::Snapshot(snapshot) });
-    }
-
-    fn serve_deferred_joins(&mut self) {
-        if !self.pending.is_empty() {
-            return;
-        }
-        for (conn, player, role, from_seq) in std::mem::take(&mut self.deferred_joins) {
-            self.handle_join(conn, player, role, from_seq);
-        }
-    }
-
     // ----- seats -----
 
     fn handle_take_seat(
@@ -821,95 +700,6 @@ impl Room {
             Vec::new(),
             vec![(request, Reply::Seat(Ok(seat)))],
         );
-    }
-
-    // ----- moves -----
-
-    fn handle_move(&mut self, from: Client, player_id: &str, move_id: MoveId, mv: &[u8]) {
-        let Some(seat) = self.m.seat_of(player_id) else {
-            let body = ErrorBody {
-                code: "not_seated".into(),
-                message: "you hold no seat in this match".into(),
-            };
-            self.decide(from, move_id, VerdictResult::Rejected(body));
-            return;
-        };
-        if let Client::Conn(conn) = from
-            && self.subscribers.get(&conn).is_some_and(|s| s.viewer == Viewer::Spectator)
-        {
-            let body = ErrorBody {
-                code: "spectator".into(),
-                message: "spectators cannot move; join as player".into(),
-            };
-            self.decide(from, move_id, VerdictResult::Rejected(body));
-            return;
-        }
-        if let Some(verdict) = self.verdict_of(seat, move_id) {
-            self.send_verdict(from, move_id, verdict);
-            return;
-        }
-        if let Some(pending) = self
-            .pending
-            .iter_mut()
-            .find(|p| p.verdicts.iter().any(|v| (v.1, v.2) == (seat, move_id)))
-        {
-            let seq =
-                pending.verdicts.iter().find(|v| (v.1, v.2) == (seat, move_id)).map_or(0, |v| v.3);
-            pending.verdicts.push((from, seat, move_id, seq));
-            return;
-        }
-        if self.m.seats.iter().any(Option::is_none) {
-            let body = ErrorBody {
-                code: "waiting_for_players".into(),
-                message: "the match starts when every seat is taken".into(),
-            };
-            self.decide(from, move_id, VerdictResult::Rejected(body));
-            return;
-        }
-        if self.m.ended.is_some() {
-            // Resigned or cancelled: over, though the rules' own state is not.
-            let over = game_rules::RuleError::MatchOver;
-            return self.reject(from, seat, move_id, over.code(), over.to_string());
-        }
-        match self.m.state.mode() {
-            Mode::Turns => self.play_turn(from, seat, move_id, mv),
-            Mode::RealTime { .. } => match self.m.state.check_move(seat, mv) {
-                Ok(canonical) => self.gather(from, seat, move_id, canonical),
-                Err(e) => self.reject(from, seat, move_id, e.code(), e.to_string()),
-            },
-        }
-    }
-
-    fn play_turn(&mut self, from: Client, seat: Seat, move_id: MoveId, mv: &[u8]) {
-        let action = match self.m.state.play(seat, mv) {
-            Ok(action) => action,
-            Err(e) => return self.reject(from, seat, move_id, e.code(), e.to_string()),
-        };
-        let seq = self.m.head + 1;
-        self.m.head = seq;
-        self.clock_since_ms = self.now_ms;
-        let at_ms = self.wall_ms();
-        self.m.note_time(at_ms, Some(seat));
-        let body = crate::replay::wire_action(&action, Some(move_id), &[]);
-        let event = self.event(seq, body);
-        let state_hash = self.recorded_hash(&event);
-        let at_ms = Some(at_ms);
-        let input_ids = Vec::new();
-        let record =
-            Record::Action { action, move_id: Some(move_id), at_ms, state_hash, input_ids };
-        self.push_append(
-            seq,
-            vec![record.encode()],
-            vec![event],
-            vec![(from, seat, move_id, seq)],
-            Vec::new(),
-        );
-    }
-
-    fn reject(&mut self, from: Client, seat: Seat, move_id: MoveId, code: &str, message: String) {
-        let verdict = VerdictResult::Rejected(ErrorBody { code: code.into(), message });
-        self.remember(seat, move_id, verdict.clone());
-        self.decide(from, move_id, verdict);
     }
 
     // ----- the clock -----
@@ -1101,58 +891,6 @@ impl Room {
 
     fn summary(&self) -> MatchSummary {
         self.m.summary(&self.match_id)
-    }
-
-    /// The verdict a move id already got, if it is remembered.
-    fn verdict_of(&self, seat: Seat, move_id: MoveId) -> Option<VerdictResult> {
-        if let Some(&seq) = self.accepted.get(&(seat, move_id)) {
-            return Some(VerdictResult::Accepted { seq });
-        }
-        let refusals = self.rejected.get(&seat)?;
-        refusals.iter().find(|(id, _)| *id == move_id).map(|(_, verdict)| verdict.clone())
-    }
-
-    /// Remembers a verdict for retries; false if this move id already had one.
-    fn remember(&mut self, seat: Seat, move_id: MoveId, verdict: VerdictResult) -> bool {
-        if self.verdict_of(seat, move_id).is_some() {
-            return false;
-        }
-        match verdict {
-            VerdictResult::Accepted { seq } => {
-                self.accepted.insert((seat, move_id), seq);
-            }
-            rejection => {
-                let refusals = self.rejected.entry(seat).or_default();
-                refusals.push_back((move_id, rejection));
-                if refusals.len() > self.settings.verdict_cap {
-                    refusals.pop_front();
-                }
-            }
-        }
-        true
-    }
-
-    /// Sends a verdict reached just now, and says it was reached (for counting).
-    fn decide(&mut self, to: Client, move_id: MoveId, result: VerdictResult) {
-        let counted = match &result {
-            VerdictResult::Accepted { .. } => Cow::Borrowed("accepted"),
-            VerdictResult::Rejected(body) => Cow::Owned(body.code.clone()),
-        };
-        self.outputs.push_back(Output::Decided { result: counted });
-        self.send_verdict(to, move_id, result);
-    }
-
-    fn send_verdict(&mut self, to: Client, move_id: MoveId, result: VerdictResult) {
-        match to {
-            Client::Conn(conn) => {
-                let verdict =
-                    protocol::v1::Verdict { match_id: self.match_id.clone(), move_id, result };
-                self.outputs.push_back(Output::Send { conn, msg: ServerMsg::Verdict(verdict) });
-            }
-            Client::Request(request) => {
-                self.outputs.push_back(Output::Reply { request, reply: Reply::Verdict(result) })
-            }
-        }
     }
 
     fn send_error(&mut self, conn: ConnId, code: &str, message: &str) {
