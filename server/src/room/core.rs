@@ -556,6 +556,7 @@ impl Room {
             Input::Summary { request } => self.handle_summary(request),
             Input::Close { request } => self.handle_close(request),
         }
+        self.refuse_gathered_if_over();
         if self.watched() || self.busy() {
             self.idle_since_ms = self.now_ms;
         }

@@ -88,6 +88,18 @@ impl Room {
         self.gathered.iter().any(|g| matches!(g.2, Client::Request(_)))
     }
 
+    /// A match that ended outside its ticks (a resignation, a cancellation) ticks no more: the
+    /// inputs waiting for a tick are answered `match_over` rather than left waiting.
+    pub(super) fn refuse_gathered_if_over(&mut self) {
+        if self.gathered.is_empty() || !self.m.status().is_over() {
+            return;
+        }
+        let over = game_rules::RuleError::MatchOver;
+        for (seat, _, from, move_id) in std::mem::take(&mut self.gathered) {
+            self.reject(from, seat, move_id, over.code(), over.to_string());
+        }
+    }
+
     /// Takes the gathered inputs that still validate against the state, in arrival order; one
     /// that no longer does is rejected with its rule's code, never applied nor answered
     /// `accepted`. Returns `(seat, canonical move, client, move id)` of each applied.

@@ -1029,3 +1029,18 @@ fn a_move_over_http_to_a_real_time_match_nobody_watches_ticks_and_is_answered() 
     assert!(h.room.is_idle(), "answered: nothing keeps it loaded");
     assert_eq!(h.room.poll_timeout(), Some(5_050 + 60_000), "and the clock stops again");
 }
+
+#[test]
+fn a_resignation_answers_the_inputs_waiting_for_the_next_tick() {
+    let mut h = realtime(20);
+    h.play(1, "a", 8, turn("left"));
+    let from = Client::Request(77);
+    h.input(Input::Move { from, player_id: "b".into(), move_id: 9, mv: turn("right") });
+    h.input(Input::Lobby { request: 5, player_id: "b".into(), act: LobbyAct::Resign });
+    assert!(rejected("match_over")(&verdicts(&h.take(1))[0].1), "a's input is answered");
+    let b = h.replies.get(&77).cloned().unwrap_or_default();
+    assert!(
+        matches!(&b[..], [Reply::Verdict(VerdictResult::Rejected(e))] if e.code == "match_over")
+    );
+    assert_eq!(h.room.poll_timeout(), None, "over: no clock runs, and people still watch");
+}
