@@ -356,7 +356,7 @@ impl MatchState {
             seq: self.head,
             rules_version: self.game.info().rules_version,
             state_hash: self.state.state_hash().0,
-            state: rmp_serde::to_vec(&payload).ok()?,
+            state: rmp_serde::to_vec_named(&payload).ok()?,
         })
     }
 
