@@ -856,8 +856,13 @@ fn a_fork_frees_its_seats_and_forgets_their_move_ids_after_a_reload() {
 
 /// A two-player light-cycles match at `tick_hz`, both seats taken and joined at time 10.
 fn realtime(tick_hz: u32) -> Harness {
+    realtime_with(RoomSettings::default(), tick_hz)
+}
+
+/// [`realtime`] with `settings`.
+fn realtime_with(settings: RoomSettings, tick_hz: u32) -> Harness {
     let config = json!({"width": 16, "height": 16, "players": 2, "tick_hz": tick_hz});
-    let mut h = Harness::with_game(RoomSettings::default(), "lightcycles", config);
+    let mut h = Harness::with_game(settings, "lightcycles", config);
     h.now = 10;
     h.input(Input::TakeSeat { request: 1, player: player("a"), seat: None, bot: None });
     h.input(Input::TakeSeat { request: 2, player: player("b"), seat: None, bot: None });
@@ -974,7 +979,14 @@ fn a_reloaded_real_time_match_replays_every_tick_to_the_same_hash() {
 
 #[test]
 fn a_tick_carries_its_inputs_move_ids_and_a_retry_after_a_reload_gets_its_verdict() {
-    let mut h = realtime(20);
+    // Reloaded by replaying the tick, and from a snapshot taken after it.
+    for snapshot_every in [0, 1] {
+        retried_tick_input_after_a_reload(RoomSettings { snapshot_every, ..Default::default() });
+    }
+}
+
+fn retried_tick_input_after_a_reload(settings: RoomSettings) {
+    let mut h = realtime_with(settings, 20);
     h.play(1, "a", 41, turn("left"));
     h.play(2, "b", 42, turn("right"));
     h.now = 60;
